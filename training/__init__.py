@@ -1,0 +1,1 @@
+"""Datasets, samplers, augmentation, the training loop and cross-validation."""

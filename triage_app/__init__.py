@@ -1,0 +1,1 @@
+"""The `stalltriage` command line and the Streamlit review app."""

@@ -1,0 +1,34 @@
+"""The ``stalltriage`` command line: discovers the sub-commands in ``triage_app.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from triage_app import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every sub-command module registered."""
+    parser = argparse.ArgumentParser(prog="stalltriage", description="Find stalled brain capillaries: "
+                                     "score stacks with a 3D-CNN ensemble, route uncertain ones to humans.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
