@@ -1,0 +1,91 @@
+"""core.metrics against scikit-learn, scipy's binomtest and hand-counted cases."""
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from core.metrics import (binary_report, clopper_pearson, confusion_counts, max_errors_within, mcc,
+                          sensitivity_specificity)
+
+
+def test_counts_and_rates_by_hand():
+    y_true = [1, 1, 1, 0, 0, 0, 0, 0]
+    y_pred = [1, 1, 0, 0, 0, 0, 1, 0]
+    assert confusion_counts(y_true, y_pred) == (2, 1, 4, 1)
+    sens, spec = sensitivity_specificity(y_true, y_pred)
+    assert sens == pytest.approx(2 / 3) and spec == pytest.approx(4 / 5)
+    expected = (2 * 4 - 1 * 1) / np.sqrt(3 * 3 * 5 * 5)  # (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn))
+    assert mcc(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_missing_class_gives_nan_not_an_error():
+    sens, spec = sensitivity_specificity([0, 0], [0, 1])
+    assert np.isnan(sens) and spec == 0.5
+
+
+@pytest.mark.parametrize("bad", [[0, 2], [0.5, 1]])
+def test_non_binary_labels_are_rejected(bad):
+    with pytest.raises(ValueError, match="only 0"):
+        confusion_counts(bad, [0, 1])
+
+
+def test_length_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="3 labels"):
+        confusion_counts([0, 1, 0], [0, 1])
+
+
+@pytest.mark.parametrize("k,n", [(0, 1), (0, 50), (3, 50), (50, 50), (17, 1000)])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_two_sided_matches_scipy_binomtest(k, n, confidence):
+    low, high = clopper_pearson(k, n, confidence=confidence)
+    ref = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    assert float(low) == pytest.approx(ref.low, abs=1e-12)
+    assert float(high) == pytest.approx(ref.high, abs=1e-12)
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (2, 40), (40, 40)])
+def test_one_sided_bound_is_two_sided_at_doubled_tail(k, n):
+    _, high = clopper_pearson(k, n, confidence=0.95, side="upper")
+    ref = binomtest(k, n).proportion_ci(confidence_level=0.90, method="exact")
+    assert float(high) == pytest.approx(ref.high, abs=1e-12)
+    low, _ = clopper_pearson(k, n, confidence=0.95, side="lower")
+    assert float(low) == pytest.approx(ref.low, abs=1e-12)
+
+
+def test_zero_errors_upper_bound_is_rule_of_three_exact():
+    _, high = clopper_pearson(0, 100, confidence=0.95, side="upper")
+    assert float(high) == pytest.approx(1 - 0.05 ** (1 / 100))
+
+
+def test_vectorised_bounds():
+    low, high = clopper_pearson(np.array([0, 1, 2]), 10, side="upper")
+    assert high.shape == (3,) and (np.diff(high) > 0).all() and (low == 0).all()
+
+
+@pytest.mark.parametrize("k,n", [(-1, 5), (6, 5), (0, 0)])
+def test_invalid_counts(k, n):
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        clopper_pearson(k, n)
+
+
+def test_invalid_confidence():
+    with pytest.raises(ValueError, match="confidence"):
+        clopper_pearson(1, 5, confidence=1.0)
+
+
+@pytest.mark.parametrize("n,rate", [(10, 0.3), (299, 0.01), (298, 0.01), (5000, 0.02), (1, 0.9)])
+def test_max_errors_within_is_the_largest_passing_count(n, rate):
+    k = max_errors_within(n, rate, confidence=0.95)
+    highs = clopper_pearson(np.arange(n + 1), n, confidence=0.95, side="upper")[1]
+    passing = np.flatnonzero(highs <= rate)
+    assert k == (passing.max() if len(passing) else -1)
+
+
+def test_binary_report_bounds_below_point_estimates():
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.3).astype(int)
+    pred = np.where(rng.random(500) < 0.9, y, 1 - y)
+    report = binary_report(y, pred, confidence=0.95)
+    assert report.tp + report.fn == y.sum() and report.tn + report.fp == 500 - y.sum()
+    assert report.sensitivity_lower < report.sensitivity and report.specificity_lower < report.specificity
+    assert report.as_dict()["mcc"] == pytest.approx(mcc(y, pred))
