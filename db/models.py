@@ -1,0 +1,251 @@
+"""The schema: typed SQLAlchemy 2.0 models for stacks, answers, predictions, reviews and audit.
+
+Tables are created by the Alembic migrations in ``migrations/``, never with ``create_all``; a
+test checks that autogenerate finds no difference between these models and the migrations.
+Choices are stored as short strings guarded by CHECK constraints (no database enum types, so
+migrations stay portable between SQLite and PostgreSQL). Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, SmallInteger, String, Text, UniqueConstraint, text)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SPLITS = ("train", "test")
+INGEST_STATUSES = ("pending", "ok", "failed")
+ROLES = ("reviewer", "admin")
+ANSWERS = ("stalled", "flowing", "unsure", "bad_stack")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC on every back end and always read back timezone-aware.
+
+    SQLite has no time zones: values are stored there as naive UTC, so that string comparison
+    (claim expiry) orders them correctly.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware time")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose metadata names every constraint predictably."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Vessel(Base):
+    """One stack (a vessel segment): where it came from and how its ingest went.
+
+    ``split`` is ``train`` when the stack came from a metadata file carrying crowd scores
+    (``train_metadata.csv``), else ``test``. The ROI box is in pixels of the full frame.
+    """
+
+    __tablename__ = "vessel"
+    __table_args__ = (
+        CheckConstraint(_one_of("split", SPLITS), name="split"),
+        CheckConstraint(_one_of("status", INGEST_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    split: Mapped[str] = mapped_column(String(8))
+    num_frames: Mapped[int | None] = mapped_column(Integer)
+    metadata_file: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int | None] = mapped_column(Integer)
+    roi_x: Mapped[int | None] = mapped_column(Integer)
+    roi_y: Mapped[int | None] = mapped_column(Integer)
+    roi_width: Mapped[int | None] = mapped_column(Integer)
+    roi_height: Mapped[int | None] = mapped_column(Integer)
+    frame_width: Mapped[int | None] = mapped_column(Integer)
+    frame_height: Mapped[int | None] = mapped_column(Integer)
+    ingested_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    crowd_answer: Mapped[CrowdAnswer | None] = relationship(back_populates="vessel")
+
+
+class CrowdAnswer(Base):
+    """What the citizen-science crowd said about a stack (from the competition CSVs)."""
+
+    __tablename__ = "crowd_answer"
+    __table_args__ = (
+        CheckConstraint("crowd_score >= 0 AND crowd_score <= 1", name="crowd_score_range"),
+        CheckConstraint("label IN (0, 1)", name="label"),
+    )
+
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True)
+    crowd_score: Mapped[float | None] = mapped_column(Float)
+    tier1: Mapped[bool | None] = mapped_column(Boolean)
+    micro: Mapped[bool | None] = mapped_column(Boolean)
+    nano: Mapped[bool | None] = mapped_column(Boolean)
+    label: Mapped[int | None] = mapped_column(SmallInteger)
+    metadata_file: Mapped[str | None] = mapped_column(String(255))
+    labels_file: Mapped[str | None] = mapped_column(String(255))
+
+    vessel: Mapped[Vessel] = relationship(back_populates="crowd_answer")
+
+
+class ModelRun(Base):
+    """A trained ensemble (one run directory) whose predictions are stored."""
+
+    __tablename__ = "model_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    arch: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Prediction(Base):
+    """The ensemble's probability for one stack under one model run.
+
+    ``out_of_fold`` marks scores from the fold model that never saw the stack in training; only
+    those (and scores of unseen stacks) may be used to tune thresholds.
+    """
+
+    __tablename__ = "prediction"
+    __table_args__ = (
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+        Index("ix_prediction_run_probability", "model_run_id", "probability"),
+    )
+
+    model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), primary_key=True)
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True)
+    probability: Mapped[float] = mapped_column(Float)
+    spread: Mapped[float | None] = mapped_column(Float)
+    out_of_fold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TriagePolicy(Base):
+    """Two thresholds on a model run's probabilities, and how many human reviews a stack needs.
+
+    p <= t_low: automatically flowing; p >= t_high: automatically stalled; otherwise a human
+    decides (the majority of ``reviews_required`` reviews). At most one policy is active.
+    """
+
+    __tablename__ = "triage_policy"
+    __table_args__ = (
+        CheckConstraint("t_low >= 0 AND t_low <= t_high AND t_high <= 1", name="thresholds"),
+        CheckConstraint("reviews_required >= 1", name="reviews_required"),
+        Index("uq_triage_policy_active", "active", unique=True,
+              sqlite_where=text("active"), postgresql_where=text("active")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), index=True)
+    t_low: Mapped[float] = mapped_column(Float)
+    t_high: Mapped[float] = mapped_column(Float)
+    reviews_required: Mapped[int] = mapped_column(Integer, default=1)
+    target_sensitivity: Mapped[float | None] = mapped_column(Float)
+    target_specificity: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    model_run: Mapped[ModelRun] = relationship()
+
+
+class User(Base):
+    """A person who logs in: a reviewer labels stacks; an admin also tunes, exports and manages users."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """One person's answer about one stack; editing an answer updates this row (and is audited)."""
+
+    __tablename__ = "review"
+    __table_args__ = (
+        CheckConstraint(_one_of("answer", ANSWERS), name="answer"),
+        UniqueConstraint("vessel_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[str] = mapped_column(String(16))
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class Claim(Base):
+    """A stack reserved for one reviewer until ``expires_at``: at most one claim per stack."""
+
+    __tablename__ = "claim"
+
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Who changed what, when: policies, users and review edits."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,278 @@
+"""Stacks and crowd answers: import from the competition CSVs, record ingest results, read records.
+
+Imports are idempotent: importing the same rows again changes nothing. A row that disagrees with
+what is stored is reported as a :class:`RowIssue` and not applied (never silently overwritten);
+every other row is kept. Rows are any objects with the attributes named below (the typed rows of
+``core.competition``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from core.records import StackRecord
+from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One row that was not (fully) applied, and why."""
+
+    source: str
+    line: int | None
+    filename: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        return f"{where}: {self.filename or '?'}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """Counts of rows added, updated (filled-in fields) and unchanged, plus the rows with issues."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    issues: list[RowIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no row had an issue."""
+        return not self.issues
+
+
+def _batches(rows: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _vessels_by_filename(session: Session, filenames: Sequence[str]) -> dict[str, Vessel]:
+    query = (select(Vessel).where(Vessel.filename.in_(set(filenames)))
+             .options(selectinload(Vessel.crowd_answer)))
+    return {vessel.filename: vessel for vessel in session.scalars(query)}
+
+
+def _merge(target: Any, values: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Fill ``target``'s empty attributes from ``values``; list those that disagree instead.
+
+    Nothing is changed when any attribute disagrees. Returns (changed, conflicts).
+    """
+    conflicts = [f"{name} {value!r} differs from stored {getattr(target, name)!r}"
+                 for name, value in values.items()
+                 if value is not None and getattr(target, name) is not None and getattr(target, name) != value]
+    if conflicts:
+        return False, conflicts
+    changed = False
+    for name, value in values.items():
+        if value is not None and getattr(target, name) is None:
+            setattr(target, name, value)
+            changed = True
+    return changed, []
+
+
+def _crowd_score(row: Any, issue: list[str]) -> float | None:
+    score = getattr(row, "crowd_score", None)
+    if score is None:
+        return None
+    try:
+        score = float(score)
+    except (TypeError, ValueError):
+        issue.append(f"crowd_score {score!r} is not a number; stored without a crowd score")
+        return None
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        issue.append(f"crowd_score {score!r} is not in [0, 1]; stored without a crowd score")
+        return None
+    return score
+
+
+def _num_frames(row: Any, issue: list[str]) -> int | None:
+    frames = getattr(row, "num_frames", None)
+    if frames is None:
+        return None
+    try:
+        whole = int(frames)
+    except (TypeError, ValueError, OverflowError):
+        whole = None
+    if whole is None or whole != frames or whole < 1:
+        issue.append(f"num_frames {frames!r} is not a positive whole number; stored without it")
+        return None
+    return whole
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split: str) -> ImportReport:
+    """Add vessels (and their crowd answers, for training metadata) from metadata rows.
+
+    Parameters
+    ----------
+    rows
+        Objects with ``filename``, ``project_id``, ``num_frames`` and, in training metadata,
+        ``crowd_score``, ``tier1``, ``micro``, ``nano``; ``line`` (CSV line number) if known.
+    source
+        The file the rows came from, named in issues and stored with the vessel.
+    split
+        ``"train"`` for ``train_metadata.csv`` (rows carry crowd scores), ``"test"`` otherwise.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    report = ImportReport()
+    for batch in _batches(rows):
+        existing = _vessels_by_filename(session, [str(row.filename) for row in batch])
+        for row in batch:
+            _import_metadata_row(session, row, source=source, split=split, existing=existing, report=report)
+    session.flush()
+    return report
+
+
+def _import_metadata_row(session: Session, row: Any, *, source: str, split: str,
+                         existing: dict[str, Vessel], report: ImportReport) -> None:
+    line = getattr(row, "line", None)
+    filename = str(row.filename or "").strip()
+    if not filename:
+        report.issues.append(RowIssue(source, line, None, "row has no filename; skipped"))
+        return
+    notes: list[str] = []
+    project = getattr(row, "project_id", None)
+    vessel_values = {"project_id": None if project is None else str(project), "split": split,
+                     "num_frames": _num_frames(row, notes)}
+    answer_values = {"crowd_score": _crowd_score(row, notes), "tier1": _optional_bool(getattr(row, "tier1", None)),
+                     "micro": _optional_bool(getattr(row, "micro", None)),
+                     "nano": _optional_bool(getattr(row, "nano", None))}
+    report.issues.extend(RowIssue(source, line, filename, note) for note in notes)
+    has_answer = any(value is not None for value in answer_values.values())
+    vessel = existing.get(filename)
+    if vessel is None:
+        vessel = Vessel(filename=filename, metadata_file=source, **vessel_values)
+        if has_answer:
+            vessel.crowd_answer = CrowdAnswer(metadata_file=source, **answer_values)
+        session.add(vessel)
+        existing[filename] = vessel
+        report.added += 1
+        return
+    changed, conflicts = _merge(vessel, vessel_values)
+    if not conflicts and has_answer:
+        if vessel.crowd_answer is None:
+            vessel.crowd_answer = CrowdAnswer(metadata_file=source)
+        answer_changed, conflicts = _merge(vessel.crowd_answer, answer_values)
+        changed = changed or answer_changed
+    if conflicts:
+        report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
+                                      + "; ".join(conflicts)))
+    elif changed:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def import_labels(session: Session, *, rows: Iterable[Any], source: str) -> ImportReport:
+    """Set the crowd's binary label of known vessels from ``train_labels.csv`` rows.
+
+    Rows have ``filename`` and ``stalled`` (0 or 1), and ``line`` if known. A label for a file
+    that no metadata introduced is reported and skipped.
+    """
+    report = ImportReport()
+    for batch in _batches(rows):
+        existing = _vessels_by_filename(session, [str(row.filename) for row in batch])
+        for row in batch:
+            _import_label_row(row, source=source, existing=existing, report=report)
+    session.flush()
+    return report
+
+
+def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], report: ImportReport) -> None:
+    line = getattr(row, "line", None)
+    filename = str(row.filename or "").strip()
+    vessel = existing.get(filename)
+    if vessel is None:
+        report.issues.append(RowIssue(source, line, filename or None,
+                                      "label for a file that is in no metadata file; skipped"))
+        return
+    label = row.stalled
+    if label is None or isinstance(label, float) and math.isnan(label) or label not in (0, 1):
+        report.issues.append(RowIssue(source, line, filename, f"stalled must be 0 or 1, not {label!r}; skipped"))
+        return
+    if vessel.crowd_answer is None:
+        vessel.crowd_answer = CrowdAnswer()
+    changed, conflicts = _merge(vessel.crowd_answer, {"label": int(label)})
+    if conflicts:
+        report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
+                                      + "; ".join(conflicts)))
+        return
+    if vessel.crowd_answer.labels_file is None:
+        vessel.crowd_answer.labels_file = source
+    if changed:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def record_ingest_result(session: Session, *, filename: str, ok: bool, error: str | None = None,
+                         depth: int | None = None, roi: tuple[int, int, int, int] | None = None,
+                         frame_size: tuple[int, int] | None = None, at: datetime | None = None) -> bool:
+    """Store how ingesting one file went: status ``ok`` or ``failed`` with the error.
+
+    ``roi`` is (x, y, width, height) in frame pixels and ``frame_size`` is (width, height). The
+    latest attempt wins (a rerun that succeeds clears an earlier error). Returns False when no
+    metadata row introduced ``filename`` (nothing is stored then).
+    """
+    vessel = session.scalar(select(Vessel).where(Vessel.filename == filename))
+    if vessel is None:
+        return False
+    vessel.status = "ok" if ok else "failed"
+    vessel.error = None if ok else (error or "unknown error")
+    if ok:
+        vessel.depth = depth
+        vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height = roi or (None, None, None, None)
+        vessel.frame_width, vessel.frame_height = frame_size or (None, None)
+    vessel.ingested_at = at or utcnow()
+    return True
+
+
+def ingest_status_counts(session: Session) -> dict[str, int]:
+    """How many vessels are pending, ok and failed."""
+    rows = session.execute(select(Vessel.status, func.count()).group_by(Vessel.status))
+    return {status: count for status, count in rows}
+
+
+def stack_records(session: Session, *, split: str | None = None, ingested_only: bool = True) -> list[StackRecord]:
+    """Plain records (filename, key, project, split, label, crowd score, tier1) for training and prediction.
+
+    Parameters
+    ----------
+    split
+        ``"train"``, ``"test"`` or None for both.
+    ingested_only
+        Only stacks whose ingest succeeded (those the volume store holds).
+    """
+    from core.store import key_for
+
+    query = (select(Vessel.filename, Vessel.project_id, Vessel.split, CrowdAnswer.label,
+                    CrowdAnswer.crowd_score, CrowdAnswer.tier1)
+             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id).order_by(Vessel.filename))
+    if split is not None:
+        query = query.where(Vessel.split == split)
+    if ingested_only:
+        query = query.where(Vessel.status == "ok")
+    return [StackRecord(filename=filename, key=key_for(filename), project_id=project or "", split=row_split,
+                        label=label, crowd_score=score, tier1=bool(tier1))
+            for filename, project, row_split, label, score, tier1 in session.execute(query)]

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the StallTriage schema (run them with ``db.migrate``)."""

@@ -1,0 +1,124 @@
+"""Importing metadata and labels: idempotent, conflicts reported per row, bad values reported, good rows kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from db.models import CrowdAnswer, Vessel
+from db.vessels import import_labels, import_metadata, record_ingest_result
+
+
+@dataclass
+class Meta:
+    filename: str
+    project_id: str | None
+    num_frames: int | None
+    crowd_score: float | None = None
+    tier1: bool | None = None
+    micro: bool | None = None
+    nano: bool | None = None
+    line: int | None = None
+
+
+@dataclass
+class Label:
+    filename: str
+    stalled: object
+    line: int | None = None
+
+
+TRAIN = [Meta("a.mp4", "p1", 40, 0.9, True, False, False, 2), Meta("b.mp4", "p1", 50, 0.1, True, True, False, 3),
+         Meta("c.mp4", "p2", 60, 0.5, False, False, False, 4)]
+
+
+def _snapshot(session) -> list[tuple]:
+    return [tuple(row) for row in session.execute(
+        select(Vessel.filename, Vessel.project_id, Vessel.num_frames, Vessel.split, CrowdAnswer.crowd_score,
+               CrowdAnswer.tier1, CrowdAnswer.label)
+        .outerjoin(CrowdAnswer).order_by(Vessel.filename))]
+
+
+def test_reimporting_the_same_files_changes_nothing(session_factory) -> None:
+    with session_factory.begin() as session:
+        report = import_metadata(session, rows=TRAIN, source="train_metadata.csv", split="train")
+        assert (report.added, report.issues) == (3, [])
+        labels = import_labels(session, rows=[Label("a.mp4", 1), Label("b.mp4", 0), Label("c.mp4", 0)],
+                               source="train_labels.csv")
+        assert (labels.updated, labels.issues) == (3, [])
+    with session_factory() as session:
+        before = _snapshot(session)
+    with session_factory.begin() as session:
+        again = import_metadata(session, rows=TRAIN, source="train_metadata.csv", split="train")
+        assert (again.added, again.updated, again.unchanged, again.issues) == (0, 0, 3, [])
+        labels = import_labels(session, rows=[Label("a.mp4", 1)], source="train_labels.csv")
+        assert (labels.unchanged, labels.issues) == (1, [])
+    with session_factory() as session:
+        assert _snapshot(session) == before
+        assert before[0] == ("a.mp4", "p1", 40, "train", 0.9, True, 1)
+
+
+def test_conflicting_reimport_is_reported_per_row_and_not_applied(session_factory) -> None:
+    with session_factory.begin() as session:
+        import_metadata(session, rows=TRAIN, source="train_metadata.csv", split="train")
+        import_labels(session, rows=[Label("a.mp4", 1)], source="train_labels.csv")
+    changed = [Meta("a.mp4", "p9", 40, 0.9, True, False, False, 2), TRAIN[1],
+               Meta("c.mp4", "p2", 60, 0.7, False, False, False, 4), Meta("d.mp4", "p3", 70, 0.0, True, line=5)]
+    with session_factory.begin() as session:
+        report = import_metadata(session, rows=changed, source="train_metadata.csv", split="train")
+        labels = import_labels(session, rows=[Label("a.mp4", 0, 2)], source="train_labels.csv")
+    assert (report.added, report.unchanged) == (1, 1)
+    assert [(i.filename, i.line) for i in report.issues] == [("a.mp4", 2), ("c.mp4", 4)]
+    assert "project_id 'p9' differs from stored 'p1'" in str(report.issues[0])
+    assert "crowd_score 0.7 differs from stored 0.5" in str(report.issues[1])
+    assert str(labels.issues[0]).startswith("train_labels.csv:2: a.mp4: conflicts")
+    with session_factory() as session:
+        rows = {r[0]: r for r in _snapshot(session)}
+    assert rows["a.mp4"][1] == "p1" and rows["a.mp4"][6] == 1
+    assert rows["c.mp4"][4] == 0.5
+    assert rows["d.mp4"][1] == "p3"
+
+
+def test_bad_values_are_reported_and_good_rows_kept(session_factory) -> None:
+    rows = [Meta("nan.mp4", "p", 10, float("nan"), line=2), Meta("neg.mp4", "p", 10, -0.1, line=3),
+            Meta("big.mp4", "p", 10, 1.5, line=4), Meta("", "p", 10, 0.5, line=5),
+            Meta("frames.mp4", "p", -3, 0.5, line=6), Meta("good.mp4", "p", 10, 0.25, line=7)]
+    with session_factory.begin() as session:
+        report = import_metadata(session, rows=rows, source="train_metadata.csv", split="train")
+        labels = import_labels(session, rows=[Label("ghost.mp4", 1, 2), Label("good.mp4", 2, 3),
+                                              Label("good.mp4", float("nan"), 4), Label("big.mp4", 1, 5)],
+                               source="train_labels.csv")
+    messages = [str(issue) for issue in report.issues]
+    assert messages[0] == "train_metadata.csv:2: nan.mp4: crowd_score nan is not in [0, 1]; stored without a crowd score"
+    assert "neg.mp4: crowd_score -0.1 is not in [0, 1]" in messages[1]
+    assert "big.mp4: crowd_score 1.5" in messages[2]
+    assert "train_metadata.csv:5: ?: row has no filename" in messages[3]
+    assert "frames.mp4: num_frames -3 is not a positive whole number" in messages[4]
+    assert len(messages) == 5 and report.added == 5
+    assert [str(i) for i in labels.issues] == [
+        "train_labels.csv:2: ghost.mp4: label for a file that is in no metadata file; skipped",
+        "train_labels.csv:3: good.mp4: stalled must be 0 or 1, not 2; skipped",
+        "train_labels.csv:4: good.mp4: stalled must be 0 or 1, not nan; skipped"]
+    with session_factory() as session:
+        stored = {r[0]: r for r in _snapshot(session)}
+        assert stored["good.mp4"][4] == 0.25 and stored["nan.mp4"][4] is None
+        assert stored["big.mp4"][6] == 1
+        assert session.scalar(select(func.count()).select_from(Vessel)) == 5
+
+
+def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factory) -> None:
+    with session_factory.begin() as session:
+        import_metadata(session, rows=[Meta("x.mp4", "p", 30)], source="test_metadata.csv", split="test")
+        assert record_ingest_result(session, filename="x.mp4", ok=False, error="no orange outline")
+        assert not record_ingest_result(session, filename="unknown.mp4", ok=True)
+    with session_factory.begin() as session:
+        vessel = session.scalar(select(Vessel))
+        assert (vessel.status, vessel.error, vessel.split) == ("failed", "no orange outline", "test")
+        record_ingest_result(session, filename="x.mp4", ok=True, depth=30, roi=(5, 6, 40, 50), frame_size=(320, 240))
+    with session_factory() as session:
+        vessel = session.scalar(select(Vessel))
+        assert (vessel.status, vessel.error, vessel.depth) == ("ok", None, 30)
+        assert (vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height) == (5, 6, 40, 50)
+        assert (vessel.frame_width, vessel.frame_height) == (320, 240)
+        assert vessel.ingested_at.tzinfo is not None

@@ -1,0 +1,44 @@
+"""``stalltriage db upgrade|downgrade|current``: manage the database schema (Alembic migrations)."""
+
+from __future__ import annotations
+
+import argparse
+
+from triage_app.settings import add_common_options, resolve
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``db`` and its actions."""
+    parser = subparsers.add_parser("db", help="create or migrate the database schema")
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    upgrade = actions.add_parser("upgrade", help="migrate to the newest schema (creates the tables)")
+    upgrade.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    downgrade = actions.add_parser("downgrade", help="migrate back to REVISION ('base' drops every table)")
+    downgrade.add_argument("revision")
+    current = actions.add_parser("current", help="print the schema revision of the database")
+    for action in (upgrade, downgrade, current):
+        add_common_options(action)
+        action.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen migration action; returns the exit code."""
+    import logging
+
+    if not getattr(args, "verbose", False):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from db import migrate
+
+    url = resolve(args).db_url
+    if args.db_action == "upgrade":
+        migrate.upgrade(url, args.revision)
+    elif args.db_action == "downgrade":
+        migrate.downgrade(url, args.revision)
+    print(f"database {_safe(url)} at revision {migrate.current_revision(url) or 'base (empty)'}")
+    return 0
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
