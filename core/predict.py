@@ -1,0 +1,170 @@
+"""Ensemble + test-time-augmentation inference from a run directory.
+
+The ensemble is every snapshot of every fold (see :mod:`core.rundir`). A stack the run trained
+on is scored only by the members of the fold that held it out, so its score is out-of-fold,
+never in-sample (thresholds are later tuned on these scores), and is marked ``out_of_fold``.
+Test-time augmentation averages over 1, 2, 4 or 8 flip views. Per stack: ``probability`` is the
+mean over members × views, ``spread`` their standard deviation. Stacks are batched in order of
+depth so a batch pads little.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from core.models import Net3D, create_model
+from core.preprocess import InputSpec, StackDataset, pad_collate
+from core.records import StackRecord
+from core.rundir import RunDir
+from core.store import VolumeStore
+
+log = logging.getLogger(__name__)
+
+# Flip axes of a (B, 1, D, H, W) batch: width, height, then depth; 2**k views use the first k.
+_FLIP_AXES = (4, 3, 2)
+TTA_VIEWS = (1, 2, 4, 8)
+COLUMNS = ["filename", "probability", "spread", "out_of_fold"]
+
+
+def flip_views(n_views: int) -> list[tuple[int, ...]]:
+    """The flip-axis combinations for ``n_views`` (1 = identity, 8 = all flips of W, H and D)."""
+    if n_views not in TTA_VIEWS:
+        raise ValueError(f"TTA views must be one of {TTA_VIEWS}, got {n_views}")
+    k = n_views.bit_length() - 1
+    return [tuple(ax for bit, ax in enumerate(_FLIP_AXES[:k]) if i >> bit & 1) for i in range(n_views)]
+
+
+@torch.no_grad()
+def member_probabilities(models: Sequence[Net3D], images: torch.Tensor, mask: torch.Tensor,
+                         n_views: int = 1) -> torch.Tensor:
+    """Probabilities ``(B, members × views)`` of a padded batch under every member and flip view."""
+    outs = []
+    for axes in flip_views(n_views):
+        x = images.flip(axes) if axes else images
+        m = mask.flip(1) if 2 in axes else mask  # a depth flip moves the padding to the front
+        outs += [torch.sigmoid(model(x, m).float()).squeeze(1) for model in models]
+    return torch.stack(outs, dim=1)
+
+
+@dataclass
+class Ensemble:
+    """A trained run loaded for inference."""
+
+    arch: str
+    spec: InputSpec
+    folds: dict[int, list[Net3D]]
+    fold_of: dict[str, int]
+    threshold: float
+    tta: int
+
+    def members(self, fold: int | None = None) -> list[Net3D]:
+        """The fold's members, or all of them for stacks the run never trained on."""
+        return self.folds[fold] if fold is not None else [m for ms in self.folds.values() for m in ms]
+
+
+def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> Ensemble:
+    """Load every snapshot, the fold assignment and the threshold from a finished run directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` is not a finished run (no config, out-of-fold file, threshold or snapshot).
+    """
+    run = RunDir(run_dir)
+    if not run.is_complete():
+        raise FileNotFoundError(f"{run.root}: not a finished training run (needs {run.config.name}, "
+                                f"{run.oof.name} and {run.threshold.name}; train it with `stalltriage train`)")
+    config = run.read_json(run.config)
+    folds: dict[int, list[Net3D]] = {}
+    for fold in range(config["folds"]):
+        paths = run.snapshots(fold)
+        if not paths:
+            raise FileNotFoundError(f"{run.fold_dir(fold)}: no snapshot_e*.pt weights")
+        folds[fold] = [_load_member(config, p, device) for p in paths]
+    oof = pd.read_csv(run.oof, dtype={"filename": str})
+    return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds,
+                    fold_of=dict(zip(oof["filename"], oof["fold"].astype(int))),
+                    threshold=float(run.read_json(run.threshold)["threshold"]), tta=int(config["tta"]))
+
+
+def _load_member(config: dict, path: Path, device: str | torch.device) -> Net3D:
+    model = create_model(config["arch"], **config["model_kwargs"])
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+def _depth_order(store_path: Path, keys: Sequence[str]) -> np.ndarray:
+    with VolumeStore(store_path, readonly=True) as store:
+        depths = [store.get(k).volume.shape[0] for k in keys]
+    return np.argsort(depths, kind="stable")
+
+
+def score_keys(models: Sequence[Net3D], store_path: str | Path, keys: Sequence[str], spec: InputSpec, *,
+               n_views: int = 1, batch_size: int = 8, workers: int = 0,
+               device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
+    """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store."""
+    device = torch.device(device)
+    order = _depth_order(Path(store_path), keys)
+    dataset = StackDataset(store_path, [keys[i] for i in order], spec)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate,
+                        pin_memory=device.type == "cuda")
+    out = np.zeros((len(keys), len(models) * n_views), dtype=np.float32)
+    amp = device.type == "cuda"
+    for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress, leave=False):
+        images = batch["image"].to(device, non_blocking=True)
+        if amp:
+            images = images.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast(device.type, enabled=amp):
+            probs = member_probabilities(models, images, batch["mask"].to(device), n_views)
+        out[order[batch["index"].numpy()]] = probs.cpu().numpy()
+    return out
+
+
+def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_path: str | Path, *,
+                   tta: int | None = None, batch_size: int = 8, workers: int = 0,
+                   device: str | torch.device = "cpu", progress: bool = True) -> pd.DataFrame:
+    """Score ``records`` with the run's ensemble.
+
+    Parameters
+    ----------
+    run_dir
+        A finished training run.
+    records
+        Stacks to score (their ``key`` must be in the store).
+    store_path
+        The volume store.
+    tta
+        Flip views (1, 2, 4 or 8); default: the run's, which its threshold was chosen with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``filename, probability, spread, out_of_fold`` in the order of ``records``; the run's
+        decision threshold is in ``df.attrs["threshold"]``.
+    """
+    ensemble = load_ensemble(run_dir, device)
+    n_views = ensemble.tta if tta is None else tta
+    groups: dict[int | None, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(ensemble.fold_of.get(rec.filename), []).append(i)
+    prob = np.zeros(len(records))
+    spread = np.zeros(len(records))
+    for fold, idx in groups.items():
+        scores = score_keys(ensemble.members(fold), store_path, [records[i].key for i in idx], ensemble.spec,
+                            n_views=n_views, batch_size=batch_size, workers=workers, device=device,
+                            progress=progress)
+        prob[idx], spread[idx] = scores.mean(axis=1), scores.std(axis=1)
+        log.info("scored %d stacks with %s", len(idx), "all folds" if fold is None else f"fold {fold} (out of fold)")
+    df = pd.DataFrame({"filename": [r.filename for r in records], "probability": prob, "spread": spread,
+                       "out_of_fold": [r.filename in ensemble.fold_of for r in records]}, columns=COLUMNS)
+    df.attrs["threshold"] = ensemble.threshold
+    return df

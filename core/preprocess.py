@@ -1,0 +1,136 @@
+"""Stored ROI stack → network input, shared by training and prediction.
+
+Depth scheme ("stride, then pad to the longest in the batch"): a stack of ``n`` slices is read with
+stride ``s = ceil(n / max_depth)`` so at most ``max_depth`` slices remain, every kept slice is an
+original one. We do not interpolate along depth on purpose: the stalled/flowing cue is whether
+dark blobs change between neighbouring slices, and averaging slices would wash out exactly that
+flicker (and repeating slices to stretch short stacks would fake a static plug). Short stacks are
+zero-padded instead, to the longest stack in the batch rounded up to a multiple of 8, and a depth
+mask tells the network which slices are real. Height and width are resized to ``size × size``
+(area interpolation) and each stack is standardised to zero mean and unit variance, which removes
+per-project brightness and contrast differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core.store import VolumeStore
+
+DEPTH_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth``."""
+
+    size: int = 64
+    max_depth: int = 32
+
+
+def depth_indices(n: int, max_depth: int, offset: int = 0) -> np.ndarray:
+    """Indices of the slices kept from a stack of ``n``: stride ``ceil(n / max_depth)``.
+
+    ``offset`` (taken modulo the stride) shifts the start, which training uses as an augmentation.
+    """
+    stride = max(1, math.ceil(n / max_depth))
+    return np.arange(offset % stride, n, stride)[:max_depth]
+
+
+def prepare_volume(volume: np.ndarray, spec: InputSpec, offset: int = 0) -> np.ndarray:
+    """Turn a stored ``uint8 (D, H, W)`` stack into a standardised ``float32 (d, size, size)`` array."""
+    if volume.ndim != 3 or min(volume.shape) == 0:
+        raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
+    kept = volume[depth_indices(volume.shape[0], spec.max_depth, offset)]
+    h, w = kept.shape[1:]
+    interp = cv2.INTER_AREA if h * w >= spec.size * spec.size else cv2.INTER_LINEAR
+    slices = np.stack([cv2.resize(s, (spec.size, spec.size), interpolation=interp) for s in kept])
+    out = slices.astype(np.float32)
+    out -= out.mean()
+    out /= out.std() + 1.0  # +1 grey level: blank stacks are not blown up into noise
+    return out
+
+
+class StackDataset(Dataset):
+    """Stacks read from a :class:`core.store.VolumeStore`, one item per key.
+
+    The store is opened lazily in each process, so the dataset is safe to use with DataLoader
+    workers. Items are dicts with ``image`` ``(1, d, size, size)``, ``index`` and, when
+    ``targets`` is given, ``target``.
+
+    Parameters
+    ----------
+    store_path
+        Directory of the LMDB volume store.
+    keys
+        Store keys (``core.store.key_for(filename)``).
+    spec
+        Input shape.
+    targets
+        Optional training target per key (probability of "stalled").
+    transform
+        Optional callable applied to the ``(1, d, size, size)`` array (augmentation).
+    random_offset
+        Draw the depth-stride offset at random (training) instead of 0.
+    """
+
+    def __init__(self, store_path: str | Path, keys: Sequence[str], spec: InputSpec,
+                 targets: Sequence[float] | None = None,
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 random_offset: bool = False) -> None:
+        self.store_path = Path(store_path)
+        self.keys = list(keys)
+        self.spec = spec
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+        self.transform = transform
+        self.random_offset = random_offset
+        self._store: VolumeStore | None = None
+        self._rng = np.random.default_rng()
+        self.epoch_seed: list[int] = [0]  # read by DataLoader workers' init to reseed per epoch
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def reseed(self, seed: int | Sequence[int]) -> None:
+        """Seed the depth-offset draws and the transform (per epoch and worker: reproducible runs)."""
+        self._rng = np.random.default_rng(seed)
+        if hasattr(self.transform, "set_random_state"):
+            self.transform.set_random_state(seed=int(self._rng.integers(2**31)))
+
+    def __getitem__(self, index: int) -> dict:
+        if self._store is None:
+            self._store = VolumeStore(self.store_path, readonly=True)
+        volume = self._store.get(self.keys[index]).volume
+        offset = int(self._rng.integers(DEPTH_MULTIPLE * 64)) if self.random_offset else 0
+        image = prepare_volume(volume, self.spec, offset)[None]
+        if self.transform is not None:
+            image = np.ascontiguousarray(np.asarray(self.transform(image), dtype=np.float32))
+        item = {"image": torch.from_numpy(image), "index": index}
+        if self.targets is not None:
+            item["target"] = torch.tensor(self.targets[index])
+        return item
+
+
+def pad_collate(items: list[dict]) -> dict:
+    """Batch items of different depth: zero-pad to the longest (rounded up to 8) and add ``mask``."""
+    depth = max(it["image"].shape[1] for it in items)
+    depth = max(DEPTH_MULTIPLE, math.ceil(depth / DEPTH_MULTIPLE) * DEPTH_MULTIPLE)
+    _, _, h, w = items[0]["image"].shape
+    images = torch.zeros(len(items), 1, depth, h, w)
+    mask = torch.zeros(len(items), depth)
+    for i, it in enumerate(items):
+        d = it["image"].shape[1]
+        images[i, :, :d] = it["image"]
+        mask[i, :d] = 1.0
+    batch = {"image": images, "mask": mask, "index": torch.tensor([it["index"] for it in items])}
+    if "target" in items[0]:
+        batch["target"] = torch.stack([it["target"] for it in items])
+    return batch

@@ -1,0 +1,230 @@
+"""K-fold cross-validated training into a run directory, resumable and time-boxed.
+
+Per fold: train with a balanced sampler and a warm-up + cosine schedule, evaluate on the held-out
+fold every epoch (metrics.csv and the progress bar), keep the weights of the last ``snapshots``
+epochs as ensemble members, then score the held-out fold with them (out-of-fold predictions).
+After the last fold the decision threshold is chosen on all out-of-fold predictions.
+
+Resume: after every epoch the fold's full state goes to ``checkpoint.pth``; finished folds are
+marked by their ``oof.csv``. Rerunning the same command after a kill skips finished folds and
+continues the current one from its last finished epoch.
+
+Time budget: the remaining budget is split evenly over the remaining folds. After each epoch the
+number of epochs that fit in the fold's share is re-estimated and the cosine schedule shortened to
+end there, so every fold finishes its schedule and leaves snapshots: stopping early still gives a
+complete, usable ensemble.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from core.models import Net3D, create_model
+from core.preprocess import InputSpec, pad_collate
+from core.records import StackRecord
+from core.rundir import RunDir
+from training import distributed
+from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from training.config import TrainConfig
+from training.dataset import TrainSample, make_dataset, select_samples
+from training.engine import evaluate, make_loss, make_optimiser, train_one_epoch
+from training.evaluation import binary_report
+from training.folds import assign_folds
+from training.report import append_metrics, finish_run, trim_metrics, write_config
+from training.sampler import BalancedSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Budget:
+    """Seconds allowed in total (``None``: no limit) and already spent in finished folds."""
+
+    total: float | None
+    spent: float = 0.0
+
+    def for_fold(self, fold: int, n_folds: int) -> float | None:
+        return None if self.total is None else max(0.0, self.total - self.spent) / (n_folds - fold)
+
+
+def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: str | Path,
+             config: TrainConfig, *, command: str = "") -> dict:
+    """Train the cross-validated ensemble on the training stacks among ``records``.
+
+    Parameters
+    ----------
+    records
+        Stacks with their labels; those of split ``"train"`` are candidates (see
+        :func:`training.dataset.select_samples`).
+    store_path
+        The volume store holding the stacks.
+    out_dir
+        The run directory; if it holds an unfinished run of the same configuration, it resumes.
+    config
+        Training options.
+    command
+        The command line, for the model card.
+
+    Returns
+    -------
+    dict
+        Out-of-fold metrics at the chosen threshold (``auc``, ``mcc``, ``threshold``, ...).
+    """
+    device = config.resolved_device()
+    dist = distributed.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    run = RunDir(out_dir)
+    samples = select_samples(records, tier2=config.tier2, tier2_cut=config.tier2_cut, soft_labels=config.soft_labels)
+    folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], config.folds, config.seed)
+    if dist.is_main:
+        write_config(run, config, samples, command)
+    distributed.barrier(dist)
+    budget = _Budget(None if config.time_budget_min is None else 60.0 * config.time_budget_min)
+    bar = tqdm(total=config.folds, desc="folds", unit="fold", disable=not dist.is_main)
+    for fold in range(config.folds):
+        if run.fold_oof(fold).exists():
+            budget.spent += float(pd.read_csv(run.fold_oof(fold))["fold_seconds"].iloc[0])
+        else:
+            seconds = _train_fold(run, config, store_path, samples, folds, fold, budget.for_fold(fold, config.folds), device, dist)
+            budget.spent += seconds
+        bar.update(1)
+    bar.close()
+    summary = finish_run(run, config, samples, command) if dist.is_main else {}
+    distributed.barrier(dist)
+    distributed.shutdown(dist)
+    return summary
+
+
+def _loader(dataset, batch_size: int, workers: int, sampler=None) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=pad_collate, worker_init_fn=_reseed_worker if workers else None,
+                      drop_last=sampler is not None and len(sampler) > batch_size)
+
+
+def _reseed_worker(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    info.dataset.reseed([*info.dataset.epoch_seed, worker_id])
+
+
+def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample], folds: np.ndarray, fold: int,
+                budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
+    """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent."""
+    spec = InputSpec(config.size, config.max_depth)
+    train_idx, val_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+    train_set = make_dataset([samples[i] for i in train_idx], store_path, spec, train=True,
+                             elastic_prob=config.elastic_prob)
+    val_set = make_dataset([samples[i] for i in val_idx], store_path, spec, train=False)
+    val_labels = np.array([samples[i].label for i in val_idx])
+    sampler = BalancedSampler([samples[i].label for i in train_idx], config.stalled_share,
+                              seed=config.seed * 1000 + fold, rank=dist.rank, world_size=dist.world_size)
+    loader = _loader(train_set, config.batch_size, config.workers, sampler)
+    val_loader = _loader(val_set, config.batch_size, config.workers)
+
+    torch.manual_seed(config.seed * 1000 + fold)
+    model = create_model(config.arch, checkpoint=config.init_checkpoint, **config.model_kwargs).to(device)
+    steps = len(loader)
+    optimiser, scheduler = make_optimiser(model, config.lr, config.weight_decay,
+                                          round(config.warmup_epochs * steps), config.epochs * steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    start, planned, spent = 0, config.epochs, 0.0
+    ckpt = load_checkpoint(run.checkpoint)
+    if ckpt is not None and ckpt["fold"] == fold:
+        model.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimiser"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        start, planned, spent = ckpt["epoch"] + 1, ckpt["planned_epochs"], ckpt["fold_seconds"]
+        log.info("fold %d: resuming after epoch %d", fold, ckpt["epoch"])
+    if dist.is_main:
+        trim_metrics(run, fold, start)
+    net = DistributedDataParallel(model) if dist.enabled else model
+    loss_fn = make_loss(config.loss, config.focal_gamma)
+
+    epoch = start
+    while epoch < planned:
+        tic = time.monotonic()
+        sampler.set_epoch(epoch)
+        train_set.epoch_seed = [config.seed, fold, epoch, dist.rank]
+        train_set.reseed([*train_set.epoch_seed, 0])
+        loss = train_one_epoch(net, loader, loss_fn, optimiser, scheduler, scaler, device,
+                               desc=f"fold {fold} epoch {epoch + 1}/{planned}", show=dist.is_main)
+        report = {}
+        if dist.is_main:
+            report = binary_report(val_labels, evaluate([model], val_loader, device)[:, 0])
+        spent += time.monotonic() - tic
+        planned = _plan_epochs(planned, epoch, spent, budget_s, n_val=len(val_idx), n_train=len(train_idx))
+        planned = distributed.broadcast_ints([planned], dist)[0]
+        scheduler.lr_lambdas[0].total = planned * steps
+        if dist.is_main:
+            if epoch >= planned - config.snapshots:
+                torch.save(model.state_dict(), _mkparent(run.snapshot(fold, epoch)))
+            save_checkpoint(run.checkpoint, {
+                "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
+                "fold": fold, "planned_epochs": planned, "fold_seconds": spent, "rng": rng_state(),
+                "args": config.as_dict()})
+            append_metrics(run, {"fold": fold, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
+                                 "train_loss": loss, "val_loss": report["loss"], "auc": report["auc"],
+                                 "mcc": report["mcc"], "threshold": report["threshold"],
+                                 "sensitivity": report["sensitivity"], "specificity": report["specificity"],
+                                 "seconds": spent})
+            tqdm.write(f"fold {fold} epoch {epoch + 1}/{planned}: loss {loss:.4f} val AUC {report['auc']:.3f} "
+                       f"MCC {report['mcc']:.3f} ({spent:.0f} s)")
+        epoch += 1
+    distributed.barrier(dist)
+    if dist.is_main:
+        spent += _write_fold_oof(run, config, [samples[i] for i in val_idx], val_loader, fold, spent, device)
+    distributed.barrier(dist)
+    return spent
+
+
+def _plan_epochs(planned: int, epoch: int, spent: float, budget_s: float | None, *, n_val: int, n_train: int) -> int:
+    """Epochs that fit the fold's budget, given the mean epoch time so far (never fewer than done)."""
+    if budget_s is None:
+        return planned
+    per_epoch = spent / (epoch + 1)
+    # reserve the final out-of-fold pass: about one validation pass per snapshot and view
+    reserve = 2 * per_epoch * n_val / max(n_train + n_val, 1)
+    fits = math.floor((budget_s - reserve) / per_epoch) if per_epoch > 0 else planned
+    return max(epoch + 1, min(planned, fits))
+
+
+def _mkparent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_fold_oof(run: RunDir, config: TrainConfig, val_samples: list[TrainSample], val_loader: DataLoader,
+                    fold: int, spent: float, device: torch.device) -> float:
+    """Score the held-out fold with the fold's snapshots (and TTA); write ``fold<k>/oof.csv``."""
+    tic = time.monotonic()
+    members: list[Net3D] = []
+    for path in run.snapshots(fold):
+        member = create_model(config.arch, **config.model_kwargs)
+        member.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        members.append(member.to(device))
+    scores = evaluate(members, val_loader, device, config.tta)
+    seconds = time.monotonic() - tic
+    frame = pd.DataFrame({"filename": [s.filename for s in val_samples], "fold": fold,
+                          "label": [s.label for s in val_samples], "target": [s.target for s in val_samples],
+                          "tier1": [s.tier1 for s in val_samples], "probability": scores.mean(axis=1),
+                          "spread": scores.std(axis=1), "fold_seconds": spent + seconds})
+    tmp = run.fold_oof(fold).with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(run.fold_oof(fold))
+    return seconds

@@ -1,0 +1,85 @@
+"""Which stacks train, with which target, and the datasets built over the volume store.
+
+Tier 1 stacks with a label train by default. ``tier2`` adds the other labelled or crowd-scored
+training stacks: ``"soft"`` uses the crowd score itself as the target (soft label), ``"cut"``
+labels them stalled when the crowd score exceeds ``tier2_cut`` (the 2nd place used 0.6).
+``soft_labels=True`` makes every stack with a crowd score train on that score.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.preprocess import InputSpec, StackDataset
+from core.records import StackRecord
+from training.augment import train_augment
+
+log = logging.getLogger(__name__)
+
+TIER2_MODES = ("off", "soft", "cut")
+
+
+@dataclass(frozen=True)
+class TrainSample:
+    """A stack chosen for training: hard label (splits, sampling, metrics) and loss target."""
+
+    filename: str
+    key: str
+    project_id: str
+    label: int
+    target: float
+    tier1: bool
+
+
+def _tier2_sample(rec: StackRecord, mode: str, cut: float) -> TrainSample | None:
+    if mode == "off" or rec.crowd_score is None and rec.label is None:
+        return None
+    if mode == "cut":
+        if rec.crowd_score is None:
+            return None
+        label = int(rec.crowd_score > cut)
+        return TrainSample(rec.filename, rec.key, rec.project_id, label, float(label), False)
+    label = rec.label if rec.label is not None else int(rec.crowd_score >= 0.5)
+    target = rec.crowd_score if rec.crowd_score is not None else float(label)
+    return TrainSample(rec.filename, rec.key, rec.project_id, int(label), float(target), False)
+
+
+def select_samples(records: Sequence[StackRecord], *, tier2: str = "off", tier2_cut: float = 0.6,
+                   soft_labels: bool = False) -> list[TrainSample]:
+    """Choose the training stacks among ``records`` (those of split ``"train"``).
+
+    When no training record is flagged tier 1 (a lab's own data), every labelled one counts as
+    tier 1.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``tier2`` mode, or when no usable training stack remains.
+    """
+    if tier2 not in TIER2_MODES:
+        raise ValueError(f"tier2 must be one of {TIER2_MODES}, got {tier2!r}")
+    train = [r for r in records if r.split == "train"]
+    any_tier1 = any(r.tier1 for r in train)
+    if train and not any_tier1:
+        log.warning("no training stack is flagged tier 1: every labelled stack counts as tier 1")
+    samples = []
+    for rec in train:
+        if (rec.tier1 or not any_tier1) and rec.label is not None:
+            target = rec.crowd_score if soft_labels and rec.crowd_score is not None else float(rec.label)
+            samples.append(TrainSample(rec.filename, rec.key, rec.project_id, int(rec.label), float(target), True))
+        elif (sample := _tier2_sample(rec, tier2, tier2_cut)) is not None:
+            samples.append(sample)
+    if not samples:
+        raise ValueError(f"none of {len(records)} records is a labelled training stack")
+    return samples
+
+
+def make_dataset(samples: Sequence[TrainSample], store_path: str | Path, spec: InputSpec, *,
+                 train: bool, elastic_prob: float = 0.0) -> StackDataset:
+    """Dataset of ``samples``; ``train=True`` adds augmentation and a random depth-stride offset."""
+    transform = train_augment(elastic_prob=elastic_prob) if train else None
+    return StackDataset(store_path, [s.key for s in samples], spec, targets=[s.target for s in samples],
+                        transform=transform, random_offset=train)

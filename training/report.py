@@ -1,0 +1,115 @@
+"""What a run writes for people and for ``predict``: config, metrics log, threshold, model card."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+
+import monai
+import pandas as pd
+import torch
+
+from core.models import create_model
+from core.rundir import RunDir, write_atomic
+from training.config import TrainConfig
+from training.dataset import TrainSample
+from training.evaluation import best_mcc_threshold, binary_report
+
+METRIC_COLUMNS = ["fold", "epoch", "lr", "train_loss", "val_loss", "auc", "mcc", "threshold",
+                  "sensitivity", "specificity", "seconds"]
+
+
+def _data_summary(samples: Sequence[TrainSample]) -> dict:
+    digest = hashlib.sha256(json.dumps(sorted((s.filename, s.label, round(s.target, 6)) for s in samples))
+                            .encode()).hexdigest()
+    return {"stacks": len(samples), "stalled": sum(s.label for s in samples),
+            "tier1": sum(s.tier1 for s in samples), "projects": len({s.project_id for s in samples}),
+            "sha256": digest}
+
+
+def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], command: str) -> None:
+    """Write ``config.json``, or check that an existing one describes the same run and data.
+
+    Raises
+    ------
+    ValueError
+        If the directory holds a run with other options or other training data.
+    """
+    data = _data_summary(samples)
+    if run.config.exists():
+        old = run.read_json(run.config)
+        changed = [k for k, v in config.identity().items() if old.get(k) != v]
+        if old.get("data", {}).get("sha256") != data["sha256"]:
+            changed.append("training data")
+        if changed:
+            raise ValueError(f"{run.root}: holds a different run (differs in {', '.join(changed)}); "
+                             "use a new --out directory")
+        return
+    run.root.mkdir(parents=True, exist_ok=True)
+    model = create_model(config.arch, **config.model_kwargs)
+    run.write_json(run.config, config.as_dict() | {
+        "input": {"size": config.size, "max_depth": config.max_depth}, "data": data, "command": command,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "versions": {"torch": torch.__version__, "monai": monai.__version__}})
+
+
+def append_metrics(run: RunDir, row: dict) -> None:
+    """Append one epoch's row to ``metrics.csv`` (header on first write)."""
+    frame = pd.DataFrame([row], columns=METRIC_COLUMNS)
+    frame.to_csv(run.metrics, mode="a", header=not run.metrics.exists(), index=False)
+
+
+def trim_metrics(run: RunDir, fold: int, start_epoch: int) -> None:
+    """Drop rows of ``fold`` from epoch ``start_epoch`` on (left by a run killed mid-epoch) and later folds."""
+    if not run.metrics.exists():
+        return
+    frame = pd.read_csv(run.metrics)
+    keep = (frame["fold"] < fold) | ((frame["fold"] == fold) & (frame["epoch"] <= start_epoch))
+    if not keep.all():
+        write_atomic(run.metrics, frame[keep].to_csv(index=False))
+
+
+def finish_run(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], command: str) -> dict:
+    """Merge the folds' out-of-fold predictions, choose the threshold, write the model card."""
+    oof = pd.concat([pd.read_csv(run.fold_oof(k), dtype={"filename": str}) for k in range(config.folds)])
+    oof = oof.drop(columns="fold_seconds").sort_values("filename").reset_index(drop=True)
+    threshold, _ = best_mcc_threshold(oof["label"], oof["probability"])
+    report = binary_report(oof["label"], oof["probability"], threshold)
+    write_atomic(run.oof, oof.to_csv(index=False))
+    run.write_json(run.threshold, {"threshold": threshold, "chosen_by": "max MCC on out-of-fold predictions",
+                                   "tta": config.tta, "oof": report})
+    _write_model_card(run, config, samples, report, command)
+    return report
+
+
+def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], report: dict,
+                      command: str) -> None:
+    cfg = run.read_json(run.config)
+    data = cfg["data"]
+    metrics = pd.read_csv(run.metrics) if run.metrics.exists() else pd.DataFrame(columns=METRIC_COLUMNS)
+    epochs = metrics.groupby("fold")["epoch"].max().to_dict() if len(metrics) else {}
+    minutes = metrics.groupby("fold")["seconds"].max().sum() / 60 if len(metrics) else 0.0
+    lines = [
+        f"# Model card: {run.root.name}", "",
+        f"- Created: {cfg['created']}; finished {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
+        f"- Command: `{command or cfg.get('command', '')}`",
+        f"- Network: `{config.arch}` {config.model_kwargs or ''} ({cfg['parameters']:,} parameters), "
+        f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, mask)",
+        f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
+        f"{data['projects']} projects); tier 2: {config.tier2}; soft labels: {config.soft_labels}",
+        f"- Recipe: {config.folds}-fold CV grouped by project, {config.loss} loss, AdamW lr {config.lr}, "
+        f"warm-up + cosine, stalled share {config.stalled_share}, {config.snapshots} snapshots per fold, "
+        f"TTA {config.tta} views",
+        f"- Epochs per fold: {epochs}; training time {minutes:.1f} min "
+        f"(budget: {config.time_budget_min or 'none'} min)", "",
+        "## Out-of-fold metrics (every training stack scored by the fold that never saw it)", "",
+        "| AUC | MCC | threshold | sensitivity | specificity | log loss |", "|---|---|---|---|---|---|",
+        f"| {report['auc']:.4f} | {report['mcc']:.4f} | {report['threshold']:.4f} | "
+        f"{report['sensitivity']:.4f} | {report['specificity']:.4f} | {report['loss']:.4f} |", "",
+        "The threshold maximises MCC on these out-of-fold predictions; `stalltriage predict --model "
+        f"{run.root}` uses it. Synthetic or lab data may differ from what a new project looks like: "
+        "check held-out projects before trusting auto-accepted labels.", ""]
+    write_atomic(run.model_card, "\n".join(lines))
