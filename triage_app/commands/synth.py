@@ -1,0 +1,58 @@
+"""``stalltriage synth OUT_DIR``: write a synthetic data set in the Clog Loss competition format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from triage_app.settings import add_common_options, resolve
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``synth`` sub-command."""
+    parser = subparsers.add_parser(
+        "synth", help="write synthetic stacks and competition-format CSVs",
+        description="Write synthetic two-photon stacks (H.264 mp4) and train/test metadata and label "
+                    "CSVs in the Clog Loss competition format.")
+    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output directory")
+    parser.add_argument("--n-train", type=int, default=200, help="training stacks (default 200)")
+    parser.add_argument("--n-test", type=int, default=50, help="test stacks (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="data set seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--stall-rate", type=float, default=0.3,
+                        help="fraction of stalled stacks (default 0.3, like the competition's micro subset)")
+    parser.add_argument("--profile", choices=("default", "tiny"), default="default",
+                        help="stack sizes: competition-like (default) or tiny (fast, for tests)")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate the data set and print a one-line summary; returns the exit code."""
+    import time
+
+    import pandas as pd
+
+    from core.synth import generate
+
+    resolve(args)
+    for name in ("n_train", "n_test"):
+        if getattr(args, name) < 0:
+            print(f"error: --{name.replace('_', '-')} must be >= 0")
+            return 2
+    if not 0.0 <= args.stall_rate <= 1.0:
+        print(f"error: --stall-rate must be between 0 and 1, got {args.stall_rate}")
+        return 2
+    start = time.perf_counter()
+    try:
+        out = generate(args.out_dir, args.n_train, args.n_test, args.seed, stall_rate=args.stall_rate,
+                       profile=args.profile, workers=args.workers)
+    except OSError as exc:
+        print(f"error: cannot write to {args.out_dir}: {exc}")
+        return 1
+    elapsed = time.perf_counter() - start
+    stalled = int(pd.read_csv(out / "train_labels.csv")["stalled"].sum())
+    total = args.n_train + args.n_test
+    print(f"wrote {args.n_train} train ({stalled} stalled) and {args.n_test} test stacks to {out} "
+          f"in {elapsed:.1f} s ({total / max(elapsed, 1e-9):.1f} stacks/s)")
+    return 0
