@@ -151,7 +151,7 @@ class Prediction(Base):
     __tablename__ = "prediction"
     __table_args__ = (
         CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
-        Index("ix_prediction_run_probability", "model_run_id", "probability"),
+        Index("ix_prediction_run_probability", "model_run_id", "probability", "vessel_id"),
     )
 
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), primary_key=True)

@@ -110,7 +110,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['vessel_id'], ['vessel.id'], name=op.f('fk_prediction_vessel_id_vessel'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('model_run_id', 'vessel_id', name=op.f('pk_prediction'))
     )
-    op.create_index('ix_prediction_run_probability', 'prediction', ['model_run_id', 'probability'], unique=False)
+    op.create_index('ix_prediction_run_probability', 'prediction', ['model_run_id', 'probability', 'vessel_id'], unique=False)
     op.create_table('review',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('vessel_id', sa.Integer(), nullable=False),

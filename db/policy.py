@@ -1,0 +1,100 @@
+"""Triage policies: two thresholds on a model run's probabilities; one active at a time, every change audited.
+
+The active policy decides which stacks the review queue serves (probability strictly between
+``t_low`` and ``t_high``) and how the export labels the others. Saving a new active policy
+re-routes the queue at once, since the queue reads the active policy on every claim.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.audit import record_event
+from db.errors import DatabaseInputError
+from db.models import ModelRun, TriagePolicy
+
+
+def _describe(policy: TriagePolicy) -> dict[str, object]:
+    return {"model_run_id": policy.model_run_id, "t_low": policy.t_low, "t_high": policy.t_high,
+            "reviews_required": policy.reviews_required, "target_sensitivity": policy.target_sensitivity,
+            "target_specificity": policy.target_specificity, "confidence": policy.confidence}
+
+
+def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: float, reviews_required: int = 1,
+                target_sensitivity: float | None = None, target_specificity: float | None = None,
+                confidence: float | None = None, created_by: str | None = None,
+                activate: bool = True) -> TriagePolicy:
+    """Store a policy (and by default make it the active one).
+
+    Parameters
+    ----------
+    model_run_id
+        The run whose probabilities the thresholds apply to.
+    t_low, t_high
+        p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans.
+    reviews_required
+        k: a human label is the majority of at least k reviews.
+    target_sensitivity, target_specificity, confidence
+        What the tuner aimed for (kept for the record).
+    created_by
+        Who saved it (user name, or ``"cli"``).
+
+    Raises
+    ------
+    DatabaseInputError
+        Thresholds outside 0 <= t_low <= t_high <= 1, k < 1, or an unknown model run.
+    """
+    if not 0.0 <= t_low <= t_high <= 1.0:
+        raise DatabaseInputError(f"thresholds must satisfy 0 <= t_low <= t_high <= 1, got {t_low}, {t_high}")
+    if reviews_required < 1:
+        raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
+    if session.get(ModelRun, model_run_id) is None:
+        raise DatabaseInputError(f"no model run with id {model_run_id}")
+    policy = TriagePolicy(model_run_id=model_run_id, t_low=float(t_low), t_high=float(t_high),
+                          reviews_required=reviews_required, target_sensitivity=target_sensitivity,
+                          target_specificity=target_specificity, confidence=confidence, created_by=created_by,
+                          active=False)
+    session.add(policy)
+    session.flush()
+    record_event(session, actor=created_by, action="policy.save", entity="triage_policy", entity_id=policy.id,
+                 details=_describe(policy))
+    if activate:
+        activate_policy(session, policy_id=policy.id, actor=created_by)
+    return policy
+
+
+def activate_policy(session: Session, *, policy_id: int, actor: str | None = None) -> TriagePolicy:
+    """Make ``policy_id`` the one active policy (the previous one is deactivated)."""
+    policy = session.get(TriagePolicy, policy_id)
+    if policy is None:
+        raise DatabaseInputError(f"no triage policy with id {policy_id}")
+    previous = active_policy(session)
+    session.execute(update(TriagePolicy).where(TriagePolicy.active.is_(True)).values(active=False)
+                    .execution_options(synchronize_session="fetch"))
+    session.flush()
+    policy.active = True
+    session.flush()
+    record_event(session, actor=actor, action="policy.activate", entity="triage_policy", entity_id=policy.id,
+                 details={"previous": None if previous is None else previous.id, **_describe(policy)})
+    return policy
+
+
+def deactivate_policies(session: Session, *, actor: str | None = None) -> None:
+    """Leave no policy active: every stack with a prediction goes to review again."""
+    previous = active_policy(session)
+    if previous is None:
+        return
+    previous.active = False
+    session.flush()
+    record_event(session, actor=actor, action="policy.deactivate", entity="triage_policy", entity_id=previous.id)
+
+
+def active_policy(session: Session) -> TriagePolicy | None:
+    """The active policy, or None."""
+    return session.scalar(select(TriagePolicy).where(TriagePolicy.active.is_(True)))
+
+
+def list_policies(session: Session) -> list[TriagePolicy]:
+    """Every saved policy, newest first."""
+    return list(session.scalars(select(TriagePolicy).order_by(TriagePolicy.id.desc())))
