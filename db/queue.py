@@ -7,7 +7,8 @@ A stack **needs review** when
 * that probability lies strictly between the policy's ``t_low`` and ``t_high`` (with no active
   policy every predicted stack qualifies);
 * it has no crowd label (its answer is already known), fewer than k reviews (k = the policy's
-  ``reviews_required``, 1 without a policy), none of them by this reviewer;
+  ``reviews_required``, 1 without a policy; "unsure" answers do not count, so such a stack goes
+  to another reviewer), none of them by this reviewer;
 * nobody holds an unexpired claim on it.
 
 At most one reviewer holds a stack at a time (the ``claim`` table's primary key is the vessel),
@@ -84,7 +85,8 @@ def queue_rule(session: Session) -> QueueRule | None:
 
 
 def _review_count(vessel_id) -> Select:  # noqa: ANN001 - a column expression
-    return select(func.count()).where(Review.vessel_id == vessel_id).scalar_subquery()
+    """Reviews that count towards k: every answer but "unsure" (an unsure stack goes to someone else)."""
+    return select(func.count()).where(Review.vessel_id == vessel_id, Review.answer != "unsure").scalar_subquery()
 
 
 def _needs_review(rule: QueueRule, *, user_id: int, now: datetime) -> list:

@@ -1,0 +1,186 @@
+"""Final labels with their provenance, streamed to CSV or Parquet.
+
+The final label of a stack comes from the first source that decides it:
+
+1. **human**: at least k (the active policy's ``reviews_required``, else 1) stalled/flowing
+   answers with a strict majority; or a majority of reviewers calling it a bad stack, which
+   leaves it without a label;
+2. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
+   (stalled); without an active policy the model decides nothing;
+3. **crowd**: the crowd's label from ``train_labels.csv``;
+4. **none**.
+
+Every row says which source decided and why (``reason``), with the model's probability and
+spread, the thresholds, the review counts, the reviewers' agreement and who they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Vessel
+from db.queue import QueueRule, queue_rule
+
+CHUNK_ROWS = 100_000
+LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "out_of_fold",
+                 "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
+                 "n_unsure", "n_bad_stack", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
+FORMATS = ("labels", "submission")
+
+
+def _count(answer: str):  # noqa: ANN202 - a SQL expression
+    return func.sum(case((Review.answer == answer, 1), else_=0)).label(f"n_{answer}")
+
+
+def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
+    reviews = (select(Review.vessel_id, func.count().label("n_reviews"), _count("stalled"), _count("flowing"),
+                      _count("unsure"), _count("bad_stack"),
+                      func.aggregate_strings(User.name, ",").label("reviewers"))
+               .join(User, User.id == Review.user_id).group_by(Review.vessel_id).subquery())
+    run_id = rule.model_run_id if rule else None
+    return (select(Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
+                   Prediction.spread, Prediction.out_of_fold, ModelRun.name.label("model_run"),
+                   CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
+                   reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
+                   reviews.c.reviewers)
+            .outerjoin(Prediction, (Prediction.vessel_id == Vessel.id) & (Prediction.model_run_id == run_id))
+            .outerjoin(ModelRun, ModelRun.id == Prediction.model_run_id)
+            .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
+            .outerjoin(reviews, reviews.c.vessel_id == Vessel.id)
+            .order_by(Vessel.filename))
+
+
+def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None) -> pd.DataFrame:
+    """Decide the final label, source and reason for rows of the export query (pure pandas)."""
+    out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
+                        "out_of_fold": "boolean", "model_run": "string"})
+    for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack"):
+        out[column] = out[column].fillna(0).astype("int64")
+    policy = rule if rule is not None and rule.t_low is not None else None
+    k = rule.reviews_required if rule else 1
+    out["t_low"] = policy.t_low if policy else np.nan
+    out["t_high"] = policy.t_high if policy else np.nan
+    out["reviews_required"] = k
+    p = out["probability"].astype("float64")
+    decisive = out["n_stalled"] + out["n_flowing"]
+    human = (decisive >= k) & (out["n_stalled"] != out["n_flowing"])
+    bad = ~human & (out["n_bad_stack"] > 0) & (out["n_bad_stack"] >= decisive)
+    open_ = ~human & ~bad
+    low = open_ & (p <= out["t_low"]) if policy else pd.Series(False, index=out.index)
+    high = open_ & ~low & (p >= out["t_high"]) if policy else pd.Series(False, index=out.index)
+    crowd = open_ & ~low & ~high & out["crowd_label"].notna()
+    human_label = np.where(out["n_stalled"] > out["n_flowing"], 1, 0)
+    out["source"] = np.select([human | bad, low | high, crowd], ["human", "model", "crowd"], "none")
+    label = np.select([human, low, high, crowd], [human_label, 0, 1, out["crowd_label"].fillna(-1)], -1)
+    out["final_label"] = pd.array(np.where(label >= 0, label, 0), dtype="Int64")
+    out.loc[label < 0, "final_label"] = pd.NA
+    out["agreement"] = np.where(decisive > 0, np.maximum(out["n_stalled"], out["n_flowing"]) / decisive.clip(lower=1),
+                                np.nan)
+    out["reviewers"] = out["reviewers"].map(lambda names: ",".join(sorted(names.split(","))),
+                                            na_action="ignore").fillna("")
+    votes = out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
+    p_text = p.map(lambda value: f"p={value:.3f}", na_action="ignore").fillna("")
+    if policy:
+        why_not_model = np.where(p.isna(), "no prediction", "model uncertain (" + p_text + ")")
+    else:
+        why_not_model = np.where(p.isna(), "no prediction", "no active policy")
+    review_state = np.where(decisive == 0, "no reviews",
+                            np.where(decisive < k, decisive.astype(str) + f" of {k} reviews",
+                                     "reviewers tie (" + votes + ")"))
+    undecided = pd.Series(why_not_model, index=out.index) + "; " + review_state
+    reasons = [
+        (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
+        (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),
+        (low, p_text + (f" <= t_low={policy.t_low:.3f}" if policy else "")),
+        (high, p_text + (f" >= t_high={policy.t_high:.3f}" if policy else "")),
+        (crowd, "crowd label; " + undecided),
+    ]
+    out["reason"] = np.select([mask for mask, _ in reasons], [text for _, text in reasons], undecided)
+    out["crowd_label"] = out["crowd_label"].astype("Int64")
+    return out.loc[:, LABEL_COLUMNS]
+
+
+def final_labels(session: Session, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Stream the final labels of every stack in filename order, ``chunk_rows`` at a time."""
+    rule = queue_rule(session)
+    result = session.execute(_export_query(rule).execution_options(yield_per=chunk_rows))
+    columns = list(result.keys())
+    for rows in result.partitions():
+        yield label_chunk(pd.DataFrame(rows, columns=columns), rule)
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote: rows per source, and stacks the submission had to leave out."""
+
+    rows: int = 0
+    by_source: dict[str, int] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
+
+
+def _submission(chunk: pd.DataFrame, threshold: float, summary: ExportSummary) -> pd.DataFrame:
+    """Competition format for test stacks: the final label, else the model's own decision threshold."""
+    test = chunk[chunk["split"] == "test"]
+    stalled = test["final_label"].copy()
+    fallback = stalled.isna() & test["probability"].notna()
+    stalled[fallback] = (test.loc[fallback, "probability"] >= threshold).astype("int64")
+    summary.left_out += test.loc[stalled.isna(), "filename"].tolist()
+    return pd.DataFrame({"filename": test["filename"], "stalled": stalled}).dropna(subset=["stalled"])
+
+
+def write_export(session: Session, *, path: Path, fmt: str = "labels") -> ExportSummary:
+    """Write the final labels (``fmt="labels"``) or a competition submission (``"submission"``) to ``path``.
+
+    The file type follows the suffix: ``.csv`` or ``.parquet``. The submission holds the test
+    stacks as ``filename,stalled``: the final label where there is one, else the model's
+    probability against its run's decision threshold (0.5 if the run has none); stacks with
+    neither are left out and listed in the summary.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{path}: export file must end in .csv or .parquet")
+    rule = queue_rule(session)
+    run = session.get(ModelRun, rule.model_run_id) if rule else None
+    threshold = run.threshold if run is not None and run.threshold is not None else 0.5
+    summary = ExportSummary()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer: pq.ParquetWriter | None = None
+    number = -1
+    try:
+        for number, chunk in enumerate(final_labels(session)):
+            for source, count in chunk["source"].value_counts().items():
+                summary.by_source[source] = summary.by_source.get(source, 0) + int(count)
+            table = _submission(chunk, threshold, summary) if fmt == "submission" else chunk
+            summary.rows += len(table)
+            if suffix == ".csv":
+                table.to_csv(path, mode="w" if number == 0 else "a", header=number == 0, index=False)
+                continue
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, arrow.schema)
+            writer.write_table(arrow.cast(writer.schema))
+        if number < 0:
+            _write_empty(path, fmt)
+    finally:
+        if writer is not None:
+            writer.close()
+    return summary
+
+
+def _write_empty(path: Path, fmt: str) -> None:
+    columns = ["filename", "stalled"] if fmt == "submission" else LABEL_COLUMNS
+    empty = pd.DataFrame(columns=columns)
+    if path.suffix.lower() == ".csv":
+        empty.to_csv(path, index=False)
+    else:
+        empty.to_parquet(path, index=False)
