@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.records import StackRecord
+from core.store import key_for
 from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
 
 BATCH = 2000
@@ -264,8 +265,6 @@ def stack_records(session: Session, *, split: str | None = None, ingested_only: 
     ingested_only
         Only stacks whose ingest succeeded (those the volume store holds).
     """
-    from core.store import key_for
-
     query = (select(Vessel.filename, Vessel.project_id, Vessel.split, CrowdAnswer.label,
                     CrowdAnswer.crowd_score, CrowdAnswer.tier1)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id).order_by(Vessel.filename))

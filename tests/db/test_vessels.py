@@ -122,3 +122,22 @@ def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factor
         assert (vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height) == (5, 6, 40, 50)
         assert (vessel.frame_width, vessel.frame_height) == (320, 240)
         assert vessel.ingested_at.tzinfo is not None
+
+
+def test_stack_records_give_training_what_is_known(session_factory) -> None:
+    from db.vessels import stack_records
+
+    with session_factory.begin() as session:
+        import_metadata(session, rows=TRAIN, source="train_metadata.csv", split="train")
+        import_metadata(session, rows=[Meta("t.mp4", "p3", 30)], source="test_metadata.csv", split="test")
+        import_labels(session, rows=[Label("a.mp4", 1), Label("b.mp4", 0)], source="train_labels.csv")
+        for name in ("a.mp4", "b.mp4", "t.mp4"):
+            record_ingest_result(session, filename=name, ok=True, depth=10, roi=(0, 0, 8, 8), frame_size=(64, 64))
+        record_ingest_result(session, filename="c.mp4", ok=False, error="truncated")
+    with session_factory() as session:
+        train = stack_records(session, split="train")
+        everything = stack_records(session, ingested_only=False)
+    assert [(r.filename, r.key, r.project_id, r.label, r.crowd_score, r.tier1) for r in train] == [
+        ("a.mp4", "a", "p1", 1, 0.9, True), ("b.mp4", "b", "p1", 0, 0.1, True)]
+    assert [(r.filename, r.split, r.label) for r in everything] == [
+        ("a.mp4", "train", 1), ("b.mp4", "train", 0), ("c.mp4", "train", None), ("t.mp4", "test", None)]
