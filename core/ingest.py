@@ -1,0 +1,183 @@
+"""The parallel, resumable decode → crop → store pipeline.
+
+Worker processes get file paths and send back cropped volumes (small: the ROI only); the parent
+alone writes to the LMDB store, in batched transactions. A file's result is yielded only after
+its batch is committed, so whoever records results (the CLI, the database) never records a
+stack as stored that a crash could still lose. Keys already in the store are skipped, so a
+rerun after a crash or kill resumes where the last committed batch ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from core.store import StoredStack, VolumeStore, key_for
+from core.video import CropOptions, Stack, StackError, read_stack
+
+log = logging.getLogger(__name__)
+
+INGESTED, SKIPPED, FAILED = "ingested", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one file: ``status`` is ``"ingested"``, ``"skipped"`` (already stored)
+    or ``"failed"`` (``error`` says why). ROI, frame count and frame size are known for stored
+    stacks (read back from the store for skipped ones)."""
+
+    filename: str
+    key: str
+    status: str
+    error: str | None = None
+    roi: tuple[int, int, int, int] | None = None
+    num_frames: int | None = None
+    frame_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Stack files matched with metadata rows by filename.
+
+    ``paths`` are the files that have a row (in row order); ``no_file`` the row filenames with no
+    file; ``no_row`` the files with no row.
+    """
+
+    paths: list[Path]
+    no_file: list[str]
+    no_row: list[Path]
+
+
+def find_stacks(video_dir: str | Path) -> list[Path]:
+    """The ``.mp4`` files (any case) directly inside ``video_dir``, sorted by name."""
+    return sorted(p for p in Path(video_dir).iterdir() if p.suffix.lower() == ".mp4" and p.is_file())
+
+
+def pair_with_metadata(files: Iterable[Path], filenames: Iterable[str]) -> Pairing:
+    """Match stack files to metadata filenames (exact file names, as the competition CSVs use)."""
+    by_name = {path.name: path for path in files}
+    listed = list(filenames)
+    wanted = set(listed)
+    return Pairing(paths=[by_name[name] for name in listed if name in by_name],
+                   no_file=[name for name in listed if name not in by_name],
+                   no_row=[path for name, path in by_name.items() if name not in wanted])
+
+
+def quiet_decoder_logs() -> None:
+    """Silence FFmpeg's and OpenCV's own stderr chatter about broken files (we report them).
+
+    Must run before the process's first decode; an explicit setting in the environment wins.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
+def _worker_init() -> None:
+    quiet_decoder_logs()
+    cv2.setNumThreads(1)
+
+
+def _crop(job: tuple[str, CropOptions]) -> tuple[str, Stack | str]:
+    path, options = job
+    try:
+        return path, read_stack(path, options)
+    except StackError as err:
+        return path, str(err)
+    except Exception as err:  # noqa: BLE001 - one bad file must never stop the run
+        log.exception("unexpected failure on %s", path)
+        return path, f"{path}: unexpected error: {type(err).__name__}: {err}"
+
+
+def _stored_result(path: Path, key: str, store: VolumeStore) -> IngestResult:
+    meta = store.get(key).meta
+    return IngestResult(path.name, key, SKIPPED, roi=tuple(meta.get("roi", ())) or None,
+                        num_frames=meta.get("num_frames"), frame_size=tuple(meta.get("frame_size", ())) or None)
+
+
+def _ok_result(path: str, key: str, stack: Stack) -> IngestResult:
+    return IngestResult(Path(path).name, key, INGESTED, roi=stack.roi, num_frames=stack.num_frames,
+                        frame_size=stack.frame_size)
+
+
+def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, Stack | str]]:
+    if workers <= 1 or len(jobs) <= 1:
+        _worker_init()
+        yield from map(_crop, jobs)
+        return
+    chunksize = max(1, min(8, len(jobs) // (workers * 16)))
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+        yield from pool.imap_unordered(_crop, jobs, chunksize=chunksize)
+
+
+def ingest(paths: Sequence[str | Path], store_path: str | Path, *, workers: int | None = None,
+           options: CropOptions = CropOptions(), batch_size: int = 32, batch_seconds: float = 2.0,
+           progress: bool | None = None) -> Iterator[IngestResult]:
+    """Crop every stack in ``paths`` into the store at ``store_path``; yield one result per file.
+
+    Parameters
+    ----------
+    paths
+        Stack files; their filename stems are the store keys (see :func:`core.store.key_for`).
+    store_path
+        The volume store directory (created if missing). An unusable path raises
+        :class:`core.store.StoreError` before any file is decoded.
+    workers
+        Decoding processes (default: all cores); 1 decodes in this process.
+    batch_size, batch_seconds
+        A transaction is committed every ``batch_size`` stacks or ``batch_seconds`` seconds,
+        whichever comes first: bigger batches are faster, smaller ones lose less to a kill.
+    progress
+        Show a tqdm progress bar (``None``: only on a terminal).
+    """
+    workers = workers or os.cpu_count() or 1
+    store = VolumeStore(store_path)
+    try:
+        yield from _run(paths, store, workers, options, batch_size, batch_seconds, progress)
+    finally:
+        store.close()
+
+
+def _run(paths: Sequence[str | Path], store: VolumeStore, workers: int, options: CropOptions,
+         batch_size: int, batch_seconds: float, progress: bool | None) -> Iterator[IngestResult]:
+    jobs: list[tuple[str, CropOptions]] = []
+    keys: dict[str, str] = {}
+    with tqdm(total=len(paths), unit="stack", desc="ingest", disable=None if progress is None else not progress,
+              dynamic_ncols=True) as bar:
+        for raw in paths:
+            path = Path(raw)
+            key = key_for(path.name)
+            if key in keys:
+                bar.update()
+                yield IngestResult(path.name, key, FAILED, f"{path}: same store key {key!r} as {keys[key]}")
+            elif key in store:
+                bar.update()
+                yield _stored_result(path, key, store)
+            else:
+                keys[key] = str(path)
+                jobs.append((str(path), options))
+        pending: list[IngestResult] = []
+        batch: list[tuple[str, StoredStack]] = []
+        last_commit = time.monotonic()
+        for path, outcome in _results(jobs, workers):
+            bar.update()
+            key = key_for(Path(path).name)
+            if isinstance(outcome, str):
+                yield IngestResult(Path(path).name, key, FAILED, outcome)
+                continue
+            batch.append((key, StoredStack(outcome.volume, outcome.mask, outcome.meta())))
+            pending.append(_ok_result(path, key, outcome))
+            if len(batch) >= batch_size or time.monotonic() - last_commit >= batch_seconds:
+                store.put_many(batch)
+                yield from pending
+                batch, pending, last_commit = [], [], time.monotonic()
+        if batch:
+            store.put_many(batch)
+            yield from pending

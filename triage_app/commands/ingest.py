@@ -1,0 +1,112 @@
+"""``stalltriage ingest VIDEO_DIR --metadata CSV``: crop every stack into the volume store."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from triage_app.settings import Settings, add_common_options, resolve
+
+if TYPE_CHECKING:
+    from core.competition import CsvResult, LabelRow, MetadataRow
+    from core.ingest import IngestResult, Pairing
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``ingest`` sub-command."""
+    parser = subparsers.add_parser(
+        "ingest", help="crop stacks (mp4) into the volume store",
+        description="Decode every stack of VIDEO_DIR listed in the metadata CSV, crop the region inside "
+                    "the orange outline and store it in the LMDB volume store. Stacks already stored "
+                    "are skipped, so a rerun resumes an interrupted ingest.")
+    parser.add_argument("video_dir", type=Path, metavar="VIDEO_DIR", help="directory holding the .mp4 stacks")
+    parser.add_argument("--metadata", type=Path, required=True, metavar="CSV",
+                        help="train_metadata.csv or test_metadata.csv (competition format)")
+    parser.add_argument("--labels", type=Path, default=None, metavar="CSV", help="train_labels.csv (optional)")
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+                        help="stacks per store transaction (default 32): larger is faster, smaller loses "
+                             "less work to a crash")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class Inputs:
+    """Everything read before decoding: CSV rows, the file pairing, and the problems found."""
+
+    metadata: CsvResult[MetadataRow]
+    labels: CsvResult[LabelRow] | None
+    pairing: Pairing
+    problems: list[str] = field(default_factory=list)
+
+
+def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) -> Inputs:
+    """Read the CSVs and pair files with rows; each problem becomes one line in ``problems``.
+
+    Raises ``CsvError`` for an unusable CSV and ``NotADirectoryError`` for a missing VIDEO_DIR.
+    """
+    from core.competition import read_labels, read_metadata
+    from core.ingest import find_stacks, pair_with_metadata
+
+    if not video_dir.is_dir():
+        raise NotADirectoryError(f"{video_dir}: not a directory")
+    metadata = read_metadata(metadata_csv)
+    labels = read_labels(labels_csv) if labels_csv else None
+    pairing = pair_with_metadata(find_stacks(video_dir), (row.filename for row in metadata.rows))
+    problems = [str(issue) for issue in metadata.issues]
+    problems += [f"{video_dir / name}: listed in {metadata_csv} but no such file" for name in pairing.no_file]
+    problems += [f"{path}: no row in {metadata_csv}; not ingested" for path in pairing.no_row]
+    if labels is not None:
+        problems += [str(issue) for issue in labels.issues]
+        listed = metadata.by_filename()
+        problems += [f"{row.filename}: in {labels_csv} but not in {metadata_csv}"
+                     for row in labels.rows if row.filename not in listed]
+    return Inputs(metadata, labels, pairing, problems)
+
+
+def handle_results(results: Iterable[IngestResult], inputs: Inputs, settings: Settings) -> Counter:
+    """The one place every per-file result passes through: print failures, count statuses."""
+    counts: Counter = Counter()
+    for result in results:
+        counts[result.status] += 1
+        if result.error:
+            print(result.error, flush=True)
+    return counts
+
+
+def run(args: argparse.Namespace) -> int:
+    """Ingest VIDEO_DIR; print one line per problem and a summary; returns the exit code."""
+    from core.competition import CsvError
+    from core.ingest import FAILED, INGESTED, SKIPPED, ingest
+    from core.store import StoreError
+
+    settings = resolve(args)
+    for option in ("workers", "batch_size"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            print(f"error: --{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
+            return 2
+    try:
+        inputs = read_inputs(args.video_dir, args.metadata, args.labels)
+    except (CsvError, NotADirectoryError) as err:
+        print(f"error: {err}")
+        return 2
+    for line in inputs.problems:
+        print(line, flush=True)
+    results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
+                                             batch_size=args.batch_size,
+                                             progress=False if args.no_progress else None)
+    try:
+        counts = handle_results(results, inputs, settings)
+    except StoreError as err:
+        print(f"error: {err}")
+        return 1
+    print(f"ingested {counts[INGESTED]}, already stored {counts[SKIPPED]}, failed {counts[FAILED]}"
+          f"{f', {len(inputs.problems)} input problem(s)' if inputs.problems else ''} "
+          f"(store: {settings.store_path})")
+    return 1 if counts[FAILED] or inputs.problems else 0
