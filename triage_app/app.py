@@ -1,0 +1,36 @@
+"""The Streamlit entry script: login gate, pages by role, shared sidebar.
+
+Run it with ``stalltriage app`` (which passes the database, store and video folders through the
+environment), or ``python -m streamlit run triage_app/app.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from triage_app import ui
+
+PAGES = Path(__file__).parent / "app_pages"
+
+st.set_page_config(page_title="StallTriage", page_icon=":material/bloodtype:", layout="wide")
+
+user = ui.session_user()
+if user is None:
+    ui.login_form()
+    st.stop()
+
+pages = [st.Page(PAGES / "review.py", title="Review", icon=":material/visibility:", default=True),
+         st.Page(PAGES / "dashboard.py", title="Dashboard", icon=":material/monitoring:")]
+if user.is_admin:
+    pages += [st.Page(PAGES / "thresholds.py", title="Thresholds", icon=":material/tune:"),
+              st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
+              st.Page(PAGES / "users.py", title="Users", icon=":material/group:")]
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.caption(f"Logged in as **{user.name}** ({user.role})")
+    st.button("Log out", key="sidebar_logout", on_click=ui.logout)
+
+page.run()

@@ -1,0 +1,84 @@
+"""``stalltriage tune``: choose the two thresholds against crowd answers and make them the active policy."""
+
+from __future__ import annotations
+
+import argparse
+
+from triage_app.settings import add_common_options, resolve
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``tune``."""
+    parser = subparsers.add_parser(
+        "tune", help="tune the triage thresholds against crowd answers and save them as the active policy",
+        description="Pick t_low and t_high so that the most stacks are decided automatically while the "
+                    "combined labels keep sensitivity and specificity above the targets at the given "
+                    "confidence (Clopper-Pearson bounds), using out-of-fold scores only.")
+    parser.add_argument("--sensitivity", type=float, default=0.99, help="target sensitivity (default 0.99)")
+    parser.add_argument("--specificity", type=float, default=0.95, help="target specificity (default 0.95)")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="confidence of the bounds the targets apply to (default 0.95)")
+    parser.add_argument("--model-run", type=int, default=None, metavar="ID",
+                        help="model run id (default: the newest run)")
+    parser.add_argument("--reviews-required", type=int, default=1, metavar="K",
+                        help="human reviews needed per routed stack (default 1)")
+    parser.add_argument("--dry-run", action="store_true", help="print the policy without saving it")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tune, print and (unless ``--dry-run``) save; returns the exit code."""
+    from db.engine import make_engine, make_session_factory
+    from db.errors import DatabaseInputError
+    from db.predictions import get_model_run
+    from triage_app import tuning
+
+    engine = make_engine(resolve(args).db_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            run_row = get_model_run(session, run_id=args.model_run)
+            if run_row is None:
+                which = f"no model run with id {args.model_run}" if args.model_run else "no model run yet"
+                print(f"error: {which}; run `stalltriage predict` first")
+                return 1
+            reference = tuning.tuning_reference(session, model_run_id=run_row.id)
+            try:
+                outcome = tuning.tune(reference.frame, sensitivity=args.sensitivity,
+                                        specificity=args.specificity, confidence=args.confidence)
+            except ValueError as error:
+                print(f"error: run {run_row.id} ({run_row.name}): {error}")
+                return 1
+            _print(run_row, reference, outcome, args)
+            if not outcome.tuned.feasible_:
+                print("no policy meets the targets; the active policy is unchanged")
+                return 1
+            if args.dry_run:
+                return 0
+            policy = tuning.save_tuned(session, model_run_id=run_row.id, outcome=outcome, actor="cli",
+                                         reviews_required=args.reviews_required)
+            print(f"saved as the active policy (id {policy.id}): t_low={policy.t_low:.6g}, t_high={policy.t_high:.6g}")
+            return 0
+    except DatabaseInputError as error:
+        print(f"error: {error}")
+        return 1
+    finally:
+        engine.dispose()
+
+
+def _print(run_row, reference, outcome, args: argparse.Namespace) -> None:  # noqa: ANN001 - db rows
+    report = outcome.tuned.report_
+    frame = reference.frame
+    print(f"model run {run_row.id} ({run_row.name}): {len(frame)} reference stacks "
+          f"({int(frame['label'].sum())} stalled), {reference.in_sample} labelled stacks without "
+          f"out-of-fold scores left out")
+    for message in outcome.warnings:
+        print(f"warning: {message}")
+    print(f"targets: sensitivity >= {args.sensitivity}, specificity >= {args.specificity} "
+          f"at {args.confidence:.0%} confidence")
+    print(f"policy: t_low = {report.t_low:.6g} (auto flowing), t_high = {report.t_high:.6g} (auto stalled)")
+    print(f"automatic: {report.auto_share:.1%} ({report.n_auto_flowing} flowing, {report.n_auto_stalled} stalled, "
+          f"{report.n_human} to humans)")
+    print(f"sensitivity {report.sensitivity:.4f} (lower bound {report.sensitivity_lower:.4f}, {report.misses} missed); "
+          f"specificity {report.specificity:.4f} (lower bound {report.specificity_lower:.4f}, "
+          f"{report.false_alarms} false alarms)")

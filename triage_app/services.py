@@ -1,0 +1,224 @@
+"""Logic shared by the app's pages (review queue, media, dashboard, export, users), testable without Streamlit.
+
+Page scripts call these functions and render what they return; nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.store import VolumeStore, key_for
+from db import app_queries, queue, users
+from db.engine import make_engine, make_session_factory, run_transaction
+from db.models import Vessel
+from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
+from triage_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """Who is logged in (plain values: safe to keep in Streamlit's session state)."""
+
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins tune thresholds, export and manage users."""
+        return self.role == "admin"
+
+
+def login(session: Session, *, name: str, password: str) -> SessionUser | None:
+    """Check a name and password (argon2id); the user, or None when they do not match."""
+    user = users.authenticate(session, name=name, password=password)
+    return None if user is None else SessionUser(id=user.id, name=user.name, role=user.role)
+
+
+def current_role(session: Session, user: SessionUser) -> str | None:
+    """The user's role as the database has it now (None if deactivated): pages check this, not
+    the copy in the browser session, so a demoted admin loses admin pages at once."""
+    from db.errors import UnknownUserError
+
+    try:
+        return users.get_user(session, user_id=user.id).role
+    except UnknownUserError:
+        return None
+
+
+# --- reviewing ----------------------------------------------------------------------------------
+
+@dataclass
+class Backend:
+    """What an app process shares between sessions: the database and the media cache."""
+
+    engine: Engine
+    factory: sessionmaker[Session]
+    media: MediaCache
+    video_dirs: tuple[str, ...]
+
+    def close(self) -> None:
+        """Stop background work and close connections."""
+        self.media.close()
+        self.engine.dispose()
+
+
+def volume_loader(store_path: Path) -> Callable[[str], np.ndarray]:
+    """``key -> uint8 (D, H, W)`` reading the volume store, opened read-only on first use."""
+    lock = threading.Lock()
+
+    @functools.cache
+    def store() -> VolumeStore:
+        return VolumeStore(store_path, readonly=True)
+
+    def load(key: str) -> np.ndarray:
+        with lock:
+            opened = store()
+        return np.array(opened.get(key).volume)  # a private copy: the cache outlives LMDB transactions
+
+    return load
+
+
+def open_backend(settings: Settings, *, video_dirs: Sequence[str] = (), cache_size: int = 64) -> Backend:
+    """Engine, session factory and a media cache reading ``settings.store_path``."""
+    engine = make_engine(settings.db_url)
+    load = volume_loader(settings.store_path)
+    media = MediaCache(lambda ref: prepare(ref, load), capacity=cache_size)
+    return Backend(engine=engine, factory=make_session_factory(engine), media=media,
+                   video_dirs=tuple(str(d) for d in video_dirs))
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A claimed stack with what the page shows about it."""
+
+    vessel_id: int
+    filename: str
+    probability: float
+    ref: StackRef
+
+
+def _video_dirs(vessel: Vessel, configured: Sequence[str]) -> tuple[str, ...]:
+    """Configured folders, then the competition layout: ``<metadata folder>/<split>`` and the folder itself."""
+    dirs = list(configured)
+    if vessel.metadata_file:
+        folder = Path(vessel.metadata_file).parent
+        dirs += [str(folder / vessel.split), str(folder)]
+    return tuple(dirs)
+
+
+def _items(session: Session, claims: Sequence[queue.ClaimedStack], video_dirs: Sequence[str]) -> list[ReviewItem]:
+    vessels = {v.id: v for v in session.scalars(select(Vessel).where(Vessel.id.in_([c.vessel_id for c in claims])))}
+    items = []
+    for claim in claims:
+        vessel = vessels[claim.vessel_id]
+        roi = None if vessel.roi_x is None else (vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height)
+        ref = StackRef(filename=vessel.filename, key=key_for(vessel.filename), roi=roi,
+                       video_dirs=_video_dirs(vessel, video_dirs))
+        items.append(ReviewItem(claim.vessel_id, claim.filename, claim.probability, ref))
+    return items
+
+
+def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: str = "boundary") -> list[ReviewItem]:
+    """The user's next stacks, claimed: the one to show first, then those being prepared.
+
+    Claims the user still holds (after a reload) come first; new ones are claimed until ``ahead``
+    are held or the queue is empty. The media of every returned stack is prepared in the
+    background, so the next one is ready when the current one is answered.
+    """
+    def work(session: Session) -> list[ReviewItem]:
+        claims = queue.held_claims(session, user_id=user.id)[:ahead]
+        while len(claims) < ahead:
+            claimed = queue.claim_next(session, user_id=user.id, order=order)
+            if claimed is None:
+                break
+            claims.append(claimed)
+        return _items(session, claims, backend.video_dirs)
+
+    items = run_transaction(backend.factory, work, write=True)
+    backend.media.prefetch([item.ref for item in items])
+    return items
+
+
+def submit_review(backend: Backend, user: SessionUser, item: ReviewItem, *, answer: str, seconds: float | None) -> None:
+    """Store the user's answer (and release the claim) in its own transaction."""
+    run_transaction(backend.factory, lambda session: queue.submit_review(
+        session, user_id=user.id, vessel_id=item.vessel_id, answer=answer, seconds=seconds), write=True)
+
+
+def queue_progress(backend: Backend) -> queue.QueueStats:
+    """Counts for the progress display (routed to humans, done, claimed)."""
+    with backend.factory() as session:
+        return queue.queue_stats(session)
+
+
+def media_for(backend: Backend, item: ReviewItem) -> ReviewMedia:
+    """The prepared video, frames and context of a stack (waits only if not prefetched)."""
+    return backend.media.get(item.ref)
+
+
+# --- dashboard, export, users --------------------------------------------------------------------
+
+def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame]:
+    """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer and model-vs-human
+    ``disagreements`` (for the run the queue serves, at its decision threshold)."""
+    from db.models import ModelRun
+
+    with backend.factory() as session:
+        rule = queue.queue_rule(session)
+        data = {"per_hour": app_queries.reviews_per_hour(session),
+                "agreement": app_queries.reviewer_agreement(session)}
+        if rule is None:
+            data["disagreements"] = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
+        else:
+            run = session.get(ModelRun, rule.model_run_id)
+            threshold = run.threshold if run.threshold is not None else 0.5
+            data["disagreements"] = app_queries.model_human_disagreements(
+                session, model_run_id=rule.model_run_id, threshold=threshold)
+    return data
+
+
+def export_bytes(backend: Backend, *, suffix: str) -> bytes:
+    """The final labels with provenance as a ``.csv`` or ``.parquet`` file's bytes."""
+    from db.export import write_export
+
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"export format must be .csv or .parquet, not {suffix!r}")
+    with tempfile.TemporaryDirectory(prefix="stalltriage-export-") as tmp, backend.factory() as session:
+        path = Path(tmp) / f"labels{suffix}"
+        write_export(session, path=path)
+        return path.read_bytes()
+
+
+def users_frame(backend: Backend) -> pd.DataFrame:
+    """Every user: id, name, role, active, created_at (never the password hash)."""
+    with backend.factory() as session:
+        return pd.DataFrame([{"id": u.id, "name": u.name, "role": u.role, "active": u.active,
+                              "created_at": u.created_at} for u in users.list_users(session, include_inactive=True)])
+
+
+def change_user(backend: Backend, admin: SessionUser, action: str, **kwargs: object) -> None:
+    """Apply a user change as ``admin`` (audited): ``add`` (name, password, role), ``role``
+    (user_id, role), ``password`` (user_id, password) or ``deactivate`` (user_id).
+
+    Raises ``db.errors.DatabaseInputError`` with a message for the page on bad input.
+    """
+    functions = {"add": users.add_user, "role": users.set_role, "password": users.set_password,
+                 "deactivate": users.deactivate_user}
+    if action not in functions:
+        raise ValueError(f"unknown user action {action!r}")
+    with backend.factory.begin() as session:
+        functions[action](session, actor=admin.name, **kwargs)
