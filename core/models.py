@@ -54,11 +54,15 @@ class Net3D(nn.Module):
         ``C``, the trunk's output channels.
     dropout
         Dropout before the linear layer.
+    min_depth
+        Inputs with fewer slices are zero-padded (and masked) to this depth first; DenseNet121's
+        five halvings need 32.
     """
 
-    def __init__(self, features: nn.Module, channels: int, dropout: float = 0.0) -> None:
+    def __init__(self, features: nn.Module, channels: int, dropout: float = 0.0, min_depth: int = 1) -> None:
         super().__init__()
         self.features = features
+        self.min_depth = min_depth
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, 1)
 
@@ -77,6 +81,12 @@ class Net3D(nn.Module):
         return self.head(self.dropout(vec))
 
     def forward(self, x: torch.Tensor, depth_mask: torch.Tensor | None = None) -> torch.Tensor:
+        missing = self.min_depth - x.shape[2]
+        if missing > 0:
+            if depth_mask is None:
+                depth_mask = x.new_ones(x.shape[0], x.shape[2])
+            x = F.pad(x, (0, 0, 0, 0, 0, missing))
+            depth_mask = F.pad(depth_mask, (0, missing))
         return self.forward_head(self.forward_features(x), depth_mask)
 
 
@@ -133,8 +143,7 @@ def densenet121_3d(dropout: float = 0.0) -> Net3D:
     """MONAI DenseNet121 in 3D (the 1st-place network)."""
     net = nets.DenseNet121(spatial_dims=3, in_channels=1, out_channels=1)
     features = nn.Sequential(OrderedDict(features=net.features, relu=nn.ReLU(inplace=True)))
-    model = Net3D(features, net.class_layers.out.in_features, dropout)
-    return model
+    return Net3D(features, net.class_layers.out.in_features, dropout, min_depth=32)
 
 
 def _monai_resnet(depth: int, dropout: float) -> Net3D:

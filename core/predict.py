@@ -5,7 +5,8 @@ on is scored only by the members of the fold that held it out, so its score is o
 never in-sample (thresholds are later tuned on these scores), and is marked ``out_of_fold``.
 Test-time augmentation averages over 1, 2, 4 or 8 flip views. Per stack: ``probability`` is the
 mean over members × views, ``spread`` their standard deviation. Stacks are batched in order of
-depth so a batch pads little.
+depth so a batch pads little. With the run's own TTA setting, a trained-on stack's score is read
+from the run's ``oof.csv`` (computed by exactly those members); with another, it is recomputed.
 """
 
 from __future__ import annotations
@@ -62,9 +63,14 @@ class Ensemble:
     arch: str
     spec: InputSpec
     folds: dict[int, list[Net3D]]
-    fold_of: dict[str, int]
+    oof: pd.DataFrame
     threshold: float
     tta: int
+
+    @property
+    def fold_of(self) -> dict[str, int]:
+        """Filename → the fold that held the stack out, for every stack the run trained on."""
+        return dict(zip(self.oof.index, self.oof["fold"].astype(int)))
 
     def members(self, fold: int | None = None) -> list[Net3D]:
         """The fold's members, or all of them for stacks the run never trained on."""
@@ -90,9 +96,8 @@ def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> En
         if not paths:
             raise FileNotFoundError(f"{run.fold_dir(fold)}: no snapshot_e*.pt weights")
         folds[fold] = [_load_member(config, p, device) for p in paths]
-    oof = pd.read_csv(run.oof, dtype={"filename": str})
-    return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds,
-                    fold_of=dict(zip(oof["filename"], oof["fold"].astype(int))),
+    oof = pd.read_csv(run.oof, dtype={"filename": str}).set_index("filename")
+    return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds, oof=oof,
                     threshold=float(run.read_json(run.threshold)["threshold"]), tta=int(config["tta"]))
 
 
@@ -153,11 +158,15 @@ def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_pa
     """
     ensemble = load_ensemble(run_dir, device)
     n_views = ensemble.tta if tta is None else tta
-    groups: dict[int | None, list[int]] = {}
-    for i, rec in enumerate(records):
-        groups.setdefault(ensemble.fold_of.get(rec.filename), []).append(i)
+    fold_of = ensemble.fold_of
     prob = np.zeros(len(records))
     spread = np.zeros(len(records))
+    groups: dict[int | None, list[int]] = {}
+    for i, rec in enumerate(records):
+        if rec.filename in fold_of and n_views == ensemble.tta:  # the score training already computed
+            prob[i], spread[i] = ensemble.oof.loc[rec.filename, ["probability", "spread"]]
+        else:
+            groups.setdefault(fold_of.get(rec.filename), []).append(i)
     for fold, idx in groups.items():
         scores = score_keys(ensemble.members(fold), store_path, [records[i].key for i in idx], ensemble.spec,
                             n_views=n_views, batch_size=batch_size, workers=workers, device=device,
@@ -165,6 +174,6 @@ def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_pa
         prob[idx], spread[idx] = scores.mean(axis=1), scores.std(axis=1)
         log.info("scored %d stacks with %s", len(idx), "all folds" if fold is None else f"fold {fold} (out of fold)")
     df = pd.DataFrame({"filename": [r.filename for r in records], "probability": prob, "spread": spread,
-                       "out_of_fold": [r.filename in ensemble.fold_of for r in records]}, columns=COLUMNS)
+                       "out_of_fold": [r.filename in fold_of for r in records]}, columns=COLUMNS)
     df.attrs["threshold"] = ensemble.threshold
     return df

@@ -170,7 +170,12 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         planned = _plan_epochs(planned, epoch, spent, budget_s, n_val=len(val_idx), n_train=len(train_idx))
         planned = distributed.broadcast_ints([planned], dist)[0]
         scheduler.lr_lambdas[0].total = planned * steps
-        if dist.is_main:
+        if dist.is_main:  # metrics, snapshot, then checkpoint: a kill in between is undone by the resume
+            append_metrics(run, {"fold": fold, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
+                                 "train_loss": loss, "val_loss": report["loss"], "auc": report["auc"],
+                                 "mcc": report["mcc"], "threshold": report["threshold"],
+                                 "sensitivity": report["sensitivity"], "specificity": report["specificity"],
+                                 "seconds": spent})
             if epoch >= planned - config.snapshots:
                 torch.save(model.state_dict(), _mkparent(run.snapshot(fold, epoch)))
             save_checkpoint(run.checkpoint, {
@@ -178,11 +183,6 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
                 "fold": fold, "planned_epochs": planned, "fold_seconds": spent, "rng": rng_state(),
                 "args": config.as_dict()})
-            append_metrics(run, {"fold": fold, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
-                                 "train_loss": loss, "val_loss": report["loss"], "auc": report["auc"],
-                                 "mcc": report["mcc"], "threshold": report["threshold"],
-                                 "sensitivity": report["sensitivity"], "specificity": report["specificity"],
-                                 "seconds": spent})
             tqdm.write(f"fold {fold} epoch {epoch + 1}/{planned}: loss {loss:.4f} val AUC {report['auc']:.3f} "
                        f"MCC {report['mcc']:.3f} ({spent:.0f} s)")
         epoch += 1

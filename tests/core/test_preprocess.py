@@ -1,0 +1,61 @@
+"""core.preprocess: depth stride, resizing, standardising, padding and the depth mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.preprocess import InputSpec, StackDataset, depth_indices, pad_collate, prepare_volume
+from core.store import VolumeStore
+
+
+@pytest.mark.parametrize(("n", "max_depth", "expected"), [
+    (20, 32, list(range(20))),           # short stacks keep every slice
+    (64, 32, list(range(0, 64, 2))),     # stride 2
+    (65, 32, list(range(0, 65, 3))),     # stride 3 → 22 slices, never more than max_depth
+    (270, 32, list(range(0, 270, 9))[:32]),
+])
+def test_depth_indices_keep_original_slices(n, max_depth, expected):
+    assert depth_indices(n, max_depth).tolist() == expected
+
+
+def test_offset_shifts_within_the_stride():
+    assert depth_indices(64, 32, offset=1).tolist() == list(range(1, 64, 2))
+    assert depth_indices(64, 32, offset=3).tolist() == list(range(1, 64, 2))
+
+
+def test_prepare_volume_shape_and_standardisation():
+    rng = np.random.default_rng(0)
+    volume = rng.integers(0, 255, (90, 47, 130), dtype=np.uint8)
+    out = prepare_volume(volume, InputSpec(size=32, max_depth=32))
+    assert out.shape == (30, 32, 32) and out.dtype == np.float32
+    assert abs(out.mean()) < 1e-4 and 0.9 < out.std() < 1.0
+
+
+def test_slices_are_not_blended():
+    """Each kept slice is one original slice resized, never a mix of neighbours (flicker survives)."""
+    volume = np.zeros((8, 16, 16), np.uint8)
+    volume[1::2] = 200  # alternate dark and bright slices: pure flicker
+    out = prepare_volume(volume, InputSpec(size=8, max_depth=8))
+    assert len(np.unique(out.round(4))) == 2
+
+
+def test_pad_collate_pads_to_longest_with_mask():
+    items = [{"image": torch.ones(1, d, 4, 4), "index": i} for i, d in enumerate((5, 11, 9))]
+    batch = pad_collate(items)
+    assert batch["image"].shape == (3, 1, 16, 4, 4)  # 11 rounded up to a multiple of 8
+    assert batch["mask"].sum(dim=1).tolist() == [5, 11, 9]
+    assert batch["image"][0, 0, 5:].abs().sum() == 0 and batch["image"][0, 0, :5].min() == 1
+    assert batch["index"].tolist() == [0, 1, 2]
+
+
+def test_dataset_reads_the_store(tmp_path):
+    rng = np.random.default_rng(1)
+    with VolumeStore(tmp_path / "store") as store:
+        store.put("a", rng.integers(0, 255, (40, 30, 20), dtype=np.uint8))
+        store.put("b", rng.integers(0, 255, (7, 60, 50), dtype=np.uint8))
+    dataset = StackDataset(tmp_path / "store", ["a", "b"], InputSpec(size=16, max_depth=16), targets=[1.0, 0.0])
+    a, b = dataset[0], dataset[1]
+    assert a["image"].shape == (1, 14, 16, 16) and b["image"].shape == (1, 7, 16, 16)
+    assert a["target"].item() == 1.0 and b["index"] == 1
