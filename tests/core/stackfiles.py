@@ -34,9 +34,9 @@ def stack_frames(*, depth: int = 12, size: tuple[int, int] = (96, 128), box: tup
     return frames
 
 
-def write_stack(path: Path, **kwargs) -> Path:
+def write_stack(path: Path, *, preset: str = "ultrafast", **kwargs) -> Path:
     """Write :func:`stack_frames` (same keyword arguments) as an H.264 mp4 at ``path``."""
-    write_mp4(path, stack_frames(**kwargs))
+    write_mp4(path, stack_frames(**kwargs), preset=preset)
     return path
 
 

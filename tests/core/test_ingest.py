@@ -11,8 +11,10 @@ from core.video import read_stack
 from tests.core.stackfiles import write_stack, write_zero_frames
 
 
-@pytest.fixture
-def stack_dir(tmp_path):
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory):
+    """Good and bad stacks, written once for the module; tests only read them."""
+    tmp_path = tmp_path_factory.mktemp("ingest")
     folder = tmp_path / "videos"
     folder.mkdir()
     for i in range(6):
