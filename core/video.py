@@ -19,7 +19,7 @@ streaming:
   channel carries it; luma (``cv2.COLOR_BGR2GRAY``, BT.601 — the encoder's own Y plane) is the only
   one stored at full resolution, so it carries no chroma halo around the outline. The red channel
   would carry the orange line at ~255 plus a halo, the blue channel a dark halo.
-* **No outline in the crop.** The outline's pixels (dilated by one pixel) are in-painted with the
+* **No outline in the crop.** The outline's pixels (in any frame, dilated by one pixel) are in-painted with the
   mean of the non-outline pixels in a ``fill_px``-wide neighbourhood (normalised convolution):
   masking to 0 would leave dark lines a network could mistake for red blood cells, bright lines
   would look like lumen, and ``cv2.inpaint`` costs more for the same thin lines.
@@ -100,17 +100,19 @@ def outline_box(frame: np.ndarray, options: CropOptions = CropOptions(), known: 
 
     Returns the bounding box ``(x0, y0, x1, y1)`` of the outline's connected components of at
     least ``min_component_px`` pixels (``None`` if they hold fewer than ``min_outline_px``
-    pixels) and the raw ``inRange`` mask of the frame. When every in-range pixel lies inside
-    ``known`` (the union box so far), specks cannot widen the union, so the connected-component
-    pass is skipped and the pixel count alone decides (that is most frames of a stack).
+    pixels) and the raw ``inRange`` mask of the frame. ``known`` is the union box so far: when
+    every in-range pixel lies inside it, specks cannot widen the union, so the pixel count alone
+    decides and ``known`` itself is returned (that is most frames of a stack, and it skips the
+    bounding-box and connected-component passes).
     """
     mask = cv2.inRange(frame, ORANGE_LO, ORANGE_HI)
+    if known is not None:
+        inside = cv2.countNonZero(mask[known[1]:known[3], known[0]:known[2]])
+        if inside == cv2.countNonZero(mask):
+            return (known if inside >= options.min_outline_px else None), mask
     x, y, w, h = cv2.boundingRect(mask)
     if w * h == 0:
         return None, mask
-    if known is not None and _contains(known, (x, y, x + w, y + h)):
-        return ((x, y, x + w, y + h) if cv2.countNonZero(mask[y:y + h, x:x + w]) >= options.min_outline_px
-                else None), mask
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask[y:y + h, x:x + w], connectivity=8)
     stats = stats[1:]
     stats = stats[stats[:, cv2.CC_STAT_AREA] >= options.min_component_px]
@@ -209,26 +211,30 @@ def _second_pass(frames: Iterator[np.ndarray], roi: Box, depth: int) -> tuple[np
 
 
 _CROSS = np.ones((3, 3), np.uint8)
+_MAX_CHANNELS = 128  # channels per image that OpenCV 5 accepts (4.x: 512)
 _CLOSE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def fill_outline(volume: np.ndarray, outline: np.ndarray, fill_px: int = 7) -> np.ndarray:
-    """Replace the outline's pixels (dilated by one pixel) by the mean of their other neighbours.
+    """Replace the outline's pixels by the mean of their outline-free neighbours, in place.
 
-    ``volume`` and ``outline`` are ``(D, H, W)``; returns the filled ``uint8`` volume (in place).
-    The mean is taken over a ``fill_px`` square in-plane (never across depth, so no flicker is
-    smeared into the outline's place); a pixel with no outline-free neighbour becomes 0.
+    ``volume`` and ``outline`` are ``(D, H, W)``. The pixels filled are those of the outline in
+    any frame, dilated by one pixel (one mask for all frames, so each frame costs one box
+    filter); the mean is taken over a ``fill_px`` square in-plane, never across depth, so no
+    flicker is smeared into the outline's place. A pixel with no outline-free neighbour becomes 0.
     """
-    for frame, line in zip(volume, outline):
-        if not line.any():
-            continue
-        covered = cv2.dilate(line, _CROSS) > 0
-        valid = (~covered).astype(np.uint16)
-        total = cv2.boxFilter(frame * valid, -1, (fill_px, fill_px), normalize=False,
-                              borderType=cv2.BORDER_REPLICATE)
-        weight = cv2.boxFilter(valid, -1, (fill_px, fill_px), normalize=False, borderType=cv2.BORDER_REPLICATE)
-        counts = weight[covered]
-        frame[covered] = np.where(counts > 0, (total[covered] + counts // 2) // np.maximum(counts, 1), 0)
+    covered = cv2.dilate(outline.max(axis=0), _CROSS) > 0
+    if not covered.any():
+        return volume
+    valid = (~covered).astype(np.uint16)
+    size = (fill_px, fill_px)
+    weight = cv2.boxFilter(valid, -1, size, normalize=False, borderType=cv2.BORDER_REPLICATE)[covered]
+    for start in range(0, len(volume), _MAX_CHANNELS):
+        part = volume[start:start + _MAX_CHANNELS]
+        masked = np.multiply(part.transpose(1, 2, 0), valid[..., None], order="C")  # frames as channels
+        total = cv2.boxFilter(masked, -1, size, normalize=False, borderType=cv2.BORDER_REPLICATE)[covered]
+        mean = (total + weight[:, None] // 2) // np.maximum(weight, 1)[:, None]
+        part[:, covered] = np.where(weight[:, None] > 0, mean, 0).T
     return volume
 
 

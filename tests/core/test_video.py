@@ -137,3 +137,14 @@ def test_giant_frames_stream_in_bounded_memory(tmp_path):
     assert peak < 4 * size * size * 3  # a few frames' worth, never the whole stack at full size
     with pytest.raises(StackError, match=r"frames of 4000x4000 pixels exceed the limit of 10000000 pixels"):
         read_stack(path, CropOptions(max_frame_pixels=10_000_000))
+
+
+def test_fill_covers_deep_stacks_in_parts():
+    from core.video import fill_outline
+
+    volume = np.full((300, 24, 24), 50, np.uint8)
+    outline = np.zeros_like(volume)
+    outline[:, 12, 4:20] = 255
+    volume[outline > 0] = 250
+    filled = fill_outline(volume, outline)
+    assert (filled == 50).all()
