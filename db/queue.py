@@ -24,19 +24,19 @@ transaction: use :func:`db.engine.run_transaction` (``write=True``), which also 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Select, delete, exists, func, select
+from sqlalchemy import Connection, Insert, Integer, Row, Select, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.audit import record_event
-from db.errors import ClaimConflictError, DatabaseInputError, UnknownVesselError
-from db.models import ANSWERS, Claim, CrowdAnswer, ModelRun, Prediction, Review, User, Vessel, utcnow
-from db.policy import active_policy
-from db.users import get_user
+from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
+from db.models import (ANSWERS, Claim, CrowdAnswer, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime,
+                       Vessel, utcnow)
 
 ORDERS = ("boundary", "stalled")
 DEFAULT_TTL = timedelta(minutes=10)
@@ -65,6 +65,18 @@ class ClaimedStack:
     expires_at: datetime
 
 
+_POLICY_COLUMNS = (TriagePolicy.model_run_id, TriagePolicy.t_low, TriagePolicy.t_high, TriagePolicy.reviews_required,
+                   ModelRun.threshold)
+_RULE_FROM_POLICY = (select(*_POLICY_COLUMNS).join(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
+                     .where(TriagePolicy.active.is_(True)))
+_USER_AND_POLICY = (select(User.name, *_POLICY_COLUMNS).select_from(User)
+                    .outerjoin(TriagePolicy, TriagePolicy.active.is_(True))
+                    .outerjoin(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
+                    .where(User.id == bindparam("user_id"), User.active.is_(True)))
+_NEWEST_RUN = select(ModelRun.id, ModelRun.threshold).order_by(ModelRun.id.desc()).limit(1)
+_ACTIVE_USER = select(User.name).where(User.id == bindparam("user_id"), User.active.is_(True))
+
+
 def queue_rule(session: Session) -> QueueRule | None:
     """What the queue serves now (from the active policy, else the newest run); None without any run.
 
@@ -72,16 +84,28 @@ def queue_rule(session: Session) -> QueueRule | None:
     threshold (chosen on out-of-fold predictions), clamped into the policy's band; 0.5 (or the
     band's middle) when the run has none.
     """
-    policy = active_policy(session)
-    if policy is not None:
-        run = session.get(ModelRun, policy.model_run_id)
-        threshold = run.threshold if run.threshold is not None else (policy.t_low + policy.t_high) / 2
-        return QueueRule(policy.model_run_id, policy.t_low, policy.t_high, policy.reviews_required,
-                         boundary=min(max(threshold, policy.t_low), policy.t_high))
-    run = session.scalar(select(ModelRun).order_by(ModelRun.id.desc()).limit(1))
+    connection = session.connection()
+    policy = connection.execute(_RULE_FROM_POLICY).first()
+    return _rule(connection, None if policy is None else tuple(policy))
+
+
+def _rule(connection: Connection, policy: tuple | None) -> QueueRule | None:
+    """The rule from an active policy's (run, t_low, t_high, k, run threshold), else from the newest run."""
+    if policy is not None and policy[0] is not None:
+        run_id, t_low, t_high, k, threshold = policy
+        threshold = threshold if threshold is not None else (t_low + t_high) / 2
+        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, t_low), t_high))
+    run = connection.execute(_NEWEST_RUN).first()
     if run is None:
         return None
     return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5)
+
+
+def _active_user_name(session: Session, user_id: int) -> str:
+    name = session.connection().execute(_ACTIVE_USER, {"user_id": user_id}).scalar()
+    if name is None:
+        raise UnknownUserError(f"no active user with id {user_id}")
+    return name
 
 
 def _review_count(vessel_id) -> Select:  # noqa: ANN001 - a column expression
@@ -89,52 +113,71 @@ def _review_count(vessel_id) -> Select:  # noqa: ANN001 - a column expression
     return select(func.count()).where(Review.vessel_id == vessel_id, Review.answer != "unsure").scalar_subquery()
 
 
-def _needs_review(rule: QueueRule, *, user_id: int, now: datetime) -> list:
-    """WHERE conditions (on Prediction) for stacks this user may claim."""
-    conditions = [
-        Prediction.model_run_id == rule.model_run_id,
-        ~exists().where(CrowdAnswer.vessel_id == Prediction.vessel_id, CrowdAnswer.label.is_not(None)),
-        ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == user_id),
-        _review_count(Prediction.vessel_id) < rule.reviews_required,
-        ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > now),
-    ]
-    if rule.t_low is not None:
-        conditions += [Prediction.probability > rule.t_low, Prediction.probability < rule.t_high]
+def _routed(*, band: bool = True) -> list:
+    """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high."""
+    conditions = [Prediction.model_run_id == bindparam("run_id"),
+                  ~exists().where(CrowdAnswer.vessel_id == Prediction.vessel_id, CrowdAnswer.label.is_not(None))]
+    if band:
+        conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
     return conditions
 
 
-def _candidate(session: Session, conditions: list, *, side: str) -> tuple[int, float] | None:
-    query = select(Prediction.vessel_id, Prediction.probability).join(Vessel, Vessel.id == Prediction.vessel_id)
-    query = query.where(*conditions)
-    if side == "up":
-        query = query.order_by(Prediction.probability.asc(), Prediction.vessel_id.asc())
-    else:
-        query = query.order_by(Prediction.probability.desc(), Prediction.vessel_id.desc())
-    row = session.execute(query.limit(1).with_for_update(of=Vessel, skip_locked=True)).first()
-    return None if row is None else (row[0], row[1])
+def _claimable() -> list:
+    """WHERE conditions for stacks a user may claim; parameters as :func:`_parameters` makes them."""
+    return [*_routed(),
+            ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
+            _review_count(Prediction.vessel_id) < bindparam("k"),
+            ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
 
-def _best_candidate(session: Session, rule: QueueRule, conditions: list, order: str) -> int | None:
+def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
+    band = (rule.t_low, rule.t_high) if rule.t_low is not None else (-1.0, 2.0)
+    return {"run_id": rule.model_run_id, "t_low": band[0], "t_high": band[1], "user_id": user_id,
+            "k": rule.reviews_required, "now": now, "boundary": rule.boundary}
+
+
+@functools.cache
+def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool) -> Select:
+    """The next claimable stack on one side, locked (PostgreSQL: skipping rows others have locked)."""
+    conditions = _claimable()
+    if split_at_boundary:
+        boundary = bindparam("boundary")
+        conditions.append(Prediction.probability >= boundary if side == "up" else Prediction.probability < boundary)
+    if excluding:
+        conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
+    order = ((Prediction.probability.asc(), Prediction.vessel_id.asc()) if side == "up"
+             else (Prediction.probability.desc(), Prediction.vessel_id.desc()))
+    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
+            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions).order_by(*order).limit(1).with_for_update(of=Vessel, skip_locked=True))
+
+
+def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
+    """The candidate (vessel_id, probability, filename, spread) to claim, locked; None if there is none."""
+    excluding = bool(parameters.get("passed_over"))
     if order == "stalled":
-        found = _candidate(session, conditions, side="down")
-        return None if found is None else found[0]
-    above = _candidate(session, [*conditions, Prediction.probability >= rule.boundary], side="up")
-    below = _candidate(session, [*conditions, Prediction.probability < rule.boundary], side="down")
-    options = [found for found in (above, below) if found is not None]
-    if not options:
-        return None
-    return min(options, key=lambda found: abs(found[1] - rule.boundary))[0]
+        return connection.execute(_candidate_statement("down", split_at_boundary=False, excluding=excluding),
+                                  parameters).first()
+    options = [found for side in ("up", "down")
+               if (found := connection.execute(_candidate_statement(side, split_at_boundary=True, excluding=excluding),
+                                               parameters).first()) is not None]
+    return min(options, key=lambda found: abs(found.probability - parameters["boundary"]), default=None)
 
 
-def _take_claim(session: Session, *, vessel_id: int, user_id: int, now: datetime, ttl: timedelta) -> bool:
-    """Insert the claim, or replace an expired one; False when someone else holds it."""
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values = {"vessel_id": vessel_id, "user_id": user_id, "claimed_at": now, "expires_at": now + ttl}
-    statement = dialect_insert(Claim).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Claim.vessel_id], set_={k: v for k, v in values.items() if k != "vessel_id"},
-        where=Claim.expires_at <= now).returning(Claim.vessel_id)
-    return session.execute(statement).first() is not None
+@functools.cache
+def _claim_statement(dialect: str) -> Insert:
+    """Claim a stack if it is still claimable, re-checked on a fresh snapshot (a review may have committed
+    since the candidate query began); an expired claim is taken over. Returns a row only on success."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()), bindparam("now", type_=UTCDateTime()),
+                              bindparam("expires_at", type_=UTCDateTime()))
+                       .where(Prediction.vessel_id == bindparam("vessel_id"), *_claimable()))
+    statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at"],
+                                                  still_claimable)
+    return statement.on_conflict_do_update(
+        index_elements=[Claim.vessel_id],
+        set_={"user_id": statement.excluded.user_id, "claimed_at": statement.excluded.claimed_at,
+              "expires_at": statement.excluded.expires_at},
+        where=Claim.expires_at <= bindparam("now")).returning(Claim.vessel_id)
 
 
 def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: timedelta = DEFAULT_TTL,
@@ -160,38 +203,24 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
     """
     if order not in ORDERS:
         raise DatabaseInputError(f"order must be one of {ORDERS}, not {order!r}")
-    get_user(session, user_id=user_id)
-    now = now or utcnow()
-    rule = queue_rule(session)
+    connection = session.connection()
+    row = connection.execute(_USER_AND_POLICY, {"user_id": user_id}).first()
+    if row is None:
+        raise UnknownUserError(f"no active user with id {user_id}")
+    rule = _rule(connection, tuple(row)[1:])
     if rule is None:
         return None
-    conditions = _needs_review(rule, user_id=user_id, now=now)
-    passed_over: list[int] = []
+    now = now or utcnow()
+    parameters = {**_parameters(rule, user_id=user_id, now=now), "expires_at": now + ttl, "passed_over": []}
+    claim = _claim_statement(connection.dialect.name)
     for _ in range(MAX_CANDIDATES):
-        current = [*conditions, Prediction.vessel_id.not_in(passed_over)] if passed_over else conditions
-        vessel_id = _best_candidate(session, rule, current, order)
-        if vessel_id is None:
+        found = _best_candidate(connection, order, parameters)
+        if found is None:
             return None
-        if _still_needs_review(session, rule, vessel_id=vessel_id, user_id=user_id, now=now) \
-                and _take_claim(session, vessel_id=vessel_id, user_id=user_id, now=now, ttl=ttl):
-            return _claimed(session, rule, vessel_id=vessel_id, expires_at=now + ttl)
-        passed_over.append(vessel_id)
+        if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is not None:
+            return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, now + ttl)
+        parameters["passed_over"] = [*parameters["passed_over"], found.vessel_id]
     return None
-
-
-def _still_needs_review(session: Session, rule: QueueRule, *, vessel_id: int, user_id: int, now: datetime) -> bool:
-    """Re-check a locked candidate on a fresh snapshot (a concurrent review may just have committed)."""
-    conditions = _needs_review(rule, user_id=user_id, now=now)
-    query = select(Prediction.vessel_id).where(Prediction.vessel_id == vessel_id, *conditions)
-    return session.execute(query).first() is not None
-
-
-def _claimed(session: Session, rule: QueueRule, *, vessel_id: int, expires_at: datetime) -> ClaimedStack:
-    filename, probability, spread = session.execute(
-        select(Vessel.filename, Prediction.probability, Prediction.spread)
-        .join(Prediction, Prediction.vessel_id == Vessel.id)
-        .where(Vessel.id == vessel_id, Prediction.model_run_id == rule.model_run_id)).one()
-    return ClaimedStack(vessel_id, filename, probability, spread, expires_at)
 
 
 def held_claims(session: Session, *, user_id: int, now: datetime | None = None) -> list[ClaimedStack]:
@@ -228,17 +257,18 @@ def queue_stats(session: Session, *, now: datetime | None = None) -> QueueStats:
     rule = queue_rule(session)
     if rule is None:
         return QueueStats(0, 0, 0, 0)
-    in_run = Prediction.model_run_id == rule.model_run_id
-    routed = [in_run, ~exists().where(CrowdAnswer.vessel_id == Prediction.vessel_id, CrowdAnswer.label.is_not(None))]
-    if rule.t_low is not None:
-        routed += [Prediction.probability > rule.t_low, Prediction.probability < rule.t_high]
+    parameters = _parameters(rule, user_id=-1, now=now or utcnow())
     count = select(func.count()).select_from(Prediction)
+    routed = _routed()
+    connection = session.connection()
     return QueueStats(
-        predicted=session.scalar(count.where(in_run)),
-        routed_to_humans=session.scalar(count.where(*routed)),
-        done=session.scalar(count.where(*routed, _review_count(Prediction.vessel_id) >= rule.reviews_required)),
-        claimed=session.scalar(count.where(*routed, exists().where(Claim.vessel_id == Prediction.vessel_id,
-                                                                    Claim.expires_at > (now or utcnow())))))
+        predicted=connection.execute(count.where(*_routed(band=False)[:1]), parameters).scalar_one(),
+        routed_to_humans=connection.execute(count.where(*routed), parameters).scalar_one(),
+        done=connection.execute(count.where(*routed, _review_count(Prediction.vessel_id) >= bindparam("k")),
+                                parameters).scalar_one(),
+        claimed=connection.execute(count.where(*routed, exists().where(Claim.vessel_id == Prediction.vessel_id,
+                                                                       Claim.expires_at > bindparam("now"))),
+                                   parameters).scalar_one())
 
 
 def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
@@ -247,9 +277,31 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
     return result.rowcount > 0
 
 
+_holder = aliased(User)
+_LOCK_VESSEL = (select(Vessel.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
+                       _ACTIVE_USER.scalar_subquery().label("user_name"))
+                .outerjoin(Claim, Claim.vessel_id == Vessel.id).outerjoin(_holder, _holder.id == Claim.user_id)
+                .where(Vessel.id == bindparam("vessel_id")).with_for_update(of=Vessel))
+_OWN_CLAIM = delete(Claim).where(Claim.vessel_id == bindparam("vessel_id"), Claim.user_id == bindparam("user_id"))
+_REVIEW_OF = select(Review.id, Review.answer).where(Review.vessel_id == bindparam("vessel_id"),
+                                                    Review.user_id == bindparam("user_id"))
+_EDIT_REVIEW = (update(Review).where(Review.id == bindparam("review_id"))
+                .values(answer=bindparam("answer"), seconds=bindparam("seconds"), updated_at=bindparam("now")))
+
+
+@functools.cache
+def _add_review_statement(dialect: str) -> Insert:
+    """Insert a review unless this user already reviewed the stack; returns the new id, or no row."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(Review).on_conflict_do_nothing(index_elements=[Review.vessel_id, Review.user_id]) \
+        .returning(Review.id)
+
+
 def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str, seconds: float | None = None,
-                  now: datetime | None = None) -> Review:
+                  now: datetime | None = None) -> int:
     """Store a reviewer's answer and release their claim; a second answer by the same user edits the first.
+
+    Returns the review's id. Edits are audited (``review.edit``).
 
     Raises
     ------
@@ -264,28 +316,30 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
     """
     if answer not in ANSWERS:
         raise DatabaseInputError(f"answer must be one of {', '.join(ANSWERS)}, not {answer!r}")
-    user = get_user(session, user_id=user_id)
     now = now or utcnow()
-    vessel = session.scalar(select(Vessel).where(Vessel.id == vessel_id).with_for_update())
-    if vessel is None:
+    connection = session.connection()
+    keys = {"vessel_id": vessel_id, "user_id": user_id}
+    stack = connection.execute(_LOCK_VESSEL, keys).first()  # locks the vessel: serialises with claim_next
+    user_name = stack.user_name if stack is not None else _active_user_name(session, user_id)
+    if user_name is None:
+        raise UnknownUserError(f"no active user with id {user_id}")
+    if stack is None:
         raise UnknownVesselError(f"no stack with id {vessel_id}")
-    claim = session.scalar(select(Claim).where(Claim.vessel_id == vessel_id).execution_options(populate_existing=True))
-    if claim is not None and claim.user_id != user_id and claim.expires_at > now:
-        holder = session.get(User, claim.user_id)
-        raise ClaimConflictError(f"{vessel.filename} is claimed by {holder.name} until "
-                                 f"{claim.expires_at:%Y-%m-%d %H:%M:%S} UTC; review not stored")
-    if claim is not None and claim.user_id == user_id:
-        session.delete(claim)
-    review = session.scalar(select(Review).where(Review.vessel_id == vessel_id, Review.user_id == user_id))
-    if review is None:
-        review = Review(vessel_id=vessel_id, user_id=user_id, answer=answer, seconds=seconds, created_at=now)
-        session.add(review)
-    elif review.answer != answer:
-        record_event(session, actor=user.name, action="review.edit", entity="review", entity_id=review.id,
-                     details={"filename": vessel.filename, "from": review.answer, "to": answer})
-        review.answer, review.seconds, review.updated_at = answer, seconds, now
-    session.flush()
-    return review
+    if stack.user_id is not None and stack.user_id != user_id and stack.expires_at > now:
+        raise ClaimConflictError(f"{stack.filename} is claimed by {stack.holder} until "
+                                 f"{stack.expires_at:%Y-%m-%d %H:%M:%S} UTC; review not stored")
+    if stack.user_id == user_id:
+        connection.execute(_OWN_CLAIM, keys)
+    added = connection.execute(_add_review_statement(connection.dialect.name),
+                               {**keys, "answer": answer, "seconds": seconds, "created_at": now}).scalar()
+    if added is not None:
+        return added
+    existing = connection.execute(_REVIEW_OF, keys).one()
+    if existing.answer != answer:
+        connection.execute(_EDIT_REVIEW, {"review_id": existing.id, "answer": answer, "seconds": seconds, "now": now})
+        record_event(session, actor=user_name, action="review.edit", entity="review", entity_id=existing.id,
+                     details={"filename": stack.filename, "from": existing.answer, "to": answer})
+    return existing.id
 
 
 def reviews_frame(session: Session) -> pd.DataFrame:
