@@ -12,6 +12,7 @@ from tests.fixtures.app_data import AppData
 from triage_app.settings import DB_ENV, STORE_ENV
 
 ENTRY = str(Path(__file__).resolve().parents[2] / "triage_app" / "app.py")
+PAGES = Path(ENTRY).parent / "app_pages"
 
 
 def use_app_data(monkeypatch: pytest.MonkeyPatch, data: AppData) -> None:
