@@ -54,7 +54,8 @@ def make_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) -> E
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        # No pre-ping (a round trip per transaction); a dropped connection is discarded on its first error.
+        return create_engine(url, echo=echo, pool_recycle=3600)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
