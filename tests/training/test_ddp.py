@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.rundir import RunDir
-from tests.training.conftest import TINY
+from tests.training.toy import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 

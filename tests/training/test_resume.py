@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from core.rundir import RunDir
-from tests.training.conftest import TINY
+from tests.training.toy import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 

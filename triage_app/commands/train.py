@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             records = stack_records(session, split="train")
     finally:
         engine.dispose()
-    command = shlex.join(["stalltriage", *sys.argv[1:]])
+    command = shlex.join(["stalltriage", *getattr(args, "argv", sys.argv[1:])])
     try:
         report = train_cv(records, settings.store_path, args.out, config_from_args(args), command=command)
     except ValueError as error:

@@ -1,0 +1,72 @@
+"""``stalltriage train`` and ``predict`` end to end: synth → db upgrade → ingest → train → predict."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.competition import read_labels, read_metadata
+from core.rundir import RunDir
+from core.store import VolumeStore, key_for
+from db.engine import make_engine, make_session_factory
+from db.vessels import import_labels, import_metadata, record_ingest_result
+from triage_app.cli import main
+
+TINY_TRAIN = ["--folds", "2", "--epochs", "2", "--snapshots", "1", "--size", "16", "--max-depth", "16",
+              "--width", "6", "--tier2", "cut", "--device", "cpu"]
+
+
+@pytest.fixture
+def ingested(synth_data, tmp_path):
+    """Common options of a database + store holding the synthetic train and test stacks."""
+    common = ["--db", f"sqlite:///{tmp_path / 'st.db'}", "--store", str(tmp_path / "store")]
+    assert main(["db", "upgrade", *common]) == 0
+    assert main(["ingest", str(synth_data / "train"), "--metadata", str(synth_data / "train_metadata.csv"),
+                 "--labels", str(synth_data / "train_labels.csv"), "--workers", "1", "--no-progress", *common]) == 0
+    assert main(["ingest", str(synth_data / "test"), "--metadata", str(synth_data / "test_metadata.csv"),
+                 "--workers", "1", "--no-progress", *common]) == 0
+    _register_in_db(synth_data, common[1], tmp_path / "store")
+    return common
+
+
+def _register_in_db(synth_data, db_url, store_path) -> None:
+    """Vessels, crowd answers and ingest status in the database (idempotent if ingest did it)."""
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as session, VolumeStore(store_path, readonly=True) as store:
+        for split in ("train", "test"):
+            rows = read_metadata(synth_data / f"{split}_metadata.csv").rows
+            import_metadata(session, rows=rows, source=f"{split}_metadata.csv", split=split)
+            for row in rows:
+                record_ingest_result(session, filename=row.filename, ok=key_for(row.filename) in store)
+        import_labels(session, rows=read_labels(synth_data / "train_labels.csv").rows, source="train_labels.csv")
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_train_then_predict(ingested, synth_data, tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    assert main(["train", "--out", str(run.root), *TINY_TRAIN, *ingested]) == 0
+    assert "out-of-fold: AUC" in capsys.readouterr().out
+    assert run.is_complete() and run.model_card.exists()
+    assert "stalltriage train --out" in run.model_card.read_text()
+
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(run.root), "--split", "all", "--out", str(out), *ingested]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["filename", "probability", "spread", "out_of_fold"]
+    train = set(pd.read_csv(synth_data / "train_metadata.csv")["filename"])
+    test = set(pd.read_csv(synth_data / "test_metadata.csv")["filename"])
+    assert set(frame["filename"]) == train | test
+    assert set(frame.loc[frame["out_of_fold"], "filename"]) == set(pd.read_csv(run.oof)["filename"]) <= train
+    assert not frame.loc[frame["filename"].isin(test), "out_of_fold"].any()
+    assert frame["probability"].between(0, 1).all() and (frame["spread"] >= 0).all()
+
+    assert main(["predict", "--model", str(run.root), *ingested]) == 0  # default: test split, CSV in the run
+    assert set(pd.read_csv(run.root / "predictions_test.csv")["filename"]) == test
+
+
+def test_unknown_arch_and_missing_run_are_clear_errors(ingested, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--arch", "vgg3d", *ingested]) == 2
+    assert "unknown --arch 'vgg3d'" in capsys.readouterr().out
+    assert main(["predict", "--model", str(tmp_path / "nothing"), *ingested]) == 1
+    assert "not a finished training run" in capsys.readouterr().out
