@@ -1,8 +1,10 @@
 """Model runs and their per-stack predictions.
 
 A model run is one trained ensemble, named by its run directory. ``stalltriage predict`` stores
-one row per stack for the run; storing again replaces the run's rows within the caller's
-transaction, so readers see either the old set or the new one, never a mix.
+one row per stack for the run; storing again replaces the run's rows for the stacks scored,
+within the caller's transaction, so readers see either the old rows or the new ones, never a
+mix. Rows of stacks not scored this time stay (``predict --split test`` after ``--split all``
+keeps the training stacks' out-of-fold scores, which tuning needs).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _valid_prediction(row: dict[str, Any]) -> str | None:
 
 def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.DataFrame,
                         source: str = "predictions") -> ImportReport:
-    """Replace every stored prediction of a run with ``predictions`` (atomic in the caller's transaction).
+    """Store a run's predictions, replacing its earlier rows for the same stacks (atomic in the caller's transaction).
 
     Parameters
     ----------
@@ -91,7 +93,6 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     if missing:
         raise ValueError(f"{source}: predictions lack columns {missing}")
     report = ImportReport()
-    session.execute(delete(Prediction).where(Prediction.model_run_id == model_run_id))
     frame = predictions.loc[:, list(PREDICTION_COLUMNS)].astype(object)
     frame = frame.where(pd.notna(frame), None)
     records = frame.to_dict("records")
@@ -114,6 +115,8 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
                          "probability": float(row["probability"]),
                          "spread": None if row["spread"] is None else float(row["spread"]),
                          "out_of_fold": bool(row["out_of_fold"]), "created_at": now})
+        session.execute(delete(Prediction).where(Prediction.model_run_id == model_run_id,
+                                                 Prediction.vessel_id.in_([row["vessel_id"] for row in rows])))
         if rows:
             session.execute(insert(Prediction), rows)
         report.added += len(rows)

@@ -228,13 +228,14 @@ def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], rep
 
 
 def record_ingest_result(session: Session, *, filename: str, ok: bool, error: str | None = None,
-                         depth: int | None = None, roi: tuple[int, int, int, int] | None = None,
+                         depth: int | None = None, box: tuple[int, int, int, int] | None = None,
                          frame_size: tuple[int, int] | None = None, at: datetime | None = None) -> bool:
     """Store how ingesting one file went: status ``ok`` or ``failed`` with the error.
 
-    ``roi`` is (x, y, width, height) in frame pixels and ``frame_size`` is (width, height). The
-    latest attempt wins (a rerun that succeeds clears an earlier error). Returns False when no
-    metadata row introduced ``filename`` (nothing is stored then).
+    ``box`` is the ROI as ``core.video`` gives it, (x0, y0, x1, y1) in frame pixels with the end
+    exclusive (stored as x, y, width, height); ``frame_size`` is (width, height). The latest
+    attempt wins (a rerun that succeeds clears an earlier error). Returns False when no metadata
+    row introduced ``filename`` (nothing is stored then).
     """
     vessel = session.scalar(select(Vessel).where(Vessel.filename == filename))
     if vessel is None:
@@ -243,7 +244,9 @@ def record_ingest_result(session: Session, *, filename: str, ok: bool, error: st
     vessel.error = None if ok else (error or "unknown error")
     if ok:
         vessel.depth = depth
-        vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height = roi or (None, None, None, None)
+        x0, y0, x1, y1 = box or (None,) * 4
+        vessel.roi_x, vessel.roi_y = x0, y0
+        vessel.roi_width, vessel.roi_height = (x1 - x0, y1 - y0) if box else (None, None)
         vessel.frame_width, vessel.frame_height = frame_size or (None, None)
     vessel.ingested_at = at or utcnow()
     return True

@@ -33,7 +33,7 @@ def run_id(session_factory) -> int:
         return upsert_model_run(session, name="/runs/r1", arch="tiny", threshold=0.6, metrics={"mcc": 0.8}).id
 
 
-def test_rerunning_replaces_the_runs_rows(session_factory, run_id: int) -> None:
+def test_rerunning_replaces_the_runs_rows_for_the_stacks_scored(session_factory, run_id: int) -> None:
     with session_factory.begin() as session:
         report = replace_predictions(session, model_run_id=run_id, predictions=_frame({f"{i}.mp4": 0.1 * i for i in range(5)}))
         assert (report.added, report.issues) == (5, [])
@@ -43,19 +43,21 @@ def test_rerunning_replaces_the_runs_rows(session_factory, run_id: int) -> None:
         replace_predictions(session, model_run_id=run_id, predictions=_frame({"0.mp4": 0.9, "1.mp4": 0.8}, True))
     with session_factory() as session:
         frame = predictions_frame(session, model_run_id=run_id)
-        assert frame["filename"].tolist() == ["0.mp4", "1.mp4"]
-        assert frame["probability"].tolist() == [0.9, 0.8] and frame["out_of_fold"].all()
+        assert frame["filename"].tolist() == ["0.mp4", "1.mp4", "2.mp4", "3.mp4", "4.mp4"]
+        assert frame["probability"].tolist() == pytest.approx([0.9, 0.8, 0.2, 0.3, 0.4])
+        assert frame["out_of_fold"].tolist() == [True, True, False, False, False]
         assert get_model_run(session).name == "/runs/r1"
 
 
 def test_replacement_is_atomic_when_the_transaction_fails(session_factory, run_id: int) -> None:
     with session_factory.begin() as session:
-        replace_predictions(session, model_run_id=run_id, predictions=_frame({"0.mp4": 0.5}))
+        replace_predictions(session, model_run_id=run_id, predictions=_frame({"0.mp4": 0.5, "1.mp4": 0.6}))
     with pytest.raises(RuntimeError), session_factory.begin() as session:
         replace_predictions(session, model_run_id=run_id, predictions=_frame({"1.mp4": 0.7, "2.mp4": 0.2}))
         raise RuntimeError("killed half-way")
     with session_factory() as session:
-        assert predictions_frame(session, model_run_id=run_id)["filename"].tolist() == ["0.mp4"]
+        frame = predictions_frame(session, model_run_id=run_id)
+        assert dict(zip(frame["filename"], frame["probability"])) == {"0.mp4": 0.5, "1.mp4": 0.6}
 
 
 def test_bad_prediction_rows_are_reported_and_the_rest_written(session_factory, run_id: int) -> None:

@@ -115,7 +115,7 @@ def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factor
     with session_factory.begin() as session:
         vessel = session.scalar(select(Vessel))
         assert (vessel.status, vessel.error, vessel.split) == ("failed", "no orange outline", "test")
-        record_ingest_result(session, filename="x.mp4", ok=True, depth=30, roi=(5, 6, 40, 50), frame_size=(320, 240))
+        record_ingest_result(session, filename="x.mp4", ok=True, depth=30, box=(5, 6, 45, 56), frame_size=(320, 240))
     with session_factory() as session:
         vessel = session.scalar(select(Vessel))
         assert (vessel.status, vessel.error, vessel.depth) == ("ok", None, 30)
@@ -132,7 +132,7 @@ def test_stack_records_give_training_what_is_known(session_factory) -> None:
         import_metadata(session, rows=[Meta("t.mp4", "p3", 30)], source="test_metadata.csv", split="test")
         import_labels(session, rows=[Label("a.mp4", 1), Label("b.mp4", 0)], source="train_labels.csv")
         for name in ("a.mp4", "b.mp4", "t.mp4"):
-            record_ingest_result(session, filename=name, ok=True, depth=10, roi=(0, 0, 8, 8), frame_size=(64, 64))
+            record_ingest_result(session, filename=name, ok=True, depth=10, box=(0, 0, 8, 8), frame_size=(64, 64))
         record_ingest_result(session, filename="c.mp4", ok=False, error="truncated")
     with session_factory() as session:
         train = stack_records(session, split="train")
