@@ -58,9 +58,9 @@ def score_histogram(reference: pd.DataFrame, *, t_low: float | None = None, t_hi
         fig.add_trace(go.Histogram(x=scores, name=f"{name} ({len(scores)})", opacity=0.6,
                                    xbins={"start": 0, "end": 1, "size": 1 / bins},
                                    marker_color=LABEL_COLOURS[label]))
-    for value, name in ((t_low, "t_low"), (t_high, "t_high")):
+    for value, name, side in ((t_low, "t_low", "top left"), (t_high, "t_high", "top right")):
         if value is not None and 0 <= value <= 1:
-            fig.add_vline(x=value, line_dash="dash", annotation_text=name)
+            fig.add_vline(x=value, line_dash="dash", annotation_text=name, annotation_position=side)
     fig.update_layout(barmode="overlay", height=320, yaxis_type="log", xaxis_title="model probability",
                       yaxis_title="stacks", margin={"t": 30, "b": 40, "l": 40, "r": 10})
     return fig

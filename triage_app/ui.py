@@ -12,9 +12,9 @@ from pathlib import Path
 import streamlit as st
 
 from triage_app import services
+from triage_app.commands.app import VIDEO_DIRS_ENV
 from triage_app.settings import Settings, resolve
 
-VIDEO_DIRS_ENV = "STALLTRIAGE_VIDEO_DIRS"
 USER_KEY = "auth_user"
 
 

@@ -57,10 +57,10 @@ report = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confi
 metrics = st.columns(5)
 metrics[0].metric("Decided automatically", f"{report.auto_share:.1%}")
 metrics[1].metric("Sensitivity", f"{report.sensitivity:.4f}", f"bound {report.sensitivity_lower:.4f}",
-                  delta_color="off", help=f"{report.misses} stalls missed; the bound is the {confidence:.0%} lower "
+                  delta_color="off", delta_arrow="off", help=f"{report.misses} stalls missed; the bound is the {confidence:.0%} lower "
                                           "Clopper-Pearson bound")
 metrics[2].metric("Specificity", f"{report.specificity:.4f}", f"bound {report.specificity_lower:.4f}",
-                  delta_color="off", help=f"{report.false_alarms} false alarms")
+                  delta_color="off", delta_arrow="off", help=f"{report.false_alarms} false alarms")
 metrics[3].metric("Meets targets", "yes" if report.sensitivity_lower >= sensitivity
                   and report.specificity_lower >= specificity else "no")
 metrics[4].metric("To humans (reference)", f"{report.n_human:,}")
@@ -68,7 +68,8 @@ metrics[4].metric("To humans (reference)", f"{report.n_human:,}")
 st.subheader("Workload")
 preview = tuning.queue_preview(page.all_probabilities, current=page.current, proposed=(t_low, t_high),
                                seconds_per_review=page.seconds_per_review, reviews_required=int(reviews_required))
-st.dataframe(preview.style.format("{:,.1f}"), key="thresholds_preview")
+st.dataframe(preview.style.format("{:,.0f}").format("{:,.1f}", subset=(["human hours"], slice(None))),
+             key="thresholds_preview")
 if st.button("Save as the active policy", key="thresholds_save", type="primary"):
     policy_id = tuning.save_policy(backend, admin, model_run_id=run_id, t_low=t_low, t_high=t_high,
                                    reviews_required=int(reviews_required), sensitivity=sensitivity,
