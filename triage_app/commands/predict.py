@@ -59,4 +59,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"scored {len(frame)} stacks ({int(frame['out_of_fold'].sum())} out of fold); "
           f"{int((frame['probability'] >= threshold).sum())} at or above the run's threshold {threshold:.4f}; "
           f"wrote {out}")
-    return 0
+    from db.recording import record_predictions
+
+    report = record_predictions(settings.db_url, run_dir=args.model, predictions=frame)
+    for issue in report.issues:
+        print(issue)
+    print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")
+    return 1 if report.issues else 0
