@@ -17,6 +17,7 @@ tells stalled from flowing. Stalls are 30 % of stacks by default (like the compe
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -35,14 +36,14 @@ log = logging.getLogger(__name__)
 URL_PREFIX = "s3://drivendata-competition-clog-loss"
 SPLITS = ("train", "test")
 HARD_RATE = 0.13
-MP4_QUALITY = 6.0  # x264 CRF 20: visible compression, like the competition files
 _FILENAME_SLOTS = 900_000
 _FILENAME_STEP = 7_919  # prime, coprime with the slot count: index → filename is one-to-one
 
 
 @dataclass(frozen=True)
 class SizeProfile:
-    """Distributions of stack depth, ROI size and context around the ROI (lognormal, clipped)."""
+    """Distributions of stack depth, ROI size and context around the ROI (lognormal, clipped),
+    and a scale for vessel width so that small ROIs still show several cells."""
 
     depth_median: float
     depth_sigma: float
@@ -52,6 +53,7 @@ class SizeProfile:
     roi_range: tuple[int, int]
     context_range: tuple[int, int]
     frame_range: tuple[int, int]
+    radius_scale: float = 1.0
 
 
 PROFILES = {
@@ -59,7 +61,7 @@ PROFILES = {
     # ROI mostly 30–110 px (mean ≈ 67), full frame larger than the ROI.
     "default": SizeProfile(54, 0.42, (16, 160), 64, 0.3, (28, 180), (10, 40), (128, 208)),
     # Small and fast, for tests: the same phenomena at a fraction of the pixels.
-    "tiny": SizeProfile(14, 0.2, (10, 20), 34, 0.15, (26, 44), (6, 14), (48, 64)),
+    "tiny": SizeProfile(16, 0.2, (12, 24), 36, 0.15, (28, 48), (6, 14), (48, 64), radius_scale=0.6),
 }
 
 
@@ -88,10 +90,15 @@ def make_project(seed: int, project_id: int, profile: SizeProfile) -> Project:
         lumen_level=float(rng.uniform(120, 200)),
         shadow_strength=float(rng.uniform(0.65, 0.9)),
         noise_sigma=float(rng.uniform(5, 14)),
-        vessel_radius=float(rng.uniform(3.0, 5.0)),
+        vessel_radius=float(rng.uniform(3.0, 5.0) * profile.radius_scale),
         frame_hw=(int(rng.integers(*profile.frame_range)), int(rng.integers(*profile.frame_range))),
         outline_thickness=int(rng.integers(1, 3)),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _filename_offset(seed: int) -> int:
+    return int(np.random.default_rng([seed, 7]).integers(_FILENAME_SLOTS))
 
 
 def stack_filename(seed: int, split: str, index: int) -> str:
@@ -99,8 +106,7 @@ def stack_filename(seed: int, split: str, index: int) -> str:
     slot = 2 * index + SPLITS.index(split)
     if slot >= _FILENAME_SLOTS:
         raise ValueError(f"index {index} too large: at most {_FILENAME_SLOTS // 2} stacks per split")
-    offset = int(np.random.default_rng([seed, 7]).integers(_FILENAME_SLOTS))
-    return f"{100_000 + (slot * _FILENAME_STEP + offset) % _FILENAME_SLOTS}.mp4"
+    return f"{100_000 + (slot * _FILENAME_STEP + _filename_offset(seed)) % _FILENAME_SLOTS}.mp4"
 
 
 def _lognormal(rng: np.random.Generator, median: float, sigma: float, bounds: tuple[int, int]) -> int:
@@ -108,11 +114,18 @@ def _lognormal(rng: np.random.Generator, median: float, sigma: float, bounds: tu
 
 
 def _crowd(rng: np.random.Generator, stalled: bool, hard: bool) -> tuple[float, bool]:
-    """Noisy crowd score (fraction saying "stalled") and the tier-1 (high confidence) flag."""
-    a, b = (3.0, 2.0) if hard else (9.0, 1.5)
-    p = rng.beta(a, b) if stalled else 1.0 - rng.beta(a, b)
-    score = round(float(np.clip(p, 0.0, 1.0)), 4)
-    tier1 = bool(not hard and abs(score - 0.5) > 0.35 and rng.random() < 0.85)
+    """Noisy crowd score (fraction saying "stalled") and the tier-1 (high confidence) flag.
+
+    Clear stacks get confident scores on the right side; hard ones land in between; a few (3 %)
+    fool the crowd.
+    """
+    a, b = (2.5, 2.0) if hard else (10.0, 1.2)
+    agree = rng.beta(a, b)
+    fooled = rng.random() < 0.03
+    if fooled:
+        agree = 1.0 - agree
+    score = round(float(agree if stalled else 1.0 - agree), 4)
+    tier1 = bool(not (hard or fooled) and abs(score - 0.5) > 0.35 and rng.random() < 0.85)
     return score, tier1
 
 
@@ -185,7 +198,7 @@ def make_job(seed: int, split: str, index: int, *, stall_rate: float = 0.3, n_pr
 def write_job(job: StackJob, out_dir: Path) -> dict:
     """Render and write one stack; returns its metadata row."""
     path = Path(out_dir) / job.split / job.filename
-    write_mp4(path, render_stack(job.spec), quality=MP4_QUALITY, preset="ultrafast")
+    write_mp4(path, render_stack(job.spec), preset="ultrafast")  # x264 CRF 10: no stray orange
     return {"filename": job.filename, "url": f"{URL_PREFIX}/{job.split}/{job.filename}",
             "project_id": job.project_id, "num_frames": job.spec.depth, "crowd_score": job.crowd_score,
             "tier1": job.tier1, "micro": job.micro, "nano": job.nano, "stalled": int(job.stalled),

@@ -28,11 +28,12 @@ OUTLINE_RGB = (220, 75, 25)
 
 CELL_MODES = ("flow", "slow", "stall", "partial")
 
-# A faint cool tint (blue a few levels above red): H.264 chroma noise on grey pixels then never
-# lands in the orange range, so the outline is the only thing ``cv2.inRange`` finds.
-_GREY = np.arange(256.0)
-_COOL_RED = np.rint(_GREY * 0.97).astype(np.uint8)
-_COOL_BLUE = np.rint(np.minimum(_GREY * 0.98 + 6, 255)).astype(np.uint8)
+# A faint cool tint: blue a few levels above red, the same offset at every brightness so the chroma
+# planes stay flat and H.264 adds no chroma ringing; the outline is then the only thing that
+# ``cv2.inRange`` finds.
+_GREY = np.arange(256)
+_COOL_RED = np.clip(_GREY - 4, 0, 255).astype(np.uint8)
+_COOL_BLUE = np.clip(_GREY + 4, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,193 @@
+"""The synthetic generator: competition format, determinism, realistic sizes, and a label that only
+the real cue (flicker vs a static plug along depth) can predict."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import matthews_corrcoef, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from core.synth import generate, make_job, stack_filename
+from core.synth_render import render_stack
+
+ORANGE_LO, ORANGE_HI = (9, 13, 104), (98, 143, 255)  # the winners' BGR inRange bounds
+TRAIN_META = ["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]
+
+
+def decode(path) -> np.ndarray:
+    """All frames of an mp4 as BGR ``(D, H, W, 3)``, read with OpenCV as the winners did."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return np.array(frames)
+
+
+def outline(frames: np.ndarray) -> np.ndarray:
+    """Per-frame boolean mask of the competition's orange range."""
+    return np.array([cv2.inRange(f, ORANGE_LO, ORANGE_HI) > 0 for f in frames])
+
+
+def test_csvs_have_the_competition_columns_and_match_the_files(synth_data):
+    train = pd.read_csv(synth_data / "train_metadata.csv")
+    labels = pd.read_csv(synth_data / "train_labels.csv")
+    test = pd.read_csv(synth_data / "test_metadata.csv")
+    test_labels = pd.read_csv(synth_data / "test_labels.csv")
+    assert list(train.columns) == TRAIN_META
+    assert list(labels.columns) == ["filename", "stalled"]
+    assert list(test.columns) == ["filename", "url", "project_id", "num_frames"]
+    assert list(test_labels.columns) == ["filename", "stalled"]
+    assert list(labels.filename) == list(train.filename) and list(test_labels.filename) == list(test.filename)
+    assert sorted(p.name for p in (synth_data / "train").iterdir()) == sorted(train.filename)
+    assert sorted(p.name for p in (synth_data / "test").iterdir()) == sorted(test.filename)
+    assert not set(train.filename) & set(test.filename)
+    assert train.filename.str.fullmatch(r"\d{6}\.mp4").all()
+    assert (train.url == "s3://drivendata-competition-clog-loss/train/" + train.filename).all()
+    assert set(labels.stalled) == {0, 1} and set(test_labels.stalled) == {0, 1}
+    assert train.crowd_score.between(0, 1).all() and train.project_id.dtype.kind == "i"
+    text = (synth_data / "train_metadata.csv").read_text()
+    assert "True" in text and "False" in text  # booleans spelled as in the competition files
+    assert (train.nano <= train.micro).all()
+
+
+def test_every_frame_carries_the_orange_outline_and_nothing_else_is_orange(synth_data):
+    meta = pd.concat([pd.read_csv(synth_data / f"{s}_metadata.csv").assign(split=s) for s in ("train", "test")])
+    for row in meta.itertuples():
+        frames = decode(synth_data / row.split / row.filename)
+        assert len(frames) == row.num_frames, row.filename
+        masks = outline(frames)
+        assert masks.sum(axis=(1, 2)).min() >= 20, f"{row.filename}: a frame without its outline"
+        steady = (masks.mean(axis=0) > 0.5).astype(np.uint8)
+        ys, xs = np.nonzero(steady)
+        h, w = np.ptp(ys) + 1, np.ptp(xs) + 1
+        assert 15 <= h < frames.shape[1] and 15 <= w < frames.shape[2], row.filename  # context around the ROI
+        away = cv2.distanceTransform(1 - steady, cv2.DIST_L2, 5)[masks.any(axis=0)]
+        assert away.max() <= 3, f"{row.filename}: orange pixels {away.max():.0f} px away from the outline"
+
+
+def test_a_stack_depends_only_on_seed_split_and_index():
+    job = make_job(3, "train", 7, profile="tiny")
+    assert make_job(3, "train", 7, profile="tiny") == job
+    assert np.array_equal(render_stack(job.spec), render_stack(make_job(3, "train", 7, profile="tiny").spec))
+    assert make_job(4, "train", 7, profile="tiny") != job
+    assert make_job(3, "test", 7, profile="tiny").filename != job.filename
+
+
+def test_generated_sets_share_stacks_whatever_their_size(tmp_path):
+    small = generate(tmp_path / "a", 3, 1, seed=5, profile="tiny", workers=1, progress=False)
+    large = generate(tmp_path / "b", 5, 2, seed=5, profile="tiny", workers=2, progress=False)
+    a = pd.read_csv(small / "train_metadata.csv")
+    b = pd.read_csv(large / "train_metadata.csv")
+    pd.testing.assert_frame_equal(a, b.head(3))
+    assert pd.read_csv(small / "test_labels.csv").equals(pd.read_csv(large / "test_labels.csv").head(1))
+    for name in a.filename:
+        assert np.array_equal(decode(small / "train" / name), decode(large / "train" / name))
+
+
+def test_filenames_are_unique_across_splits():
+    names = [stack_filename(0, split, i) for split in ("train", "test") for i in range(50_000)]
+    assert len(set(names)) == len(names)
+
+
+def test_sizes_labels_and_crowd_scores_follow_the_competition():
+    jobs = [make_job(0, "train", i) for i in range(2000)]
+    depth = np.array([j.spec.depth for j in jobs])
+    roi = np.array([j.spec.roi_yxhw[2:] for j in jobs])
+    frame = np.array([j.spec.frame_hw for j in jobs])
+    stalled = np.array([j.stalled for j in jobs])
+    score = np.array([j.crowd_score for j in jobs])
+    hard = np.array([bool(j.hard) for j in jobs])
+    assert 50 <= depth.mean() <= 70 and np.mean((depth >= 20) & (depth <= 120)) > 0.85 and depth.max() > 120
+    assert 60 <= roi.mean() <= 75 and np.mean((roi >= 30) & (roi <= 110)) > 0.85
+    assert (frame > roi).all()
+    assert 0.26 <= stalled.mean() <= 0.34 and 0.10 <= hard.mean() <= 0.16
+    assert np.median(score[stalled]) > 0.8 and np.median(score[~stalled]) < 0.2
+    assert np.median(score[hard & stalled]) < np.median(score[~hard & stalled])
+    tier1 = np.array([j.tier1 for j in jobs])
+    assert 0.3 < tier1.mean() < 0.8 and not (tier1 & hard).any()
+    assert np.all((score[tier1] > 0.5) == stalled[tier1])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 1.0])
+def test_stall_rate_is_configurable(rate):
+    stalled = np.mean([make_job(1, "train", i, stall_rate=rate).stalled for i in range(600)])
+    assert abs(stalled - rate) < 0.03
+
+
+def test_bad_options_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="stall_rate"):
+        generate(tmp_path, 1, 0, stall_rate=1.5)
+    with pytest.raises(ValueError, match="profile"):
+        generate(tmp_path, 1, 0, profile="huge")
+
+
+def _features(root) -> pd.DataFrame:
+    """Metadata-only features and a hand-made temporal cue for every train stack.
+
+    The cue ("flicker") is the energy of the second difference along depth in the brightest
+    lumen pixels of the ROI, relative to that of its darkest pixels (noise): cells that flicker
+    from slice to slice raise it, a static plug does not.
+    """
+    meta = pd.read_csv(root / "train_metadata.csv").merge(pd.read_csv(root / "train_labels.csv"))
+    rows = []
+    for name in meta.filename:
+        path = root / "train" / name
+        frames = decode(path)
+        ring = outline(frames).mean(axis=0) > 0.5
+        ys, xs = np.nonzero(ring)
+        box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        roi = frames[:, box[0], box[1], 1].astype(np.float32)
+        inner = ~cv2.dilate(ring[box].astype(np.uint8), np.ones((3, 3))).astype(bool)
+        mean = roi.mean(axis=0)
+        lumen = inner & (mean >= np.quantile(mean[inner], 0.85))
+        dark = inner & (mean <= np.quantile(mean[inner], 0.3))
+        energy = np.mean((roi[2:] - 2 * roi[1:-1] + roi[:-2]) ** 2, axis=0)
+        size = path.stat().st_size
+        rows.append({"roi_h": roi.shape[1], "roi_w": roi.shape[2], "depth": len(frames),
+                     "brightness": roi[:, inner].mean(), "frame_brightness": frames[..., 1].mean(),
+                     "file_size": size, "bytes_per_voxel": size / frames[..., 0].size,
+                     "flicker": energy[lumen].mean() / energy[dark].mean()})
+    return pd.concat([meta, pd.DataFrame(rows)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def leak_check_set(tmp_path_factory) -> pd.DataFrame:
+    root = generate(tmp_path_factory.mktemp("leak"), 300, 0, seed=11, profile="tiny", workers=2, progress=False)
+    return _features(root)
+
+
+@pytest.mark.slow
+def test_metadata_alone_does_not_predict_the_label(leak_check_set):
+    numeric = ["roi_h", "roi_w", "depth", "brightness", "frame_brightness", "file_size", "bytes_per_voxel"]
+    columns = ColumnTransformer([("num", StandardScaler(), numeric),
+                                 ("project", OneHotEncoder(handle_unknown="ignore"), ["project_id"])])
+    y = leak_check_set.stalled.to_numpy()
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    for model in (LogisticRegression(class_weight="balanced", max_iter=2000),
+                  GradientBoostingClassifier(n_estimators=60, max_depth=2, random_state=0)):
+        proba = cross_val_predict(make_pipeline(columns, model), leak_check_set[numeric + ["project_id"]], y,
+                                  cv=folds, method="predict_proba")[:, 1]
+        threshold = np.quantile(proba, 1 - y.mean())  # predict as many stalls as there are
+        assert matthews_corrcoef(y, proba >= threshold) < 0.1, type(model).__name__
+        assert roc_auc_score(y, proba) < 0.62, type(model).__name__
+
+
+@pytest.mark.slow
+def test_the_temporal_cue_separates_stalled_from_flowing(leak_check_set):
+    y = leak_check_set.stalled
+    cue_auc = roc_auc_score(y, -leak_check_set.flicker)  # stalled stacks flicker less
+    metadata_auc = max(max(roc_auc_score(y, leak_check_set[c]), 1 - roc_auc_score(y, leak_check_set[c]))
+                       for c in ("roi_h", "depth", "brightness", "file_size", "bytes_per_voxel"))
+    assert cue_auc > 0.8 and cue_auc > metadata_auc + 0.2
