@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
@@ -43,6 +45,8 @@ class TrainConfig:
 
     def resolved_device(self) -> torch.device:
         """``auto`` → CUDA when available, else CPU."""
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)

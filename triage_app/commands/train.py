@@ -11,7 +11,10 @@ from triage_app.settings import add_common_options, resolve
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``train`` sub-command."""
+    """Register the ``train`` sub-command (defaults come from :class:`training.config.TrainConfig`)."""
+    from training.config import TrainConfig
+
+    d = TrainConfig()
     parser = subparsers.add_parser(
         "train", help="train the 3D-CNN ensemble (K-fold CV) into a run directory",
         description="Train a K-fold cross-validated 3D-CNN ensemble on the labelled training stacks in "
@@ -19,36 +22,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "crash resumes from the last finished epoch. Launch with `torchrun "
                     "--nproc_per_node N -m triage_app.cli train ...` for DDP.")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run directory")
-    parser.add_argument("--arch", default="slim3d", help="network (default slim3d; an unknown name lists the known ones)")
+    parser.add_argument("--arch", default=d.arch, help=f"network (default {d.arch}; an unknown name lists the known ones)")
     parser.add_argument("--width", type=int, default=None, help="slim3d channel width (default 12)")
     parser.add_argument("--init", dest="init_checkpoint", default=None, metavar="PATH",
                         help="initial weights: our checkpoint or a 2D ImageNet state dict (inflated to 3D)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    parser.add_argument("--epochs", type=int, default=12, help="epochs per fold, at most (default 12)")
+    parser.add_argument("--folds", type=int, default=d.folds, help=f"cross-validation folds (default {d.folds})")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs per fold, at most (default {d.epochs})")
     parser.add_argument("--time-budget", dest="time_budget_min", type=float, default=None, metavar="MIN",
                         help="total training minutes, split over the folds; each fold shortens its "
                              "schedule to fit and still leaves its ensemble members")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
-    parser.add_argument("--weight-decay", type=float, default=0.02)
-    parser.add_argument("--loss", choices=("bce", "focal"), default="bce")
-    parser.add_argument("--stalled-share", type=float, default=0.25,
-                        help="share of stalled stacks drawn per epoch (default 0.25; 0 = natural share)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr})")
+    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    parser.add_argument("--loss", choices=("bce", "focal"), default=d.loss)
+    parser.add_argument("--stalled-share", type=float, default=d.stalled_share,
+                        help=f"share of stalled stacks drawn per epoch (default {d.stalled_share}; 0 = natural share)")
     parser.add_argument("--soft-labels", action="store_true", help="train on crowd scores as soft targets")
-    parser.add_argument("--tier2", choices=("off", "soft", "cut"), default="off",
+    parser.add_argument("--tier2", choices=("off", "soft", "cut"), default=d.tier2,
                         help="add non-tier-1 stacks: crowd score as soft label, or stalled if score > --tier2-cut")
-    parser.add_argument("--tier2-cut", type=float, default=0.6)
-    parser.add_argument("--size", type=int, default=64, help="slice height and width (default 64)")
-    parser.add_argument("--max-depth", type=int, default=32, help="slices kept per stack (default 32)")
-    parser.add_argument("--elastic", dest="elastic_prob", type=float, default=0.0,
+    parser.add_argument("--tier2-cut", type=float, default=d.tier2_cut)
+    parser.add_argument("--size", type=int, default=d.size, help=f"slice height and width (default {d.size})")
+    parser.add_argument("--max-depth", type=int, default=d.max_depth, help=f"slices kept per stack (default {d.max_depth})")
+    parser.add_argument("--elastic", dest="elastic_prob", type=float, default=d.elastic_prob,
                         help="probability of a 3D elastic deformation (default 0: slow on CPU)")
-    parser.add_argument("--snapshots", type=int, default=2, help="ensemble members per fold (default 2)")
-    parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=1,
+    parser.add_argument("--snapshots", type=int, default=d.snapshots, help=f"ensemble members per fold (default {d.snapshots})")
+    parser.add_argument("--tta", type=int, choices=(1, 2, 4, 8), default=d.tta,
                         help="flip views for out-of-fold scores and, by default, for predict")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    parser.add_argument("--device", default=d.device, help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=d.seed)
     add_common_options(parser)
     parser.set_defaults(func=run)
 

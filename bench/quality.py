@@ -1,0 +1,117 @@
+"""Model quality on held-out synthetic data: synth → ingest → train → predict → test metrics.
+
+    python bench/quality.py [--out bench-out/quality] [--n-train 1200] [--n-test 400] [--seed 7]
+                            [--time-budget 20] [--threads 2] [-- extra `stalltriage train` options]
+
+The test split is never used for training, model selection or the threshold: the threshold is the
+run's own, chosen on out-of-fold predictions. Training uses the same code and defaults as
+``stalltriage train`` (the options after ``--`` are parsed by that command's parser); records come
+from the competition CSVs here, so the benchmark does not depend on the database. Steps already
+done in ``--out`` (data, store, a finished run) are reused, so a rerun only repeats what is
+missing. Prints a Markdown table and writes ``results.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.competition import read_labels, read_metadata
+from core.predict import predict_stacks
+from core.records import StackRecord
+from core.rundir import RunDir
+from core.store import key_for
+from training.cv import train_cv
+from training.evaluation import binary_report
+from triage_app.commands import train as train_command
+
+
+def records_from_csvs(data: Path) -> list[StackRecord]:
+    """Training records with labels and crowd answers, test records without labels."""
+    labels = {row.filename: row.stalled for row in read_labels(data / "train_labels.csv").rows}
+    records = [StackRecord(r.filename, key_for(r.filename), r.project_id, "train", labels.get(r.filename),
+                           r.crowd_score, bool(r.tier1)) for r in read_metadata(data / "train_metadata.csv").rows]
+    records += [StackRecord(r.filename, key_for(r.filename), r.project_id, "test")
+                for r in read_metadata(data / "test_metadata.csv").rows]
+    return records
+
+
+def _step(name: str, argv: list[str]) -> float:
+    tic = time.monotonic()
+    print(f"## {name}: {' '.join(argv)}", flush=True)
+    subprocess.run(argv, check=True)
+    return time.monotonic() - tic
+
+
+def train_options(extra: list[str]):
+    """The TrainConfig that `stalltriage train --out X <extra>` would use."""
+    parser = argparse.ArgumentParser()
+    train_command.add_parser(parser.add_subparsers())
+    return train_command.config_from_args(parser.parse_args(["train", "--out", "unused", *extra]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench-out/quality"))
+    parser.add_argument("--n-train", type=int, default=1200)
+    parser.add_argument("--n-test", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--time-budget", type=float, default=20.0, help="training minutes (default 20)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--run-name", default=None, help="run directory name (default run-<budget>min)")
+    parser.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more `stalltriage train` options")
+    args = parser.parse_args()
+    extra = [a for a in args.train_args if a != "--"]
+    torch.set_num_threads(args.threads)
+    data, store = args.out / "data", args.out / "store"
+    timings = {}
+    if not (data / "test_labels.csv").exists():
+        timings["synth_s"] = _step("synth", ["stalltriage", "synth", str(data), "--n-train", str(args.n_train),
+                                             "--n-test", str(args.n_test), "--seed", str(args.seed), "--workers", "2"])
+    for split in ("train", "test"):
+        timings[f"ingest_{split}_s"] = _step(f"ingest {split}", [
+            "stalltriage", "ingest", str(data / split), "--metadata", str(data / f"{split}_metadata.csv"),
+            "--store", str(store), "--workers", "2", "--no-progress"])
+    records = records_from_csvs(data)
+    config = train_options(extra + ["--time-budget", str(args.time_budget)])
+    run = RunDir(args.out / (args.run_name or f"run-{args.time_budget:g}min"))
+    tic = time.monotonic()
+    command = f"bench/quality.py --time-budget {args.time_budget} {' '.join(extra)}".strip()
+    oof = train_cv(records, store, run.root, config, command=command) if not run.is_complete() else \
+        run.read_json(run.threshold)["oof"]
+    timings["train_s"] = time.monotonic() - tic
+    test = [r for r in records if r.split == "test"]
+    tic = time.monotonic()
+    frame = predict_stacks(run.root, test, store)
+    timings["predict_s"] = time.monotonic() - tic
+    truth = pd.read_csv(data / "test_labels.csv").set_index("filename")["stalled"]
+    y = truth.loc[frame["filename"]].to_numpy()
+    result = binary_report(y, frame["probability"].to_numpy(), frame.attrs["threshold"])
+    summary = {"test": result, "oof": oof, "timings_s": timings, "test_stacks": len(test),
+               "test_stalled": int(y.sum()), "config": config.as_dict(), "threads": args.threads,
+               "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run_dir": str(run.root),
+               "train_minutes_measured": pd.read_csv(run.metrics).groupby("fold")["seconds"].max().sum() / 60}
+    (run.root / "results.json").write_text(json.dumps(summary, indent=2, default=float))
+    frame.assign(label=y).to_csv(run.root / "test_predictions.csv", index=False)
+    print(f"\n| set | stacks | AUC | MCC | sensitivity | specificity | threshold |\n|---|---|---|---|---|---|---|")
+    n_train = run.read_json(run.config)["data"]["stacks"]
+    for name, rep, n in (("out-of-fold (train)", oof, n_train), ("held-out test", result, len(test))):
+        print(f"| {name} | {n} | {rep['auc']:.4f} | {rep['mcc']:.4f} | {rep['sensitivity']:.4f} | "
+              f"{rep['specificity']:.4f} | {rep['threshold']:.4f} |")
+    print(f"\ntimings: {json.dumps({k: round(v, 1) for k, v in timings.items()})}; "
+          f"training {summary['train_minutes_measured']:.1f} min measured")
+    sys.exit(0 if np.isfinite(result["auc"]) else 1)
+
+
+if __name__ == "__main__":
+    main()
