@@ -146,12 +146,18 @@ class Prediction(Base):
 
     ``out_of_fold`` marks scores from the fold model that never saw the stack in training; only
     those (and scores of unseen stacks) may be used to tune thresholds.
+
+    ``review_level`` is queue bookkeeping kept in step by ``db.queue_levels``: the stack's number
+    of reviews that count towards k, or NULL when the crowd's label is known (it never needs a
+    human). With it the claim query walks one index range, (run, level, probability), instead of
+    stepping over every reviewed or labelled stack near the decision boundary.
     """
 
     __tablename__ = "prediction"
     __table_args__ = (
         CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
-        Index("ix_prediction_run_probability", "model_run_id", "probability", "vessel_id"),
+        Index("ix_prediction_queue", "model_run_id", "review_level", "probability", "vessel_id",
+              sqlite_where=text("review_level IS NOT NULL"), postgresql_where=text("review_level IS NOT NULL")),
     )
 
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), primary_key=True)
@@ -159,6 +165,7 @@ class Prediction(Base):
     probability: Mapped[float] = mapped_column(Float)
     spread: Mapped[float | None] = mapped_column(Float)
     out_of_fold: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_level: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

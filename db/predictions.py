@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import CrowdAnswer, ModelRun, Prediction, Vessel, utcnow
+from db.queue_levels import refresh_review_levels
 from db.vessels import BATCH, ImportReport, RowIssue
 
 PREDICTION_COLUMNS = ("filename", "probability", "spread", "out_of_fold")
@@ -119,6 +120,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
                                                  Prediction.vessel_id.in_([row["vessel_id"] for row in rows])))
         if rows:
             session.execute(insert(Prediction), rows)
+            refresh_review_levels(session, vessel_ids=[row["vessel_id"] for row in rows], model_run_id=model_run_id)
         report.added += len(rows)
     return report
 

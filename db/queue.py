@@ -11,8 +11,14 @@ A stack **needs review** when
   to another reviewer), none of them by this reviewer;
 * nobody holds an unexpired claim on it.
 
-At most one reviewer holds a stack at a time (the ``claim`` table's primary key is the vessel),
-so with k > 1 reviewers see a stack one after another. Claims expire after ``ttl``.
+Order: stacks that already have some reviews come first (finish what was started: fewer
+stacks wait half-reviewed), then the most valuable: closest to the decision boundary (default)
+or most likely stalled. At most one reviewer holds a stack at a time (the ``claim`` table's
+primary key is the vessel), so with k > 1 reviewers see a stack one after another. Claims
+expire after ``ttl``.
+
+Speed: the candidate query walks the partial index (run, review_level, probability) from the
+boundary outwards (see ``Prediction.review_level``), so it does not slow down as reviews pile up.
 
 Concurrency: on PostgreSQL the candidate vessel row is taken with ``SELECT … FOR UPDATE SKIP
 LOCKED``, so concurrent reviewers pass over each other's candidates instead of waiting; the claim
@@ -35,8 +41,9 @@ from sqlalchemy.orm import Session, aliased
 
 from db.audit import record_event
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
-from db.models import (ANSWERS, Claim, CrowdAnswer, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime,
-                       Vessel, utcnow)
+from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime, Vessel,
+                       utcnow)
+from db.queue_levels import refresh_review_levels
 
 ORDERS = ("boundary", "stalled")
 DEFAULT_TTL = timedelta(minutes=10)
@@ -108,32 +115,26 @@ def _active_user_name(session: Session, user_id: int) -> str:
     return name
 
 
-def _review_count(vessel_id) -> Select:  # noqa: ANN001 - a column expression
-    """Reviews that count towards k: every answer but "unsure" (an unsure stack goes to someone else)."""
-    return select(func.count()).where(Review.vessel_id == vessel_id, Review.answer != "unsure").scalar_subquery()
+def _routed() -> list:
+    """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high.
 
-
-def _routed(*, band: bool = True) -> list:
-    """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high."""
-    conditions = [Prediction.model_run_id == bindparam("run_id"),
-                  ~exists().where(CrowdAnswer.vessel_id == Prediction.vessel_id, CrowdAnswer.label.is_not(None))]
-    if band:
-        conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
-    return conditions
+    A NULL ``review_level`` marks a stack whose crowd label is known: it never needs a human.
+    """
+    return [Prediction.model_run_id == bindparam("run_id"), Prediction.review_level.is_not(None),
+            Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
 
 
 def _claimable() -> list:
-    """WHERE conditions for stacks a user may claim; parameters as :func:`_parameters` makes them."""
-    return [*_routed(),
+    """WHERE conditions for stacks a user may claim at one review level; parameters as :func:`_parameters`."""
+    return [*_routed(), Prediction.review_level == bindparam("level"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
-            _review_count(Prediction.vessel_id) < bindparam("k"),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
 
 def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
     band = (rule.t_low, rule.t_high) if rule.t_low is not None else (-1.0, 2.0)
     return {"run_id": rule.model_run_id, "t_low": band[0], "t_high": band[1], "user_id": user_id,
-            "k": rule.reviews_required, "now": now, "boundary": rule.boundary}
+            "k": rule.reviews_required, "now": now, "boundary": rule.boundary, "level": 0}
 
 
 @functools.cache
@@ -213,13 +214,15 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
     now = now or utcnow()
     parameters = {**_parameters(rule, user_id=user_id, now=now), "expires_at": now + ttl, "passed_over": []}
     claim = _claim_statement(connection.dialect.name)
-    for _ in range(MAX_CANDIDATES):
-        found = _best_candidate(connection, order, parameters)
-        if found is None:
-            return None
-        if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is not None:
-            return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, now + ttl)
-        parameters["passed_over"] = [*parameters["passed_over"], found.vessel_id]
+    for level in range(rule.reviews_required - 1, -1, -1):  # finish started stacks first
+        parameters["level"] = level
+        for _ in range(MAX_CANDIDATES):
+            found = _best_candidate(connection, order, parameters)
+            if found is None:
+                break
+            if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is not None:
+                return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, now + ttl)
+            parameters["passed_over"] = [*parameters["passed_over"], found.vessel_id]
     return None
 
 
@@ -262,9 +265,10 @@ def queue_stats(session: Session, *, now: datetime | None = None) -> QueueStats:
     routed = _routed()
     connection = session.connection()
     return QueueStats(
-        predicted=connection.execute(count.where(*_routed(band=False)[:1]), parameters).scalar_one(),
+        predicted=connection.execute(count.where(Prediction.model_run_id == bindparam("run_id")),
+                                     parameters).scalar_one(),
         routed_to_humans=connection.execute(count.where(*routed), parameters).scalar_one(),
-        done=connection.execute(count.where(*routed, _review_count(Prediction.vessel_id) >= bindparam("k")),
+        done=connection.execute(count.where(*routed, Prediction.review_level >= bindparam("k")),
                                 parameters).scalar_one(),
         claimed=connection.execute(count.where(*routed, exists().where(Claim.vessel_id == Prediction.vessel_id,
                                                                        Claim.expires_at > bindparam("now"))),
@@ -333,10 +337,12 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
     added = connection.execute(_add_review_statement(connection.dialect.name),
                                {**keys, "answer": answer, "seconds": seconds, "created_at": now}).scalar()
     if added is not None:
+        refresh_review_levels(session, vessel_ids=[vessel_id])
         return added
     existing = connection.execute(_REVIEW_OF, keys).one()
     if existing.answer != answer:
         connection.execute(_EDIT_REVIEW, {"review_id": existing.id, "answer": answer, "seconds": seconds, "now": now})
+        refresh_review_levels(session, vessel_ids=[vessel_id])
         record_event(session, actor=user_name, action="review.edit", entity="review", entity_id=existing.id,
                      details={"filename": stack.filename, "from": existing.answer, "to": answer})
     return existing.id

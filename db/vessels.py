@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.records import StackRecord
 from core.store import key_for
 from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
+from db.queue_levels import refresh_review_levels
 
 BATCH = 2000
 
@@ -189,42 +190,45 @@ def import_labels(session: Session, *, rows: Iterable[Any], source: str) -> Impo
     """Set the crowd's binary label of known vessels from ``train_labels.csv`` rows.
 
     Rows have ``filename`` and ``stalled`` (0 or 1), and ``line`` if known. A label for a file
-    that no metadata introduced is reported and skipped.
+    that no metadata introduced is reported and skipped. A labelled stack leaves the review queue.
     """
     report = ImportReport()
     for batch in _batches(rows):
         existing = _vessels_by_filename(session, [str(row.filename) for row in batch])
-        for row in batch:
-            _import_label_row(row, source=source, existing=existing, report=report)
-    session.flush()
+        labelled = [vessel.id for row in batch
+                    if (vessel := _import_label_row(row, source=source, existing=existing, report=report))]
+        session.flush()
+        refresh_review_levels(session, vessel_ids=labelled)
     return report
 
 
-def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], report: ImportReport) -> None:
+def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], report: ImportReport) -> Vessel | None:
+    """Apply one label row; returns the vessel when its label was newly set."""
     line = getattr(row, "line", None)
     filename = str(row.filename or "").strip()
     vessel = existing.get(filename)
     if vessel is None:
         report.issues.append(RowIssue(source, line, filename or None,
                                       "label for a file that is in no metadata file; skipped"))
-        return
+        return None
     label = row.stalled
     if label is None or isinstance(label, float) and math.isnan(label) or label not in (0, 1):
         report.issues.append(RowIssue(source, line, filename, f"stalled must be 0 or 1, not {label!r}; skipped"))
-        return
+        return None
     if vessel.crowd_answer is None:
         vessel.crowd_answer = CrowdAnswer()
     changed, conflicts = _merge(vessel.crowd_answer, {"label": int(label)})
     if conflicts:
         report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
                                       + "; ".join(conflicts)))
-        return
+        return None
     if vessel.crowd_answer.labels_file is None:
         vessel.crowd_answer.labels_file = source
     if changed:
         report.updated += 1
-    else:
-        report.unchanged += 1
+        return vessel
+    report.unchanged += 1
+    return None
 
 
 def record_ingest_result(session: Session, *, filename: str, ok: bool, error: str | None = None,

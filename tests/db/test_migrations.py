@@ -42,3 +42,30 @@ def test_autogenerate_finds_no_difference_between_models_and_migrations(db_url: 
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_upgrading_existing_data_fills_the_queue_bookkeeping(empty_db_url: str) -> None:
+    upgrade(empty_db_url, "0001")
+    engine = make_engine(empty_db_url)
+    with engine.begin() as connection:
+        now = "2026-01-01 00:00:00"
+        connection.exec_driver_sql(f"INSERT INTO vessel (id, filename, split, status, created_at) VALUES "
+                                   f"(1, 'a.mp4', 'test', 'ok', '{now}'), (2, 'b.mp4', 'train', 'ok', '{now}')")
+        connection.exec_driver_sql("INSERT INTO crowd_answer (vessel_id, label) VALUES (2, 1)")
+        connection.exec_driver_sql(f"INSERT INTO app_user (id, name, password_hash, role, active, created_at) "
+                                   f"VALUES (1, 'ann', '!', 'reviewer', true, '{now}')")
+        connection.exec_driver_sql(f"INSERT INTO review (vessel_id, user_id, answer, created_at) "
+                                   f"VALUES (1, 1, 'stalled', '{now}')")
+        connection.exec_driver_sql(f"INSERT INTO model_run (id, name, params, metrics, created_at) "
+                                   f"VALUES (1, 'r', '{{}}', '{{}}', '{now}')")
+        connection.exec_driver_sql(f"INSERT INTO prediction (model_run_id, vessel_id, probability, out_of_fold, "
+                                   f"created_at) VALUES (1, 1, 0.5, false, '{now}'), (1, 2, 0.5, false, '{now}')")
+    engine.dispose()
+    upgrade(empty_db_url)
+    engine = make_engine(empty_db_url)
+    with engine.connect() as connection:
+        levels = connection.exec_driver_sql("SELECT vessel_id, review_level FROM prediction ORDER BY vessel_id").all()
+    engine.dispose()
+    assert [tuple(row) for row in levels] == [(1, 1), (2, None)]
+    downgrade(empty_db_url, "0001")
+    assert current_revision(empty_db_url) == "0001"

@@ -87,6 +87,14 @@ def test_reviews_count_towards_k_and_a_reviewer_never_sees_a_stack_twice(session
         assert (stats.routed_to_humans, stats.done, stats.remaining) == (1, 1, 0)
 
 
+def test_half_reviewed_stacks_come_before_fresh_ones(session_factory, setup):
+    run_id, (ann, ben, _) = setup
+    with session_factory.begin() as session:
+        save_policy(session, model_run_id=run_id, t_low=0.1, t_high=0.9, reviews_required=2)
+        submit_review(session, user_id=ann, vessel_id=PROBABILITIES.index(0.33) + 1, answer="flowing")
+    assert _claim_all(session_factory, ben)[:2] == [0.33, 0.52]
+
+
 def test_bad_requests_are_refused_with_a_clear_message(session_factory, setup):
     _, (ann, _, _) = setup
     with session_factory() as session:
