@@ -12,7 +12,8 @@ continues the current one from its last finished epoch.
 Time budget: the remaining budget is split evenly over the remaining folds. After each epoch the
 number of epochs that fit in the fold's share is re-estimated and the cosine schedule shortened to
 end there, so every fold finishes its schedule and leaves snapshots: stopping early still gives a
-complete, usable ensemble.
+complete, usable ensemble. If even one epoch does not fit (a slow or busy machine), the epoch is cut
+at the fold's deadline (all DDP ranks at the same step) and its weights become the fold's member.
 """
 
 from __future__ import annotations
@@ -161,13 +162,16 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         sampler.set_epoch(epoch)
         train_set.epoch_seed = [config.seed, fold, epoch, dist.rank]
         train_set.reseed([*train_set.epoch_seed, 0])
-        loss = train_one_epoch(net, loader, loss_fn, optimiser, scheduler, scaler, device,
-                               desc=f"fold {fold} epoch {epoch + 1}/{planned}", show=dist.is_main)
+        deadline = None if budget_s is None else tic + budget_s - spent - _reserve(spent, epoch, budget_s)
+        loss, complete = train_one_epoch(
+            net, loader, loss_fn, optimiser, scheduler, scaler, device, desc=f"fold {fold} epoch {epoch + 1}/{planned}",
+            show=dist.is_main, should_stop=None if deadline is None else
+            lambda: distributed.any_rank(time.monotonic() > deadline, dist))
         report = {}
         if dist.is_main:
             report = binary_report(val_labels, evaluate([model], val_loader, device)[:, 0])
         spent += time.monotonic() - tic
-        planned = _plan_epochs(planned, epoch, spent, budget_s, n_val=len(val_idx), n_train=len(train_idx))
+        planned = epoch + 1 if not complete else _plan_epochs(planned, epoch, spent, budget_s)
         planned = distributed.broadcast_ints([planned], dist)[0]
         scheduler.lr_lambdas[0].total = planned * steps
         if dist.is_main:  # metrics, snapshot, then checkpoint: a kill in between is undone by the resume
@@ -193,15 +197,18 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
     return spent
 
 
-def _plan_epochs(planned: int, epoch: int, spent: float, budget_s: float | None, *, n_val: int, n_train: int) -> int:
+def _plan_epochs(planned: int, epoch: int, spent: float, budget_s: float | None) -> int:
     """Epochs that fit the fold's budget, given the mean epoch time so far (never fewer than done)."""
     if budget_s is None:
         return planned
     per_epoch = spent / (epoch + 1)
-    # reserve the final out-of-fold pass: about one validation pass per snapshot and view
-    reserve = 2 * per_epoch * n_val / max(n_train + n_val, 1)
-    fits = math.floor((budget_s - reserve) / per_epoch) if per_epoch > 0 else planned
+    fits = math.floor((budget_s - _reserve(spent, epoch + 1, budget_s)) / per_epoch) if per_epoch > 0 else planned
     return max(epoch + 1, min(planned, fits))
+
+
+def _reserve(spent: float, epochs_done: int, budget_s: float) -> float:
+    """Seconds kept for the fold's final out-of-fold pass: a fifth of an epoch, or a tenth of the budget at first."""
+    return 0.2 * spent / epochs_done if epochs_done else 0.1 * budget_s
 
 
 def _mkparent(path: Path) -> Path:

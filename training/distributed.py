@@ -48,6 +48,16 @@ def broadcast_ints(values: list[int], info: DistInfo) -> list[int]:
     return tensor.tolist()
 
 
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank if ``flag`` is true on any (so all ranks stop at the same step)."""
+    if not info.enabled:
+        return flag
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank (no-op on one process)."""
     if info.enabled:

@@ -67,13 +67,21 @@ def make_optimiser(model: nn.Module, lr: float, weight_decay: float, warmup: int
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimiser: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
-                    device: torch.device, *, desc: str = "train", show: bool = True) -> float:
-    """Train one pass over ``loader``; returns the mean loss. AMP and channels-last on CUDA."""
+                    device: torch.device, *, desc: str = "train", show: bool = True,
+                    should_stop: Callable[[], bool] | None = None) -> tuple[float, bool]:
+    """Train one pass over ``loader``; AMP and channels-last on CUDA.
+
+    ``should_stop`` is asked before every step (the time budget); when it says yes the epoch ends
+    early. Returns the mean loss and whether the pass was complete.
+    """
     model.train()
     cuda = device.type == "cuda"
     total, count = 0.0, 0
     bar = tqdm(loader, desc=desc, unit="batch", disable=not show, leave=False)
     for batch in bar:
+        if should_stop is not None and count and should_stop():
+            bar.close()
+            return total / count, False
         images = batch["image"].to(device, non_blocking=True)
         if cuda:
             images = images.contiguous(memory_format=torch.channels_last_3d)
@@ -89,7 +97,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optim
         total += loss.item() * len(target)
         count += len(target)
         bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-    return total / max(count, 1)
+    return total / max(count, 1), True
 
 
 def evaluate(models: list[nn.Module], loader: DataLoader, device: torch.device, n_views: int = 1) -> np.ndarray:
