@@ -53,13 +53,16 @@ class IngestRecorder:
         """Add the CSVs' vessels and crowd answers; returns one line per row not applied (conflicts, bad values).
 
         The split is ``train`` for a metadata file with crowd columns (``train_metadata.csv``),
-        else ``test``.
+        else ``test``. Labels apply to the stacks of this metadata file (the ingest command
+        reports the others).
         """
         split = "train" if metadata.has_crowd else "test"
         with self._factory.begin() as session:
             reports = [import_metadata(session, rows=metadata.rows, source=str(metadata.path), split=split)]
             if labels is not None:
-                reports.append(import_labels(session, rows=labels.rows, source=str(labels.path)))
+                listed = metadata.by_filename()
+                reports.append(import_labels(session, rows=[row for row in labels.rows if row.filename in listed],
+                                             source=str(labels.path)))
         return [str(issue) for report in reports for issue in report.issues]
 
     def record(self, result: IngestResult) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from triage_app.settings import Settings, add_common_options, resolve
+from triage_app.settings import add_common_options, resolve
 
 if TYPE_CHECKING:
     from core.competition import CsvResult, LabelRow, MetadataRow
@@ -70,11 +70,16 @@ def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) ->
     return Inputs(metadata, labels, pairing, problems)
 
 
-def handle_results(results: Iterable[IngestResult], inputs: Inputs, settings: Settings) -> Counter:
-    """The one place every per-file result passes through: print failures, count statuses."""
+def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None]) -> Counter:
+    """The one place every per-file result passes through: print failures, count statuses, ``record`` it.
+
+    A result arrives only after its stack is committed to the store, so recording it (e.g. in
+    the database) here never records a stack a crash could still lose.
+    """
     counts: Counter = Counter()
     for result in results:
         counts[result.status] += 1
+        record(result)
         if result.error:
             print(result.error, flush=True)
     return counts
@@ -82,9 +87,12 @@ def handle_results(results: Iterable[IngestResult], inputs: Inputs, settings: Se
 
 def run(args: argparse.Namespace) -> int:
     """Ingest VIDEO_DIR; print one line per problem and a summary; returns the exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from core.competition import CsvError
     from core.ingest import FAILED, INGESTED, SKIPPED, ingest
     from core.store import StoreError
+    from db.recording import IngestRecorder
 
     settings = resolve(args)
     for option in ("workers", "batch_size"):
@@ -96,16 +104,23 @@ def run(args: argparse.Namespace) -> int:
     except (CsvError, NotADirectoryError) as err:
         print(f"error: {err}")
         return 2
-    for line in inputs.problems:
-        print(line, flush=True)
-    results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
-                                             batch_size=args.batch_size,
-                                             progress=False if args.no_progress else None)
     try:
-        counts = handle_results(results, inputs, settings)
-    except StoreError as err:
-        print(f"error: {err}")
-        return 1
+        recorder = IngestRecorder(settings.db_url)
+    except (RuntimeError, SQLAlchemyError) as err:
+        print(f"error: database {settings.db_url}: {err}")
+        return 2
+    with recorder:
+        inputs.problems += recorder.import_csvs(inputs.metadata, inputs.labels)
+        for line in inputs.problems:
+            print(line, flush=True)
+        results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
+                                                 batch_size=args.batch_size,
+                                                 progress=False if args.no_progress else None)
+        try:
+            counts = handle_results(results, recorder.record)
+        except StoreError as err:
+            print(f"error: {err}")
+            return 1
     print(f"ingested {counts[INGESTED]}, already stored {counts[SKIPPED]}, failed {counts[FAILED]}"
           f"{f', {len(inputs.problems)} input problem(s)' if inputs.problems else ''} "
           f"(store: {settings.store_path})")
