@@ -1,0 +1,55 @@
+"""The database through the command line: db upgrade, user add/list, ingest recording, export."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import select
+
+from db.engine import make_engine, make_session_factory
+from db.models import CrowdAnswer, Vessel
+from triage_app.cli import main
+
+
+def test_db_upgrade_and_users(tmp_path, capsys) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
+    assert main(["db", "upgrade", *db]) == 0
+    assert "at revision" in capsys.readouterr().out
+    assert main(["user", "add", "ada", "--role", "admin", "--password", "correct horse", *db]) == 0
+    assert main(["user", "add", "ada", "--password", "correct horse", *db]) == 1
+    assert "user 'ada' already exists" in capsys.readouterr().out
+    assert main(["user", "add", "bob", "--password", "short", *db]) == 1
+    assert "at least 8 characters" in capsys.readouterr().out
+    assert main(["user", "role", "nobody", "admin", *db]) == 1
+    assert "no active user 'nobody'" in capsys.readouterr().out
+    assert main(["user", "list", *db]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ada\tadmin\tactive"]
+
+
+def test_ingest_records_every_stack_and_a_rerun_changes_nothing(synth_data, tmp_path, capsys) -> None:
+    url = f"sqlite:///{tmp_path / 'st.db'}"
+    common = ["--db", url, "--store", str(tmp_path / "store"), "--workers", "1", "--no-progress"]
+    train = [str(synth_data / "train"), "--metadata", str(synth_data / "train_metadata.csv"),
+             "--labels", str(synth_data / "train_labels.csv")]
+    assert main(["ingest", *train, *common]) == 0  # no `db upgrade` first: created on first use
+    assert main(["ingest", str(synth_data / "test"), "--metadata", str(synth_data / "test_metadata.csv"), *common]) == 0
+
+    def stored() -> list[tuple]:
+        engine = make_engine(url)
+        with make_session_factory(engine)() as session:
+            rows = [tuple(r) for r in session.execute(
+                select(Vessel.filename, Vessel.split, Vessel.status, Vessel.roi_width, Vessel.depth, CrowdAnswer.label,
+                       CrowdAnswer.crowd_score).outerjoin(CrowdAnswer).order_by(Vessel.filename))]
+        engine.dispose()
+        return rows
+
+    first = stored()
+    labels = dict(pd.read_csv(synth_data / "train_labels.csv").itertuples(index=False))
+    test_files = set(pd.read_csv(synth_data / "test_metadata.csv")["filename"])
+    assert {row[0] for row in first} == set(labels) | test_files
+    assert all(row[2] == "ok" and row[3] > 0 and row[4] > 0 for row in first)
+    assert all(row[5] == labels[row[0]] and row[1] == "train" for row in first if row[0] in labels)
+    assert all(row[1] == "test" and row[5] is None and row[6] is None for row in first if row[0] in test_files)
+    capsys.readouterr()
+    assert main(["ingest", *train, *common]) == 0
+    assert "already stored" in capsys.readouterr().out
+    assert stored() == first
