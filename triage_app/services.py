@@ -136,8 +136,8 @@ def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: 
     """The user's next stacks, claimed: the one to show first, then those being prepared.
 
     Claims the user still holds (after a reload) come first; new ones are claimed until ``ahead``
-    are held or the queue is empty. The media of every returned stack is prepared in the
-    background, so the next one is ready when the current one is answered.
+    are held or the queue is empty. Call :func:`prefetch` with the ones after the first, once the
+    first is on screen, so the next one is ready when the current one is answered.
     """
     def work(session: Session) -> list[ReviewItem]:
         claims = queue.held_claims(session, user_id=user.id)[:ahead]
@@ -148,9 +148,12 @@ def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: 
             claims.append(claimed)
         return _items(session, claims, backend.video_dirs)
 
-    items = run_transaction(backend.factory, work, write=True)
+    return run_transaction(backend.factory, work, write=True)
+
+
+def prefetch(backend: Backend, items: Sequence[ReviewItem]) -> None:
+    """Start preparing the media of ``items`` in the background."""
     backend.media.prefetch([item.ref for item in items])
-    return items
 
 
 def submit_review(backend: Backend, user: SessionUser, item: ReviewItem, *, answer: str, seconds: float | None) -> None:

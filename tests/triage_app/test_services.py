@@ -84,6 +84,8 @@ def test_submit_writes_the_review_and_the_prefetched_next_is_ready(backend):
     user = _login(backend, REVIEWER)
     current, following = services.review_items(backend, user)
     services.media_for(backend, current)
+    assert not backend.media.ready(following.ref)
+    services.prefetch(backend, [following])
     deadline = time.monotonic() + 30
     while not backend.media.ready(following.ref) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -24,41 +24,57 @@ def _answer(item: services.ReviewItem, answer: str) -> None:
     st.session_state["review_last"] = f"{item.filename}: {answer.replace('_', ' ')}"
 
 
-items = services.review_items(backend, user)
-stats = services.queue_progress(backend)
-done = st.session_state.get("review_done", 0)
-head, progress = st.columns([2, 3])
-head.title("Review")
-progress.metric("Reviewed this session", done, help="stacks you answered since logging in")
-progress.caption(f"{stats.remaining} of {stats.routed_to_humans} routed stacks still need reviews "
-                 + (f"· last: {st.session_state['review_last']}" if "review_last" in st.session_state else ""))
-if not items:
-    st.success("Nothing left for you to review. Thank you!")
-    st.stop()
+@st.cache_data(ttl=20, show_spinner=False)
+def _remaining(db_url: str, _backend: services.Backend) -> tuple[int, int]:
+    """Stacks still needing reviews and all routed ones (counted at most every 20 s: costly at scale)."""
+    stats = services.queue_progress(_backend)
+    return stats.remaining, stats.routed_to_humans
 
-item = items[0]
-shown_at.setdefault(item.vessel_id, time.monotonic())
-buttons = st.columns(len(ANSWERS))
-for column, (answer, label, key) in zip(buttons, ANSWERS):
-    column.button(f"{label} ({key})", key=f"review_{answer}", shortcut=key, on_click=_answer, args=(item, answer),
-                  type="primary" if answer in ("stalled", "flowing") else "secondary", width="stretch")
 
-try:
-    media = services.media_for(backend, item)
-except Exception as error:  # noqa: BLE001 - any failure to read or encode is shown, the stack can be marked bad
-    st.error(f"{item.filename}: cannot show this stack ({error}). Mark it as a bad stack (B).")
-    st.stop()
+@st.fragment
+def _review() -> None:
+    """The review area; an answer reruns only this fragment, not the whole app (less to redraw)."""
+    items = services.review_items(backend, user)
+    head, progress = st.columns([2, 3])
+    head.title("Review")
+    progress.metric("Reviewed this session", st.session_state.get("review_done", 0),
+                    help="stacks you answered since logging in")
+    queue_line = progress.empty()  # filled last: the video must not wait for the queue counts
+    if not items:
+        st.success("Nothing left for you to review. Thank you!")
+        return
 
-video, context = st.columns([3, 2])
-with video:
-    st.video(media.video, format="video/mp4", loop=True, autoplay=True, muted=True)
-    frame = st.slider("Frame", 1, media.depth, 1, key=f"review_frame_{item.vessel_id}")
-    st.image(media.frame(frame - 1), caption=f"slice {frame} of {media.depth}", width="stretch")
-with context:
-    if media.context is not None:
-        st.image(media.context, caption=f"{item.filename}: full frame, the ROI boxed in cyan", width="stretch")
-    else:
-        st.info(f"{item.filename}: {media.context_note}")
-    if st.toggle("Show model score", key="review_show_score", value=False,
-                 help="hidden by default so that the score does not anchor your answer"):
-        st.metric("Model probability (stalled)", f"{item.probability:.3f}")
+    item = items[0]
+    shown_at.setdefault(item.vessel_id, time.monotonic())
+    buttons = st.columns(len(ANSWERS))
+    for column, (answer, label, key) in zip(buttons, ANSWERS):
+        column.button(f"{label} ({key})", key=f"review_{answer}", shortcut=key, on_click=_answer, args=(item, answer),
+                      type="primary" if answer in ("stalled", "flowing") else "secondary", width="stretch")
+
+    try:
+        media = services.media_for(backend, item)
+    except Exception as error:  # noqa: BLE001 - any failure to read or encode is shown, the stack can be marked bad
+        st.error(f"{item.filename}: cannot show this stack ({error}). Mark it as a bad stack (B).")
+        return
+
+    video, context = st.columns([3, 2])
+    with video:
+        st.video(media.video, format="video/mp4", loop=True, autoplay=True, muted=True)
+        frame = st.slider("Frame", 1, media.depth, 1, key=f"review_frame_{item.vessel_id}")
+        st.image(media.frame(frame - 1), caption=f"slice {frame} of {media.depth}", width="stretch")
+    with context:
+        if media.context is not None:
+            st.image(media.context, caption=f"{item.filename}: full frame, the ROI boxed in cyan", width="stretch")
+        else:
+            st.info(f"{item.filename}: {media.context_note}")
+        if st.toggle("Show model score", key="review_show_score", value=False,
+                     help="hidden by default so that the score does not anchor your answer"):
+            st.metric("Model probability (stalled)", f"{item.probability:.3f}")
+
+    services.prefetch(backend, items[1:])  # after the page is drawn: encoding must not slow the drawing
+    remaining, routed = _remaining(str(backend.engine.url), backend)
+    queue_line.caption(f"{remaining:,} of {routed:,} routed stacks still need reviews"
+                       + (f" · last: {st.session_state['review_last']}" if "review_last" in st.session_state else ""))
+
+
+_review()

@@ -50,18 +50,15 @@ def start(settings: Settings, *, host: str = "127.0.0.1", port: int = 8501,
     return subprocess.Popen(app_command(host=host, port=port), env=app_environment(settings, video_dirs))
 
 
-def serve(process: subprocess.Popen) -> int:
-    """Wait for the app process; Ctrl+C stops it. Returns its exit code (0 after Ctrl+C)."""
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=10)
-        return 0
+def exec_app(settings: Settings, *, host: str = "127.0.0.1", port: int = 8501, video_dirs: Sequence[Path] = ()) -> None:
+    """Replace this process with the app server (signals such as Ctrl+C or SIGTERM reach it directly)."""
+    sys.stdout.flush()
+    command = app_command(host=host, port=port)
+    os.execve(command[0], command, app_environment(settings, video_dirs))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the app and wait until it stops; returns the exit code."""
+    """Check the database, then become the app server; returns an exit code only on failure."""
     from sqlalchemy.engine import make_url
 
     from db.migrate import current_revision, head_revision
@@ -72,4 +69,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: the database {shown} is not at the newest schema: run `stalltriage db upgrade`")
         return 1
     print(f"StallTriage app: http://{args.host}:{args.port} (database {shown}; Ctrl+C stops it)")
-    return serve(start(settings, host=args.host, port=args.port, video_dirs=args.video_dirs))
+    exec_app(settings, host=args.host, port=args.port, video_dirs=args.video_dirs)
+    return 0  # not reached: exec_app replaces this process

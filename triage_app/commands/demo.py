@@ -122,4 +122,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"start the app with: stalltriage app {' '.join(_common(settings))}")
         return 0
     print(f"the app: http://{args.host}:{args.port}  (Ctrl+C stops it)", flush=True)
-    return app.serve(app.start(settings, host=args.host, port=args.port))
+    app.exec_app(settings, host=args.host, port=args.port)
+    return 0  # not reached: exec_app replaces this process
