@@ -161,7 +161,8 @@ class Prediction(Base):
     )
 
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), primary_key=True)
-    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True)
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True,
+                                           index=True)
     probability: Mapped[float] = mapped_column(Float)
     spread: Mapped[float | None] = mapped_column(Float)
     out_of_fold: Mapped[bool] = mapped_column(Boolean, default=False)
