@@ -9,17 +9,16 @@ Resume: after every epoch the fold's full state goes to ``checkpoint.pth``; fini
 marked by their ``oof.csv``. Rerunning the same command after a kill skips finished folds and
 continues the current one from its last finished epoch.
 
-Time budget: the remaining budget is split evenly over the remaining folds. After each epoch the
-number of epochs that fit in the fold's share is re-estimated and the cosine schedule shortened to
-end there, so every fold finishes its schedule and leaves snapshots: stopping early still gives a
-complete, usable ensemble. If even one epoch does not fit (a slow or busy machine), the epoch is cut
-at the fold's deadline (all DDP ranks at the same step) and its weights become the fold's member.
+Time budget: the remaining budget is split evenly over the remaining folds. While a fold trains,
+its speed is measured every few steps and the cosine schedule is shortened to end at the fold's
+deadline (:class:`training.budget.StepClock`), so every fold finishes its schedule, possibly
+inside its first epoch on a slow or busy machine, and leaves its snapshots: stopping early still
+gives a complete, usable ensemble.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from core.preprocess import InputSpec, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from training import distributed
+from training.budget import StepClock
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
 from training.dataset import TrainSample, make_dataset, select_samples
@@ -47,6 +47,8 @@ from training.report import append_metrics, finish_run, trim_metrics, write_conf
 from training.sampler import BalancedSampler
 
 log = logging.getLogger(__name__)
+
+OOF_RESERVE = 0.05  # share of a fold's time budget kept for its final out-of-fold pass
 
 
 @dataclass
@@ -100,7 +102,8 @@ def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: st
         if run.fold_oof(fold).exists():
             budget.spent += float(pd.read_csv(run.fold_oof(fold))["fold_seconds"].iloc[0])
         else:
-            seconds = _train_fold(run, config, store_path, samples, folds, fold, budget.for_fold(fold, config.folds), device, dist)
+            seconds = _train_fold(run, config, store_path, samples, folds, fold,
+                                  budget.for_fold(fold, config.folds), device, dist)
             budget.spent += seconds
         bar.update(1)
     bar.close()
@@ -121,8 +124,8 @@ def _reseed_worker(worker_id: int) -> None:
     info.dataset.reseed([*info.dataset.epoch_seed, worker_id])
 
 
-def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample], folds: np.ndarray, fold: int,
-                budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
+def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
+                folds: np.ndarray, fold: int, budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
     """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent."""
     spec = InputSpec(config.size, config.max_depth)
     train_idx, val_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
@@ -156,24 +159,24 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
     net = DistributedDataParallel(model) if dist.enabled else model
     loss_fn = make_loss(config.loss, config.focal_gamma)
 
+    clock = None if budget_s is None else StepClock(
+        scheduler.lr_lambdas[0], time.monotonic() + budget_s - spent - OOF_RESERVE * budget_s,
+        sync=lambda values: distributed.broadcast_ints(values, dist))
     epoch = start
     while epoch < planned:
         tic = time.monotonic()
         sampler.set_epoch(epoch)
         train_set.epoch_seed = [config.seed, fold, epoch, dist.rank]
         train_set.reseed([*train_set.epoch_seed, 0])
-        deadline = None if budget_s is None else tic + budget_s - spent - _reserve(spent, epoch, budget_s)
         loss, complete = train_one_epoch(
             net, loader, loss_fn, optimiser, scheduler, scaler, device, desc=f"fold {fold} epoch {epoch + 1}/{planned}",
-            show=dist.is_main, should_stop=None if deadline is None else
-            lambda: distributed.any_rank(time.monotonic() > deadline, dist))
+            show=dist.is_main, should_stop=clock)
         report = {}
         if dist.is_main:
             report = binary_report(val_labels, evaluate([model], val_loader, device)[:, 0])
         spent += time.monotonic() - tic
-        planned = epoch + 1 if not complete else _plan_epochs(planned, epoch, spent, budget_s)
-        planned = distributed.broadcast_ints([planned], dist)[0]
-        scheduler.lr_lambdas[0].total = planned * steps
+        fits = -(-scheduler.lr_lambdas[0].total // steps)  # epochs the (possibly shortened) schedule spans
+        planned = max(epoch + 1, min(planned, fits)) if complete else epoch + 1
         if dist.is_main:  # metrics, snapshot, then checkpoint: a kill in between is undone by the resume
             append_metrics(run, {"fold": fold, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
                                  "train_loss": loss, "val_loss": report["loss"], "auc": report["auc"],
@@ -195,20 +198,6 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         spent += _write_fold_oof(run, config, [samples[i] for i in val_idx], val_loader, fold, spent, device)
     distributed.barrier(dist)
     return spent
-
-
-def _plan_epochs(planned: int, epoch: int, spent: float, budget_s: float | None) -> int:
-    """Epochs that fit the fold's budget, given the mean epoch time so far (never fewer than done)."""
-    if budget_s is None:
-        return planned
-    per_epoch = spent / (epoch + 1)
-    fits = math.floor((budget_s - _reserve(spent, epoch + 1, budget_s)) / per_epoch) if per_epoch > 0 else planned
-    return max(epoch + 1, min(planned, fits))
-
-
-def _reserve(spent: float, epochs_done: int, budget_s: float) -> float:
-    """Seconds kept for the fold's final out-of-fold pass: a fifth of an epoch, or a tenth of the budget at first."""
-    return 0.2 * spent / epochs_done if epochs_done else 0.1 * budget_s
 
 
 def _mkparent(path: Path) -> Path:

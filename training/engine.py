@@ -68,18 +68,19 @@ def make_optimiser(model: nn.Module, lr: float, weight_decay: float, warmup: int
 def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimiser: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler,
                     device: torch.device, *, desc: str = "train", show: bool = True,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[float, bool]:
+                    should_stop: Callable[[int], bool] | None = None) -> tuple[float, bool]:
     """Train one pass over ``loader``; AMP and channels-last on CUDA.
 
-    ``should_stop`` is asked before every step (the time budget); when it says yes the epoch ends
-    early. Returns the mean loss and whether the pass was complete.
+    ``should_stop(step)`` is asked before every step with the scheduler's step count (the time
+    budget); when it says yes the epoch ends early. Returns the mean loss and whether the pass was
+    complete.
     """
     model.train()
     cuda = device.type == "cuda"
     total, count = 0.0, 0
     bar = tqdm(loader, desc=desc, unit="batch", disable=not show, leave=False)
     for batch in bar:
-        if should_stop is not None and count and should_stop():
+        if should_stop is not None and should_stop(scheduler.last_epoch) and count:
             bar.close()
             return total / count, False
         images = batch["image"].to(device, non_blocking=True)
