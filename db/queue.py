@@ -149,7 +149,8 @@ def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool)
     order = ((Prediction.probability.asc(), Prediction.vessel_id.asc()) if side == "up"
              else (Prediction.probability.desc(), Prediction.vessel_id.desc()))
     return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions).order_by(*order).limit(1).with_for_update(of=Vessel, skip_locked=True))
+            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions).order_by(*order).limit(1)
+            .with_for_update(of=Vessel, skip_locked=True))
 
 
 def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
@@ -169,8 +170,8 @@ def _claim_statement(dialect: str) -> Insert:
     """Claim a stack if it is still claimable, re-checked on a fresh snapshot (a review may have committed
     since the candidate query began); an expired claim is taken over. Returns a row only on success."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()), bindparam("now", type_=UTCDateTime()),
-                              bindparam("expires_at", type_=UTCDateTime()))
+    still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()),
+                              bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime()))
                        .where(Prediction.vessel_id == bindparam("vessel_id"), *_claimable()))
     statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at"],
                                                   still_claimable)
