@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Insert, Integer, Row, Select, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select, bindparam, delete, exists, func, insert,
+                        select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -153,15 +154,21 @@ def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool)
             .with_for_update(of=Vessel, skip_locked=True))
 
 
+@functools.cache
+def _boundary_statement(*, excluding: bool) -> CompoundSelect:
+    """Both sides' next claimable stack in one round trip (each side walks the index from the boundary)."""
+    sides = [_candidate_statement(side, split_at_boundary=True, excluding=excluding).subquery(side)
+             for side in ("up", "down")]
+    return union_all(*(select(side) for side in sides))
+
+
 def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
     """The candidate (vessel_id, probability, filename, spread) to claim, locked; None if there is none."""
     excluding = bool(parameters.get("passed_over"))
     if order == "stalled":
         return connection.execute(_candidate_statement("down", split_at_boundary=False, excluding=excluding),
                                   parameters).first()
-    options = [found for side in ("up", "down")
-               if (found := connection.execute(_candidate_statement(side, split_at_boundary=True, excluding=excluding),
-                                               parameters).first()) is not None]
+    options = connection.execute(_boundary_statement(excluding=excluding), parameters).all()
     return min(options, key=lambda found: abs(found.probability - parameters["boundary"]), default=None)
 
 
