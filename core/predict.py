@@ -95,16 +95,18 @@ def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> En
         paths = run.snapshots(fold)
         if not paths:
             raise FileNotFoundError(f"{run.fold_dir(fold)}: no snapshot_e*.pt weights")
-        folds[fold] = [_load_member(config, p, device) for p in paths]
+        folds[fold] = [load_member(config, p, device) for p in paths]
     oof = pd.read_csv(run.oof, dtype={"filename": str}).set_index("filename")
     return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds, oof=oof,
                     threshold=float(run.read_json(run.threshold)["threshold"]), tta=int(config["tta"]))
 
 
-def _load_member(config: dict, path: Path, device: str | torch.device) -> Net3D:
+def load_member(config: dict, path: Path, device: str | torch.device = "cpu") -> Net3D:
+    """One ensemble member: the network ``config["arch"]`` with the weights at ``path``, in eval mode."""
     model = create_model(config["arch"], **config["model_kwargs"])
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last_3d) if torch.device(device).type == "cuda" else model
 
 
 def _depth_order(store_path: Path, keys: Sequence[str]) -> np.ndarray:
@@ -113,24 +115,38 @@ def _depth_order(store_path: Path, keys: Sequence[str]) -> np.ndarray:
     return np.argsort(depths, kind="stable")
 
 
+def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
+                 device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
+    """Member × view probabilities ``(len(dataset), members × views)`` in the loader's dataset order.
+
+    The loader must yield :func:`core.preprocess.pad_collate` batches. On CUDA the batches run in
+    mixed precision and channels-last layout.
+    """
+    device = torch.device(device)
+    for model in models:
+        model.eval()
+    out = np.zeros((len(loader.dataset), len(models) * n_views), dtype=np.float32)
+    cuda = device.type == "cuda"
+    for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress, leave=False):
+        images = batch["image"].to(device, non_blocking=True)
+        if cuda:
+            images = images.contiguous(memory_format=torch.channels_last_3d)
+        with torch.autocast(device.type, enabled=cuda):
+            probs = member_probabilities(models, images, batch["mask"].to(device), n_views)
+        out[batch["index"].numpy()] = probs.cpu().numpy()
+    return out
+
+
 def score_keys(models: Sequence[Net3D], store_path: str | Path, keys: Sequence[str], spec: InputSpec, *,
                n_views: int = 1, batch_size: int = 8, workers: int = 0,
                device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
     """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store."""
-    device = torch.device(device)
     order = _depth_order(Path(store_path), keys)
     dataset = StackDataset(store_path, [keys[i] for i in order], spec)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate,
-                        pin_memory=device.type == "cuda")
-    out = np.zeros((len(keys), len(models) * n_views), dtype=np.float32)
-    amp = device.type == "cuda"
-    for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress, leave=False):
-        images = batch["image"].to(device, non_blocking=True)
-        if amp:
-            images = images.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast(device.type, enabled=amp):
-            probs = member_probabilities(models, images, batch["mask"].to(device), n_views)
-        out[order[batch["index"].numpy()]] = probs.cpu().numpy()
+                        pin_memory=torch.device(device).type == "cuda")
+    out = np.empty((len(keys), len(models) * n_views), dtype=np.float32)
+    out[order] = score_loader(models, loader, n_views, device, progress)
     return out
 
 

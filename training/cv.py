@@ -31,7 +31,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from core.models import Net3D, create_model
+from core.models import create_model
+from core.predict import load_member, score_loader
 from core.preprocess import InputSpec, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
@@ -40,7 +41,7 @@ from training.budget import StepClock
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import TrainConfig
 from training.dataset import TrainSample, make_dataset, select_samples
-from training.engine import evaluate, make_loss, make_optimiser, train_one_epoch
+from training.engine import make_loss, make_optimiser, train_one_epoch
 from training.evaluation import binary_report
 from training.folds import assign_folds
 from training.report import append_metrics, finish_run, trim_metrics, write_config
@@ -113,8 +114,9 @@ def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: st
     return summary
 
 
-def _loader(dataset, batch_size: int, workers: int, sampler=None) -> DataLoader:
+def _loader(dataset, batch_size: int, workers: int, device: torch.device, sampler=None) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      pin_memory=device.type == "cuda",
                       collate_fn=pad_collate, worker_init_fn=_reseed_worker if workers else None,
                       drop_last=sampler is not None and len(sampler) > batch_size)
 
@@ -135,11 +137,13 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
     val_labels = np.array([samples[i].label for i in val_idx])
     sampler = BalancedSampler([samples[i].label for i in train_idx], config.stalled_share,
                               seed=config.seed * 1000 + fold, rank=dist.rank, world_size=dist.world_size)
-    loader = _loader(train_set, config.batch_size, config.workers, sampler)
-    val_loader = _loader(val_set, config.batch_size, config.workers)
+    loader = _loader(train_set, config.batch_size, config.workers, device, sampler)
+    val_loader = _loader(val_set, config.batch_size, config.workers, device)
 
     torch.manual_seed(config.seed * 1000 + fold)
     model = create_model(config.arch, checkpoint=config.init_checkpoint, **config.model_kwargs).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last_3d)
     steps = len(loader)
     optimiser, scheduler = make_optimiser(model, config.lr, config.weight_decay,
                                           round(config.warmup_epochs * steps), config.epochs * steps)
@@ -156,7 +160,9 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         log.info("fold %d: resuming after epoch %d", fold, ckpt["epoch"])
     if dist.is_main:
         trim_metrics(run, fold, start)
-    net = DistributedDataParallel(model) if dist.enabled else model
+    net = model
+    if dist.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     loss_fn = make_loss(config.loss, config.focal_gamma)
 
     clock = None if budget_s is None else StepClock(
@@ -173,7 +179,7 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
             show=dist.is_main, should_stop=clock)
         report = {}
         if dist.is_main:
-            report = binary_report(val_labels, evaluate([model], val_loader, device)[:, 0])
+            report = binary_report(val_labels, score_loader([model], val_loader, 1, device)[:, 0])
         spent += time.monotonic() - tic
         fits = -(-scheduler.lr_lambdas[0].total // steps)  # epochs the (possibly shortened) schedule spans
         planned = max(epoch + 1, min(planned, fits)) if complete else epoch + 1
@@ -209,12 +215,8 @@ def _write_fold_oof(run: RunDir, config: TrainConfig, val_samples: list[TrainSam
                     fold: int, spent: float, device: torch.device) -> float:
     """Score the held-out fold with the fold's snapshots (and TTA); write ``fold<k>/oof.csv``."""
     tic = time.monotonic()
-    members: list[Net3D] = []
-    for path in run.snapshots(fold):
-        member = create_model(config.arch, **config.model_kwargs)
-        member.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        members.append(member.to(device))
-    scores = evaluate(members, val_loader, device, config.tta)
+    members = [load_member(config.as_dict(), path, device) for path in run.snapshots(fold)]
+    scores = score_loader(members, val_loader, config.tta, device)
     seconds = time.monotonic() - tic
     frame = pd.DataFrame({"filename": [s.filename for s in val_samples], "fold": fold,
                           "label": [s.label for s in val_samples], "target": [s.target for s in val_samples],

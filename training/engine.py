@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from core.predict import member_probabilities
 
 LOSSES = ("bce", "focal")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -99,19 +97,3 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optim
         count += len(target)
         bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
     return total / max(count, 1), True
-
-
-def evaluate(models: list[nn.Module], loader: DataLoader, device: torch.device, n_views: int = 1) -> np.ndarray:
-    """Member × view probabilities ``(N, members × views)`` in dataset order (models put in eval mode)."""
-    for model in models:
-        model.eval()
-    out = np.zeros((len(loader.dataset), len(models) * n_views), dtype=np.float32)
-    cuda = device.type == "cuda"
-    for batch in loader:
-        images = batch["image"].to(device, non_blocking=True)
-        if cuda:
-            images = images.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast(device.type, enabled=cuda):
-            probs = member_probabilities(models, images, batch["mask"].to(device), n_views)
-        out[batch["index"].numpy()] = probs.cpu().numpy()
-    return out
