@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given (model cards, audit)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # Alembic announces its plugin set-up at INFO on import
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 

@@ -23,10 +23,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen migration action; returns the exit code."""
-    import logging
-
-    if not getattr(args, "verbose", False):
-        logging.getLogger("alembic").setLevel(logging.WARNING)
     from db import migrate
 
     url = resolve(args).db_url

@@ -23,11 +23,18 @@ def run(args: argparse.Namespace) -> int:
     """Write the export; returns 1 when the file could not be written or a submission is incomplete."""
     from db.engine import make_engine, make_session_factory
     from db.export import write_export
+    from db.migrate import check_schema
 
     if args.out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: {args.out}: the output file must end in .csv or .parquet")
         return 1
-    engine = make_engine(resolve(args).db_url)
+    url = resolve(args).db_url
+    try:
+        check_schema(url)
+    except RuntimeError as error:
+        print(f"error: {error}")
+        return 1
+    engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
             summary = write_export(session, path=args.out, fmt=args.fmt)

@@ -50,8 +50,15 @@ def run(args: argparse.Namespace) -> int:
     from db import users
     from db.engine import make_engine, make_session_factory
     from db.errors import DatabaseInputError
+    from db.migrate import check_schema
 
-    engine = make_engine(resolve(args).db_url)
+    url = resolve(args).db_url
+    try:
+        check_schema(url)
+    except RuntimeError as error:
+        print(f"error: {error}")
+        return 1
+    engine = make_engine(url)
     try:
         with make_session_factory(engine).begin() as session:
             if args.user_action == "list":
