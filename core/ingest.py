@@ -80,6 +80,19 @@ def quiet_decoder_logs() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Start worker processes from a clean fork server, never by forking the caller.
+
+    A forked child inherits OpenCV's thread pool without its threads; its first
+    ``cv2.setNumThreads`` (or parallel OpenCV call) can then wait forever on a condition
+    variable. The fork server is a fresh process (with ``core.ingest`` preloaded, so workers
+    start in milliseconds) and never runs OpenCV itself.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _worker_init() -> None:
     quiet_decoder_logs()
     cv2.setNumThreads(1)
@@ -113,7 +126,7 @@ def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tupl
         yield from map(_crop, jobs)
         return
     chunksize = max(1, min(8, len(jobs) // (workers * 16)))
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+    with worker_context().Pool(workers, initializer=_worker_init) as pool:
         yield from pool.imap_unordered(_crop, jobs, chunksize=chunksize)
 
 
