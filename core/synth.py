@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -270,7 +271,9 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
             rows.append(write_job(*a))
             bar.update()
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # a fresh fork server, not a fork of the caller: a forked child inherits OpenCV's thread
+        # pool without its threads and hangs in cv2.setNumThreads (seen in the test suite)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             rows = []
             for row in pool.map(_write_job_star, args, chunksize=2):
                 rows.append(row)
