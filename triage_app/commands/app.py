@@ -32,7 +32,7 @@ def app_command(*, host: str, port: int) -> list[str]:
     """The Streamlit command line that serves the app."""
     return [sys.executable, "-m", "streamlit", "run", str(ENTRY), "--server.headless", "true",
             "--server.address", host, "--server.port", str(port), "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 
 
 def app_environment(settings: Settings, video_dirs: Sequence[Path] = ()) -> dict[str, str]:
