@@ -150,3 +150,26 @@ def test_killed_writer_leaves_whole_batches_only(tmp_path):
             got = store.get(key)
             assert got.meta == {"i": i} and got.volume.shape == (8, 64, 64)
             assert (got.volume == i % 251).all()
+
+
+GROWER = textwrap.dedent("""
+    import sys, numpy as np
+    from core.store import VolumeStore
+    with VolumeStore(sys.argv[1], map_size=1 << 16) as store:
+        for i in range(1, 41):
+            store.put(f"k{i}", np.full((25, 64, 64), i, np.uint8))
+""")
+
+
+def test_views_survive_a_writer_growing_the_store_in_another_process(tmp_path):
+    path = tmp_path / "store"
+    with VolumeStore(path, map_size=1 << 16) as store:
+        store.put("k0", np.arange(25 * 64 * 64, dtype=np.uint32).astype(np.uint8).reshape(25, 64, 64))
+    with VolumeStore(path, readonly=True) as reader:
+        view = reader.get("k0").volume
+        before = view.copy()
+        size_before = (path / "data.mdb").stat().st_size
+        subprocess.run([sys.executable, "-c", GROWER, str(path)], check=True, cwd=os.getcwd())
+        assert (path / "data.mdb").stat().st_size > 10 * size_before
+        np.testing.assert_array_equal(view, before)
+        assert len(reader) == 41 and (reader.get("k40").volume == 40).all()
