@@ -122,7 +122,7 @@ def _ok_result(path: str, key: str, stack: Stack) -> IngestResult:
 
 def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, Stack | str]]:
     if workers <= 1 or len(jobs) <= 1:
-        _worker_init()
+        quiet_decoder_logs()  # not _worker_init: the caller's OpenCV thread setting stays its own
         yield from map(_crop, jobs)
         return
     chunksize = max(1, min(8, len(jobs) // (workers * 16)))
