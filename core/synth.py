@@ -213,14 +213,18 @@ def _write_job_star(args: tuple[StackJob, Path]) -> dict:
     return write_job(*args)
 
 
+TRAIN_METADATA_COLUMNS = ["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]
+TEST_METADATA_COLUMNS = ["filename", "url", "project_id", "num_frames"]
+LABEL_COLUMNS = ["filename", "stalled"]
+
+
 def _write_csvs(rows: list[dict], out_dir: Path) -> None:
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=[*TRAIN_METADATA_COLUMNS, "stalled", "split"])
     train, test = df[df.split == "train"], df[df.split == "test"]
-    train[["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]].to_csv(
-        out_dir / "train_metadata.csv", index=False)
-    train[["filename", "stalled"]].to_csv(out_dir / "train_labels.csv", index=False)
-    test[["filename", "url", "project_id", "num_frames"]].to_csv(out_dir / "test_metadata.csv", index=False)
-    test[["filename", "stalled"]].to_csv(out_dir / "test_labels.csv", index=False)
+    train[TRAIN_METADATA_COLUMNS].to_csv(out_dir / "train_metadata.csv", index=False)
+    train[LABEL_COLUMNS].to_csv(out_dir / "train_labels.csv", index=False)
+    test[TEST_METADATA_COLUMNS].to_csv(out_dir / "test_metadata.csv", index=False)
+    test[LABEL_COLUMNS].to_csv(out_dir / "test_labels.csv", index=False)
 
 
 def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: int = 0, *,
@@ -255,6 +259,10 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
     """
     if not 0.0 <= stall_rate <= 1.0:
         raise ValueError(f"stall_rate must be in [0, 1], got {stall_rate}")
+    if n_train < 0 or n_test < 0:
+        raise ValueError(f"n_train and n_test must be >= 0, got {n_train} and {n_test}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     out_dir = Path(out_dir)

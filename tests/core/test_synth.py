@@ -131,6 +131,15 @@ def test_bad_options_are_refused(tmp_path):
         generate(tmp_path, 1, 0, stall_rate=1.5)
     with pytest.raises(ValueError, match="profile"):
         generate(tmp_path, 1, 0, profile="huge")
+    with pytest.raises(ValueError, match="n_train and n_test must be >= 0"):
+        generate(tmp_path, -1, 0)
+    assert not (tmp_path / "train").exists()
+
+
+def test_an_empty_set_still_has_csv_headers(tmp_path):
+    generate(tmp_path, 0, 0, progress=False)
+    assert list(pd.read_csv(tmp_path / "train_metadata.csv").columns) == TRAIN_META
+    assert list(pd.read_csv(tmp_path / "test_labels.csv").columns) == ["filename", "stalled"]
 
 
 def _features(root) -> pd.DataFrame:

@@ -33,8 +33,9 @@ def test_synth_shows_a_progress_bar(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--stall-rate", "1.5"], "--stall-rate must be between 0 and 1"),
-    (["--n-train", "-1"], "--n-train must be >= 0"),
+    (["--stall-rate", "1.5"], "error: stall_rate must be in [0, 1], got 1.5"),
+    (["--n-train", "-1"], "error: n_train and n_test must be >= 0, got -1 and 50"),
+    (["--workers", "0"], "error: workers must be >= 1, got 0"),
 ])
 def test_synth_refuses_bad_options(tmp_path, capsys, options, message):
     assert main(["synth", str(tmp_path / "x"), *options]) == 2

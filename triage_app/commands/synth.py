@@ -36,17 +36,13 @@ def run(args: argparse.Namespace) -> int:
     from core.synth import generate
 
     resolve(args)
-    for name in ("n_train", "n_test"):
-        if getattr(args, name) < 0:
-            print(f"error: --{name.replace('_', '-')} must be >= 0")
-            return 2
-    if not 0.0 <= args.stall_rate <= 1.0:
-        print(f"error: --stall-rate must be between 0 and 1, got {args.stall_rate}")
-        return 2
     start = time.perf_counter()
     try:
         out = generate(args.out_dir, args.n_train, args.n_test, args.seed, stall_rate=args.stall_rate,
                        profile=args.profile, workers=args.workers)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
     except OSError as exc:
         print(f"error: cannot write to {args.out_dir}: {exc}")
         return 1
