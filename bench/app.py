@@ -148,7 +148,8 @@ def main() -> None:
     print(f"built {args.vessels:,} vessels in {time.perf_counter() - start:.0f} s ({url})", flush=True)
     shown, playable = browser_path(data.settings, reviews=args.reviews, think=args.think)
     service = service_path(data.settings, reviews=args.reviews, think=args.think)
-    print(f"\n{args.vessels:,} vessels, think time {args.think} s, {platform.node()}, {os.cpu_count()} CPUs\n")
+    print(f"\n{args.vessels:,} vessels, think time {args.think} s, {platform.node()}, {os.cpu_count()} CPUs, "
+          f"load average at the end {os.getloadavg()[0]:.1f}\n")
     print("| path | reviews | median ms | p95 ms | max ms |\n|---|---|---|---|---|")
     print(_row("browser: key press -> next stack on screen", shown))
     print(_row("browser: key press -> next video playable", playable))

@@ -12,7 +12,7 @@ from triage_app.cli import main
 
 @pytest.mark.slow
 def test_demo_prepares_everything(tmp_path, capsys):
-    code = main(["demo", "--data-dir", str(tmp_path), "--n-train", "24", "--n-test", "6", "--time-budget", "0.2",
+    code = main(["demo", "--data-dir", str(tmp_path), "--n-train", "60", "--n-test", "6", "--time-budget", "0.2",
                  "--profile", "tiny", "--no-app", "--sensitivity", "0.5", "--specificity", "0.5",
                  "--confidence", "0.5"])
     out = capsys.readouterr().out
@@ -23,8 +23,8 @@ def test_demo_prepares_everything(tmp_path, capsys):
     assert "admin / admin-demo-pw (admin)" in out and "start the app with: stalltriage app" in out
     engine = make_engine(f"sqlite:///{tmp_path / 'stalltriage.db'}")
     with engine.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(Vessel).where(Vessel.status == "ok")) == 30
+        assert connection.scalar(select(func.count()).select_from(Vessel).where(Vessel.status == "ok")) == 66
         assert connection.scalar(select(func.count()).select_from(ModelRun)) == 1
-        assert connection.scalar(select(func.count()).select_from(Prediction)) == 30
+        assert connection.scalar(select(func.count()).select_from(Prediction)) == 66
         assert set(connection.scalars(select(User.name))) == {"admin", "reviewer"}
     engine.dispose()
