@@ -138,6 +138,24 @@ def slim3d(width: int = 12, stages: tuple[int, ...] = (1, 1, 1, 1), dropout: flo
     return Net3D(trunk, channels, dropout)
 
 
+def _plain_trunk(width: int, stages: int) -> tuple[nn.Module, int]:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    cin = 1
+    for i in range(stages):
+        cout = width * 2 ** i
+        layers[f"block{i + 1}"] = nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout),
+                                                nn.ReLU(inplace=True), nn.MaxPool3d(2, ceil_mode=True))
+        cin = cout
+    return nn.Sequential(layers), cin
+
+
+@register_model
+def plain3d(width: int = 16, stages: int = 3, dropout: float = 0.0) -> Net3D:
+    """VGG-style 3D CNN: ``stages`` × (3×3×3 conv, batch norm, ReLU, 2×2×2 max-pool); tiny and quick to learn."""
+    trunk, channels = _plain_trunk(width, stages)
+    return Net3D(trunk, channels, dropout)
+
+
 @register_model
 def densenet121_3d(dropout: float = 0.0) -> Net3D:
     """MONAI DenseNet121 in 3D (the 1st-place network)."""

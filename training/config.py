@@ -18,7 +18,7 @@ IDENTITY_FIELDS = ("arch", "model_kwargs", "init_checkpoint", "folds", "epochs",
 class TrainConfig:
     """Everything that defines a training run (defaults: the CPU recipe)."""
 
-    arch: str = "slim3d"
+    arch: str = "plain3d"
     model_kwargs: dict = field(default_factory=dict)
     init_checkpoint: str | None = None
     folds: int = 5
@@ -33,7 +33,7 @@ class TrainConfig:
     soft_labels: bool = False
     tier2: str = "off"
     tier2_cut: float = 0.6
-    size: int = 64
+    size: int = 32
     max_depth: int = 32
     elastic_prob: float = 0.0
     snapshots: int = 2

@@ -12,6 +12,8 @@ CASES = [  # (name, kwargs, input shape, output shape)
     ("slim3d", {}, (2, 1, 32, 64, 64), (2, 1)),
     ("slim3d", {"width": 8, "stages": (1, 1, 1)}, (3, 1, 8, 16, 16), (3, 1)),
     ("slim3d", {}, (1, 1, 24, 40, 56), (1, 1)),
+    ("plain3d", {}, (2, 1, 32, 32, 32), (2, 1)),
+    ("plain3d", {"width": 8, "stages": 4}, (1, 1, 13, 20, 20), (1, 1)),
     ("densenet121_3d", {}, (1, 1, 16, 64, 64), (1, 1)),  # padded to its minimum depth of 32
     ("resnet18_3d", {}, (2, 1, 16, 32, 32), (2, 1)),
     ("resnet34_3d", {}, (1, 1, 16, 32, 32), (1, 1)),
@@ -34,7 +36,7 @@ def test_unknown_name_fails_loudly():
 
 
 def test_registry_lists_the_winners_networks():
-    assert {"slim3d", "densenet121_3d", "resnet18_3d", "resnet34_3d", "resnet50_3d", "resnet101_3d"} <= set(list_models())
+    assert {"slim3d", "plain3d", "densenet121_3d", "resnet18_3d", "resnet34_3d", "resnet50_3d", "resnet101_3d"} <= set(list_models())
 
 
 def test_depth_mask_ignores_padding():

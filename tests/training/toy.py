@@ -50,7 +50,7 @@ def write_toy_store(store_path: Path, n: int, *, seed: int = 0, split: str = "tr
 
 # A config small enough that an epoch takes a fraction of a second on one core.
 TINY = {"folds": 2, "epochs": 3, "size": 16, "max_depth": 16, "batch_size": 8,
-        "model_kwargs": {"width": 6, "stages": [1, 1, 1]}, "device": "cpu"}
+        "arch": "plain3d", "model_kwargs": {"width": 6}, "device": "cpu"}
 
 
 @pytest.fixture(scope="session")

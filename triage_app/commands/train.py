@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--nproc_per_node N -m triage_app.cli train ...` for DDP.")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--arch", default=d.arch, help=f"network (default {d.arch}; an unknown name lists the known ones)")
-    parser.add_argument("--width", type=int, default=None, help="slim3d channel width (default 12)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="channel width of the compact nets (default: plain3d 16, slim3d 12)")
     parser.add_argument("--init", dest="init_checkpoint", default=None, metavar="PATH",
                         help="initial weights: our checkpoint or a 2D ImageNet state dict (inflated to 3D)")
     parser.add_argument("--folds", type=int, default=d.folds, help=f"cross-validation folds (default {d.folds})")
