@@ -32,8 +32,8 @@ CELL_MODES = ("flow", "slow", "stall", "partial")
 # planes stay flat and H.264 adds no chroma ringing; the outline is then the only thing that
 # ``cv2.inRange`` finds.
 _GREY = np.arange(256)
-_COOL_RED = np.clip(_GREY - 4, 0, 255).astype(np.uint8)
-_COOL_BLUE = np.clip(_GREY + 4, 0, 255).astype(np.uint8)
+_COOL_RED = np.clip(_GREY - 6, 0, 255).astype(np.uint8)
+_COOL_BLUE = np.clip(_GREY + 6, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -122,14 +122,27 @@ def _bumps(positions: np.ndarray, amplitude: np.ndarray, half_len: np.ndarray, l
     return np.clip(np.nansum(g, axis=1), 0.0, 1.0)
 
 
+def _one_inside(rng: np.random.Generator, pos: np.ndarray, segment: tuple[float, float] | None) -> None:
+    """Move the first cell of every row of ``pos`` that has none inside ``segment`` into it, in place.
+
+    Both classes get at least one cell in the outlined segment (in every slice when flowing,
+    once when stalled), so that an empty segment says nothing about the label.
+    """
+    if segment is None:
+        return
+    empty = ~np.any((pos >= segment[0]) & (pos <= segment[1]), axis=-1)
+    pos[..., 0] = np.where(empty, rng.uniform(*segment, empty.shape), pos[..., 0])
+
+
 def _flow_cells(rng: np.random.Generator, depth: int, length: int, cell_len: float, coverage: float,
-                speed: float = 0.0) -> np.ndarray:
+                speed: float = 0.0, segment: tuple[float, float] | None = None) -> np.ndarray:
     """Shadows of moving cells; ``speed == 0`` means fresh uncorrelated places every slice."""
     if speed == 0.0:
         lam = coverage * length / cell_len
         k = int(lam * 2 + 6)
         pos = rng.uniform(0, length, (depth, k))
         pos[np.arange(k)[None, :] >= rng.poisson(lam, (depth, 1))] = np.nan
+        _one_inside(rng, pos, segment)
     else:
         span = length + abs(speed) * depth
         k = max(rng.poisson(coverage * span / cell_len), 1)
@@ -141,11 +154,13 @@ def _flow_cells(rng: np.random.Generator, depth: int, length: int, cell_len: flo
 
 
 def _stalled_cells(rng: np.random.Generator, depth: int, length: int, cell_len: float, coverage: float,
-                   z_center: np.ndarray, z_half: float, s_range: tuple[float, float]) -> np.ndarray:
+                   z_center: np.ndarray, z_half: float, s_range: tuple[float, float],
+                   segment: tuple[float, float] | None = None) -> np.ndarray:
     """Shadows of cells that stay put: each a 3D blob whose section grows and shrinks with depth."""
     lo, hi = s_range
     k = max(rng.poisson(coverage * (hi - lo) / cell_len), 1)
     pos = rng.uniform(lo, hi, k)
+    _one_inside(rng, pos[None], segment)
     zk = z_center[np.clip(pos.astype(int), 0, length - 1)] + rng.normal(0, 0.2 * z_half, k)
     zr = z_half * rng.uniform(0.8, 1.4, k)
     z = np.arange(depth, dtype=np.float32)[:, None]
@@ -163,12 +178,12 @@ def _target_cells(rng: np.random.Generator, spec: StackSpec, length: int, z_cent
     cell_len = max(4.0, 1.6 * spec.vessel_radius) * rng.uniform(0.85, 1.2)
     d = spec.depth
     if spec.cell_mode == "flow":
-        return _flow_cells(rng, d, length, cell_len, spec.coverage)
+        return _flow_cells(rng, d, length, cell_len, spec.coverage, segment=segment)
     if spec.cell_mode == "slow":
         speed = rng.choice([-1, 1]) * rng.uniform(0.6, 1.5)
         return _flow_cells(rng, d, length, cell_len, spec.coverage, speed)
     if spec.cell_mode == "stall":
-        return _stalled_cells(rng, d, length, cell_len, spec.coverage, z_center, z_half, (0, length))
+        return _stalled_cells(rng, d, length, cell_len, spec.coverage, z_center, z_half, (0, length), segment)
     if spec.cell_mode == "partial":
         part = rng.uniform(0.3, 0.6) * (segment[1] - segment[0])
         lo = rng.uniform(segment[0], segment[1] - part)
