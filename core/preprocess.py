@@ -32,7 +32,7 @@ DEPTH_MULTIPLE = 8
 class InputSpec:
     """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth``."""
 
-    size: int = 64
+    size: int = 32
     max_depth: int = 32
 
 
