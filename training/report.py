@@ -96,7 +96,8 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
         f"# Model card: {run.root.name}", "",
         f"- Created: {cfg['created']}; finished {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         f"- Command: `{command or cfg.get('command', '')}`",
-        f"- Network: `{config.arch}` {config.model_kwargs or ''} ({cfg['parameters']:,} parameters), "
+        f"- Network: `{config.arch}`{f' {config.model_kwargs}' if config.model_kwargs else ''} "
+        f"({cfg['parameters']:,} parameters), "
         f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, mask)",
         f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
         f"{data['projects']} projects); tier 2: {config.tier2}; soft labels: {config.soft_labels}",
