@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,13 @@ def app_data(sqlite_db_url: str, tmp_path: Path, app_videos: Path) -> AppData:
 def app_data_any(db_url: str, tmp_path: Path, app_videos: Path) -> AppData:
     """The same on SQLite and on PostgreSQL."""
     return build_app_data(tmp_path, db_url, video_root=app_videos)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Undo AppTest's swap of ``sys.modules["__main__"]`` for the app script: process pools started
+    later by other tests (spawn/forkserver) import ``__main__`` in their workers and would run the app."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import func, select
 
 from db.engine import make_engine
 from db.models import ModelRun, Prediction, User, Vessel
-from triage_app.cli import main
 
 
 @pytest.mark.slow
-def test_demo_prepares_everything(tmp_path, capsys):
-    code = main(["demo", "--data-dir", str(tmp_path), "--n-train", "60", "--n-test", "6", "--time-budget", "0.2",
-                 "--profile", "tiny", "--no-app", "--sensitivity", "0.5", "--specificity", "0.5",
-                 "--confidence", "0.5"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_demo_prepares_everything(tmp_path):
+    # A fresh process, as a user runs it (its process pools must not fork this busy test process).
+    result = subprocess.run([sys.executable, "-m", "triage_app.cli", "demo", "--data-dir", str(tmp_path),
+                             "--n-train", "60", "--n-test", "6", "--time-budget", "0.2", "--profile", "tiny",
+                             "--no-app", "--sensitivity", "0.5", "--specificity", "0.5", "--confidence", "0.5"],
+                            capture_output=True, text=True, timeout=600)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
     for step in ("synthetic data", "database", "ingest training stacks", "ingest test stacks", "train", "predict",
                  "tune", "user admin", "user reviewer"):
         assert f"== {step}: stalltriage" in out, step
