@@ -84,7 +84,7 @@ def throughput_figure(per_hour: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     groups = per_hour.groupby("user") if "user" in per_hour else [("reviews", per_hour)]
     for name, rows in groups:
-        fig.add_trace(go.Bar(x=rows["hour"], y=rows["reviews"], name=str(name)))
-    fig.update_layout(barmode="stack", height=300, yaxis_title="reviews per hour",
-                      margin={"t": 20, "b": 40, "l": 40, "r": 10})
+        fig.add_trace(go.Bar(x=rows["hour"], y=rows["reviews"], name=str(name), width=0.9 * 3_600_000))  # ms
+    fig.update_layout(barmode="stack", height=300, yaxis_title="reviews per hour", xaxis_tickformat="%b %d %H:00",
+                      xaxis_dtick=3_600_000, margin={"t": 20, "b": 40, "l": 40, "r": 10})
     return fig
