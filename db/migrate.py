@@ -16,6 +16,10 @@ import migrations
 from db.engine import make_engine, normalise_url
 
 
+class SchemaError(RuntimeError):
+    """The database's schema is missing or at another revision; the message says what to run."""
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for ``url`` pointing at the packaged migrations."""
     config = Config()
@@ -67,13 +71,13 @@ def check_schema(url: str) -> None:
 
     Raises
     ------
-    RuntimeError
+    SchemaError
         The database is empty or at another revision; the message says what to run.
     """
     current = current_revision(url)
     if current != head_revision():
         state = "has no tables yet" if current is None else f"is at schema revision {current}"
-        raise RuntimeError(f"the database {state}, this program needs revision {head_revision()}: "
+        raise SchemaError(f"the database {state}, this program needs revision {head_revision()}: "
                            f"run `stalltriage db upgrade` first")
 
 
@@ -85,7 +89,7 @@ def ensure_schema(url: str) -> None:
 
     Raises
     ------
-    RuntimeError
+    SchemaError
         The database holds an older (or unknown) schema revision.
     """
     if current_revision(url) is None:

@@ -12,9 +12,11 @@ from triage_app.cli import main
 
 def test_db_upgrade_and_users(tmp_path, capsys) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
-    assert main(["user", "list", *db]) == 1
-    assert main(["export", "--out", str(tmp_path / "labels.csv"), *db]) == 1
-    assert capsys.readouterr().out.count("has no tables yet") == 2
+    before_upgrade = [["user", "list"], ["export", "--out", str(tmp_path / "labels.csv")],
+                      ["train", "--out", str(tmp_path / "run")], ["predict", "--model", str(tmp_path / "run")], ["tune"]]
+    for command in before_upgrade:
+        assert main([*command, *db]) == 1
+    assert capsys.readouterr().out.count("has no tables yet") == len(before_upgrade)
     assert main(["db", "upgrade", *db]) == 0
     assert "at revision" in capsys.readouterr().out
     assert main(["user", "add", "ada", "--role", "admin", "--password", "correct horse", *db]) == 0

@@ -21,28 +21,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the export; returns 1 when the file could not be written or a submission is incomplete."""
-    from db.engine import make_engine, make_session_factory
     from db.export import write_export
-    from db.migrate import check_schema
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
 
     if args.out.suffix.lower() not in (".csv", ".parquet"):
         print(f"error: {args.out}: the output file must end in .csv or .parquet")
         return 1
-    url = resolve(args).db_url
     try:
-        check_schema(url)
-    except RuntimeError as error:
+        with command_session(resolve(args).db_url) as session:
+            summary = write_export(session, path=args.out, fmt=args.fmt)
+    except SchemaError as error:
         print(f"error: {error}")
         return 1
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            summary = write_export(session, path=args.out, fmt=args.fmt)
     except OSError as error:
         print(f"error: {args.out}: {error.strerror or error}")
         return 1
-    finally:
-        engine.dispose()
     sources = ", ".join(f"{count} {source}" for source, count in sorted(summary.by_source.items()))
     print(f"wrote {summary.rows} rows to {args.out} (final labels by source: {sources or 'no stacks'})")
     for filename in summary.left_out[:20]:

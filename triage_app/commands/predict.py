@@ -32,17 +32,18 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from core.predict import predict_stacks
-    from db.engine import make_engine, make_session_factory
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
     from db.vessels import stack_records
 
     settings = resolve(args)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    engine = make_engine(settings.db_url)
     try:
-        with make_session_factory(engine)() as session:
+        with command_session(settings.db_url) as session:
             records = stack_records(session, split=None if args.split == "all" else args.split)
-    finally:
-        engine.dispose()
+    except SchemaError as error:
+        print(f"error: {error}")
+        return 1
     if not records:
         print(f"error: no ingested {args.split} stacks in the database {settings.db_url}")
         return 1

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from core.models import list_models
-    from db.engine import make_engine, make_session_factory
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
     from db.vessels import stack_records
     from training.cv import train_cv
 
@@ -86,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = resolve(args)
-    engine = make_engine(settings.db_url)
     try:
-        with make_session_factory(engine)() as session:
+        with command_session(settings.db_url) as session:
             records = stack_records(session, split="train")
-    finally:
-        engine.dispose()
+    except SchemaError as error:
+        print(f"error: {error}")
+        return 1
     command = shlex.join(["stalltriage", *getattr(args, "argv", sys.argv[1:])])
     try:
         report = train_cv(records, settings.store_path, args.out, config_from_args(args), command=command)

@@ -29,14 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Tune, print and (unless ``--dry-run``) save; returns the exit code."""
-    from db.engine import make_engine, make_session_factory
     from db.errors import DatabaseInputError
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
     from db.predictions import get_model_run
     from triage_app import tuning
 
-    engine = make_engine(resolve(args).db_url)
     try:
-        with make_session_factory(engine).begin() as session:
+        with command_session(resolve(args).db_url, write=True) as session:
             run_row = get_model_run(session, run_id=args.model_run)
             if run_row is None:
                 which = f"no model run with id {args.model_run}" if args.model_run else "no model run yet"
@@ -59,11 +59,9 @@ def run(args: argparse.Namespace) -> int:
                                          reviews_required=args.reviews_required)
             print(f"saved as the active policy (id {policy.id}): t_low={policy.t_low:.6g}, t_high={policy.t_high:.6g}")
             return 0
-    except DatabaseInputError as error:
+    except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
         return 1
-    finally:
-        engine.dispose()
 
 
 def _print(run_row, reference, outcome, args: argparse.Namespace) -> None:  # noqa: ANN001 - db rows

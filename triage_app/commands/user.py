@@ -48,19 +48,12 @@ def _password(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Apply the chosen action in one transaction; returns the exit code."""
     from db import users
-    from db.engine import make_engine, make_session_factory
     from db.errors import DatabaseInputError
-    from db.migrate import check_schema
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
 
-    url = resolve(args).db_url
     try:
-        check_schema(url)
-    except RuntimeError as error:
-        print(f"error: {error}")
-        return 1
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
+        with command_session(resolve(args).db_url, write=True) as session:
             if args.user_action == "list":
                 for user in users.list_users(session, include_inactive=True):
                     print(f"{user.name}\t{user.role}\t{'active' if user.active else 'inactive'}")
@@ -78,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
                 users.deactivate_user(session, user_id=user.id, actor="cli")
             print(f"{args.user_action}: {args.name} done")
             return 0
-    except DatabaseInputError as error:
+    except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
         return 1
-    finally:
-        engine.dispose()
