@@ -36,15 +36,19 @@ class CsvError(ValueError):
 
 @dataclass(frozen=True)
 class RowIssue:
-    """One rejected row: where it is, which stack it names, what is wrong."""
+    """One rejected (or not fully applied) row: where it is, which stack it names, what is wrong.
+
+    Used for problems found reading a CSV here and for rows the database refuses (``db.vessels``).
+    """
 
     file: str
-    line: int
-    filename: str
+    line: int | None
+    filename: str | None
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.filename or '(no filename)'}: {self.problem}"
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.filename or '?'}: {self.problem}"
 
 
 @dataclass(frozen=True)

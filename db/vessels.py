@@ -17,26 +17,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from core.competition import RowIssue
 from core.records import StackRecord
 from core.store import key_for
 from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
 from db.queue_levels import refresh_review_levels
 
 BATCH = 2000
-
-
-@dataclass(frozen=True)
-class RowIssue:
-    """One row that was not (fully) applied, and why."""
-
-    source: str
-    line: int | None
-    filename: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line is not None else self.source
-        return f"{where}: {self.filename or '?'}: {self.message}"
 
 
 @dataclass
