@@ -101,6 +101,8 @@ def record_predictions(url: str, *, run_dir: Path, predictions: pd.DataFrame) ->
                                    params=config, metrics=threshold.get("oof", {}),
                                    threshold=threshold.get("threshold", predictions.attrs.get("threshold")),
                                    checkpoint_path=str(Path(run_dir).resolve()))
+            if "role" in predictions:  # core.predict's roles: only "new" stacks lack a reference answer
+                predictions = predictions.assign(out_of_fold=predictions["role"] != "new")
             return replace_predictions(session, model_run_id=run.id, predictions=predictions, source=str(run_dir))
     finally:
         engine.dispose()
