@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from triage_app.settings import DATA_DIR_ENV, DB_ENV, STORE_ENV, Settings, add_common_options, resolve
+from triage_app.settings import (DATA_DIR_ENV, DB_ENV, STORE_ENV, VIDEO_DIRS_ENV, Settings, add_common_options,
+                                  resolve)
 
 ENTRY = Path(__file__).resolve().parents[1] / "app.py"
-VIDEO_DIRS_ENV = "STALLTRIAGE_VIDEO_DIRS"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
