@@ -16,7 +16,8 @@ def test_db_upgrade_and_users(tmp_path, capsys) -> None:
                       ["train", "--out", str(tmp_path / "run")], ["predict", "--model", str(tmp_path / "run")], ["tune"]]
     for command in before_upgrade:
         assert main([*command, *db]) == 1
-    assert capsys.readouterr().out.count("has no tables yet") == len(before_upgrade)
+    assert capsys.readouterr().out.count(f"no database at {tmp_path / 'cli.db'}") == len(before_upgrade)
+    assert not (tmp_path / "cli.db").exists()
     assert main(["db", "upgrade", *db]) == 0
     assert "at revision" in capsys.readouterr().out
     secret, short = tmp_path / "secret", tmp_path / "short"

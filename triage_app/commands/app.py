@@ -62,9 +62,13 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.engine import make_url
 
     from db.migrate import current_revision, head_revision
+    from triage_app.database import missing_sqlite_file
 
     settings = resolve(args)
     shown = make_url(settings.db_url).render_as_string(hide_password=True)
+    if missing_sqlite_file(settings.db_url) is not None:
+        print(f"error: no database at {missing_sqlite_file(settings.db_url)}; run `stalltriage db upgrade` first")
+        return 1
     if current_revision(settings.db_url) != head_revision():
         print(f"error: the database {shown} is not at the newest schema: run `stalltriage db upgrade`")
         return 1
