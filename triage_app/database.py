@@ -26,10 +26,15 @@ def command_session(url: str, *, write: bool = False) -> Iterator[Session]:
     from db.engine import make_engine, make_session_factory
     from db.migrate import SchemaError, check_schema
 
+    from sqlalchemy.engine import make_url
+
     missing = missing_sqlite_file(url)
     if missing is not None:
         raise SchemaError(f"no database at {missing}; run `stalltriage db upgrade` first")
-    check_schema(url)
+    try:
+        check_schema(url)
+    except SchemaError as err:
+        raise SchemaError(f"{make_url(url).render_as_string(hide_password=True)}: {err}") from err
     engine = make_engine(url)
     try:
         factory = make_session_factory(engine)

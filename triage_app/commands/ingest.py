@@ -98,20 +98,19 @@ def trace_log_path(data_dir: Path) -> Path:
 
 
 def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None],
-                   traces: TraceLog) -> Counter:
+                   traces: TraceLog, counts: Counter) -> None:
     """The one place every per-file result passes through: print failures, count statuses, ``record`` it.
 
     A result arrives only after its stack is committed to the store, so recording it (e.g. in
     the database) here never records a stack a crash could still lose. A failure is one line;
-    an unexpected one's traceback goes to ``traces``.
+    an unexpected one's traceback goes to ``traces``. ``counts`` counts the statuses, up to an
+    error that stops the run.
     """
-    counts: Counter = Counter()
     for result in results:
         counts[result.status] += 1
         record(result)
         if result.error:
             print(result.error + (traces.keep(result) if result.trace else ""), flush=True)
-    return counts
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,10 +144,13 @@ def run(args: argparse.Namespace) -> int:
         results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
                                                  batch_size=args.batch_size,
                                                  progress=False if args.no_progress else None)
+        counts: Counter = Counter()
         try:
-            counts = handle_results(results, recorder.record, TraceLog(trace_log_path(settings.data_dir)))
+            handle_results(results, recorder.record, TraceLog(trace_log_path(settings.data_dir)), counts)
         except StoreError as err:
             print(f"error: {err}")
+            print(f"stopped after storing {counts[INGESTED]} stack(s) (kept and recorded); "
+                  "a rerun resumes with the others")
             return 1
     print(f"ingested {counts[INGESTED]}, already stored {counts[SKIPPED]}, failed {counts[FAILED]}"
           f"{f', {len(inputs.problems)} input problem(s)' if inputs.problems else ''} "
