@@ -137,7 +137,6 @@ def test_a_read_only_store_directory(tmp_path, capsys):
     assert statuses(tmp_path) == {"1.mp4": ("pending", "P1")}  # the metadata is kept for the rerun
 
 
-@pytest.mark.slow
 def test_a_full_disk_keeps_what_was_stored_and_a_rerun_resumes(tmp_path, capsys):
     names = [f"{i}.mp4" for i in range(12)]
     folder = videos_with(tmp_path, names, depth=40)
