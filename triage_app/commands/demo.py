@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-test", type=int, default=100, help="synthetic test stacks to review (default 100)")
     parser.add_argument("--time-budget", type=float, default=4.0, metavar="MIN",
                         help="training time budget in minutes (default 4)")
-    parser.add_argument("--profile", choices=("default", "tiny"), default="default",
+    parser.add_argument("--profile", choices=("realistic", "tiny"), default="realistic",
                         help="synthetic stack sizes (tiny: small and fast, for tests)")
     parser.add_argument("--sensitivity", type=float, default=0.95,
                         help="tuning target (default 0.95: a few hundred demo stalls cannot prove 0.99)")
