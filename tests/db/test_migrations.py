@@ -11,7 +11,7 @@ from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import Base
 
 TABLES = {"vessel", "crowd_answer", "model_run", "prediction", "triage_policy", "app_user", "review",
-          "claim", "audit_event"}
+          "claim", "audit_event", "app_setting"}
 
 
 def _tables(url: str) -> set[str]:
