@@ -6,7 +6,8 @@ The final label of a stack comes from the first source that decides it:
    answers with a strict majority; or a majority of reviewers calling it a bad stack, which
    leaves it without a label;
 2. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
-   (stalled); without an active policy the model decides nothing;
+   (stalled); a NULL threshold decides nothing on its side, and without an active policy the
+   model decides nothing;
 3. **crowd**: the crowd's label from ``train_labels.csv``;
 4. **none**.
 
@@ -32,7 +33,7 @@ from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Vessel
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
-LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "out_of_fold",
+LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
                  "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
                  "n_unsure", "n_bad_stack", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
 FORMATS = ("labels", "submission")
@@ -49,7 +50,7 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
                .join(User, User.id == Review.user_id).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
     return (select(Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
-                   Prediction.spread, Prediction.out_of_fold,
+                   Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
                    reviews.c.reviewers)
@@ -62,22 +63,24 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
 def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None) -> pd.DataFrame:
     """Decide the final label, source and reason for rows of the export query (pure pandas)."""
     out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
-                        "out_of_fold": "boolean"})
+                        "role": "string", "fold": "Int64"})
     out["model_run"] = pd.Series(run_name, index=out.index, dtype="string").where(out["probability"].notna())
     for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack"):
         out[column] = out[column].fillna(0).astype("int64")
-    policy = rule if rule is not None and rule.t_low is not None else None
+    policy = rule if rule is not None and rule.from_policy else None
+    t_low = policy.t_low if policy and policy.t_low is not None else np.nan
+    t_high = policy.t_high if policy and policy.t_high is not None else np.nan
     k = rule.reviews_required if rule else 1
-    out["t_low"] = policy.t_low if policy else np.nan
-    out["t_high"] = policy.t_high if policy else np.nan
+    out["t_low"] = t_low
+    out["t_high"] = t_high
     out["reviews_required"] = k
     p = out["probability"].astype("float64")
     decisive = out["n_stalled"] + out["n_flowing"]
     human = (decisive >= k) & (out["n_stalled"] != out["n_flowing"])
     bad = ~human & (out["n_bad_stack"] > 0) & (out["n_bad_stack"] >= decisive)
     open_ = ~human & ~bad
-    low = open_ & (p <= out["t_low"]) if policy else pd.Series(False, index=out.index)
-    high = open_ & ~low & (p >= out["t_high"]) if policy else pd.Series(False, index=out.index)
+    low = open_ & (p <= t_low)
+    high = open_ & ~low & (p >= t_high)
     crowd = open_ & ~low & ~high & out["crowd_label"].notna()
     human_label = np.where(out["n_stalled"] > out["n_flowing"], 1, 0)
     out["source"] = np.select([human | bad, low | high, crowd], ["human", "model", "crowd"], "none")
@@ -101,8 +104,8 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     reasons = [
         (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
         (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),
-        (low, p_text + (f" <= t_low={policy.t_low:.3f}" if policy else "")),
-        (high, p_text + (f" >= t_high={policy.t_high:.3f}" if policy else "")),
+        (low, p_text + f" <= t_low={t_low:.3f}"),
+        (high, p_text + f" >= t_high={t_high:.3f}"),
         (crowd, "crowd label; " + undecided),
     ]
     out["reason"] = np.select([mask for mask, _ in reasons], [text for _, text in reasons], undecided)

@@ -1,11 +1,14 @@
 """Triage policies: two thresholds on a model run's probabilities; one active at a time, every change audited.
 
 The active policy decides which stacks the review queue serves (probability strictly between
-``t_low`` and ``t_high``) and how the export labels the others. Saving a new active policy
-re-routes the queue at once, since the queue reads the active policy on every claim.
+``t_low`` and ``t_high``; a NULL threshold decides nothing on its side) and how the export
+labels the others. Saving a new active policy re-routes the queue at once, since the queue reads
+the active policy on every claim.
 """
 
 from __future__ import annotations
+
+import math
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,8 +24,9 @@ def _describe(policy: TriagePolicy) -> dict[str, object]:
             "target_specificity": policy.target_specificity, "confidence": policy.confidence}
 
 
-def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: float, reviews_required: int = 1,
-                target_sensitivity: float | None = None, target_specificity: float | None = None,
+def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
+                reviews_required: int = 1, target_sensitivity: float | None = None,
+                target_specificity: float | None = None,
                 confidence: float | None = None, created_by: str | None = None,
                 activate: bool = True) -> TriagePolicy:
     """Store a policy (and by default make it the active one).
@@ -32,7 +36,8 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: fl
     model_run_id
         The run whose probabilities the thresholds apply to.
     t_low, t_high
-        p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans.
+        p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans;
+        None (or an infinite threshold) decides nothing on that side.
     reviews_required
         k: a human label is the majority of at least k reviews.
     target_sensitivity, target_specificity, confidence
@@ -45,13 +50,16 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: fl
     DatabaseInputError
         Thresholds outside 0 <= t_low <= t_high <= 1, k < 1, or an unknown model run.
     """
-    if not 0.0 <= t_low <= t_high <= 1.0:
+    t_low = None if t_low is None or t_low == -math.inf else float(t_low)
+    t_high = None if t_high is None or t_high == math.inf else float(t_high)
+    low, high = 0.0 if t_low is None else t_low, 1.0 if t_high is None else t_high
+    if not 0.0 <= low <= high <= 1.0:
         raise DatabaseInputError(f"thresholds must satisfy 0 <= t_low <= t_high <= 1, got {t_low}, {t_high}")
     if reviews_required < 1:
         raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
     if session.get(ModelRun, model_run_id) is None:
         raise DatabaseInputError(f"no model run with id {model_run_id}")
-    policy = TriagePolicy(model_run_id=model_run_id, t_low=float(t_low), t_high=float(t_high),
+    policy = TriagePolicy(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                           reviews_required=reviews_required, target_sensitivity=target_sensitivity,
                           target_specificity=target_specificity, confidence=confidence, created_by=created_by,
                           active=False)

@@ -4,8 +4,8 @@ A stack **needs review** when
 
 * it has a prediction from the queue's model run: the active policy's run, or (no active
   policy) the newest run;
-* that probability lies strictly between the policy's ``t_low`` and ``t_high`` (with no active
-  policy every predicted stack qualifies);
+* that probability lies strictly between the policy's ``t_low`` and ``t_high`` (a NULL threshold
+  decides nothing on its side; with no active policy every predicted stack qualifies);
 * it has no crowd label (its answer is already known), fewer than k reviews (k = the policy's
   ``reviews_required``, 1 without a policy; "unsure" answers do not count, so such a stack goes
   to another reviewer), none of them by this reviewer;
@@ -59,13 +59,18 @@ _RANDOM = random.SystemRandom()
 
 @dataclass(frozen=True)
 class QueueRule:
-    """Which stacks the queue serves: a model run, the open band (t_low, t_high) and k."""
+    """Which stacks the queue serves: a model run, the open band (t_low, t_high) and k.
+
+    A threshold of None decides nothing on its side; ``from_policy`` is False when no policy is
+    active (the newest run, every stack to humans).
+    """
 
     model_run_id: int
     t_low: float | None
     t_high: float | None
     reviews_required: int
     boundary: float
+    from_policy: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,12 +112,19 @@ def _rule(connection: Connection, policy: tuple | None) -> QueueRule | None:
     """The rule from an active policy's (run, t_low, t_high, k, run threshold), else from the newest run."""
     if policy is not None and policy[0] is not None:
         run_id, t_low, t_high, k, threshold = policy
-        threshold = threshold if threshold is not None else (t_low + t_high) / 2
-        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, t_low), t_high))
+        low, high = _band(t_low, t_high)
+        threshold = threshold if threshold is not None else (max(low, 0.0) + min(high, 1.0)) / 2
+        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, low), high))
     run = connection.execute(_NEWEST_RUN).first()
     if run is None:
         return None
-    return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5)
+    return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5,
+                     from_policy=False)
+
+
+def _band(t_low: float | None, t_high: float | None) -> tuple[float, float]:
+    """The open band as numbers: a NULL side (decides nothing) lies beyond every probability."""
+    return (-1.0 if t_low is None else t_low), (2.0 if t_high is None else t_high)
 
 
 def _active_user_name(session: Session, user_id: int) -> str:
@@ -139,7 +151,7 @@ def _claimable() -> list:
 
 
 def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
-    band = (rule.t_low, rule.t_high) if rule.t_low is not None else (-1.0, 2.0)
+    band = _band(rule.t_low, rule.t_high)
     return {"run_id": rule.model_run_id, "t_low": band[0], "t_high": band[1], "user_id": user_id,
             "k": rule.reviews_required, "now": now, "boundary": rule.boundary, "level": 0}
 

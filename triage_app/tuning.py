@@ -48,7 +48,7 @@ def tuning_reference(session: Session, *, model_run_id: int) -> TuningReference:
     frame["human"] = frame["human"].astype("Int64")
     frame["label"] = frame["label"].fillna(frame["human"])
     labelled = frame[frame["label"].notna()]
-    held_out = labelled["out_of_fold"].astype(bool) | (labelled["split"] == "test")
+    held_out = labelled["role"].isin(("out_of_fold", "held_out")) | (labelled["split"] == "test")
     in_sample = int((~held_out).sum())
     if in_sample:
         log.warning("%d labelled stacks have no out-of-fold score for run %d; they are not used for tuning",
@@ -90,10 +90,10 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
 
 
 def storable_thresholds(t_low: float, t_high: float) -> tuple[float, float]:
-    """Thresholds the database can hold (0 <= t_low <= t_high <= 1).
+    """Thresholds clamped into [0, 1], for number inputs (0 <= t_low <= t_high <= 1).
 
-    An infinite side (that side decides nothing) becomes 0 or 1: stacks scored exactly 0.0 or
-    1.0 would then be decided automatically, the closest the stored policy can come.
+    An infinite side (that side decides nothing) becomes 0 or 1; :func:`save_tuned` stores such
+    a side as NULL, which decides nothing.
     """
     return max(0.0, min(1.0, t_low)), min(1.0, max(0.0, t_high))
 
@@ -105,7 +105,9 @@ def save_tuned(session: Session, *, model_run_id: int, outcome: TuneOutcome, act
     if not tuned.feasible_:
         raise ValueError("no policy meets the targets; the active policy is unchanged")
     t_low, t_high = storable_thresholds(tuned.t_low_, tuned.t_high_)
-    return policies.save_policy(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+    return policies.save_policy(session, model_run_id=model_run_id,
+                                t_low=None if math.isinf(tuned.t_low_) else t_low,
+                                t_high=None if math.isinf(tuned.t_high_) else t_high,
                                 reviews_required=reviews_required, target_sensitivity=tuned.sensitivity,
                                 target_specificity=tuned.specificity, confidence=tuned.confidence,
                                 created_by=actor)
@@ -202,7 +204,10 @@ def thresholds_page_data(backend: Backend, *, model_run_id: int, sensitivity: fl
         reference = tuning_reference(session, model_run_id=model_run_id)
         scores = predictions.predictions_frame(session, model_run_id=model_run_id)["probability"].to_numpy(float)
         active = policies.active_policy(session)
-        current = (active.t_low, active.t_high) if active is not None and active.model_run_id == model_run_id else None
+        current = None
+        if active is not None and active.model_run_id == model_run_id:  # a NULL side decides nothing
+            current = (-math.inf if active.t_low is None else active.t_low,
+                       math.inf if active.t_high is None else active.t_high)
         seconds = median_review_seconds(session)
     frame = reference.frame
     outcome = None

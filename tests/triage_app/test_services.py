@@ -134,7 +134,7 @@ def test_tuning_reference_uses_only_out_of_fold_or_held_out_scores(backend, app_
         assert len(frame) == 200 and frame["label"].isin([0, 1]).all()
         from db.models import Prediction
         for prediction in session.scalars(select(Prediction).limit(10)):
-            prediction.out_of_fold = False  # as if the run had trained on them without OOF scores
+            prediction.role = "new"  # as if the run had trained on them without OOF scores
     with backend.factory() as session:
         reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id)
     assert len(reference.frame) == 190 and reference.in_sample == 10

@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             policy = tuning.save_tuned(session, model_run_id=run_row.id, outcome=outcome, actor="cli",
                                          reviews_required=args.reviews_required)
-            print(f"saved as the active policy (id {policy.id}): t_low={policy.t_low:.6g}, t_high={policy.t_high:.6g}")
+            sides = (f"{name}={'none' if value is None else f'{value:.6g}'}"
+                     for name, value in (("t_low", policy.t_low), ("t_high", policy.t_high)))
+            print(f"saved as the active policy (id {policy.id}): {', '.join(sides)}")
             return 0
     except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
