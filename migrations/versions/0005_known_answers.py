@@ -1,7 +1,7 @@
 """Known-answer stacks in the review queue: app settings (the mixing rate) and review.known_answer.
 
 Revision ID: 0005_known_answers
-Revises: 0003
+Revises: 0004_prediction_role
 Create Date: 2026-11-30 17:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_known_answers'
-down_revision = '0003'
+down_revision = '0004_prediction_role'
 branch_labels = None
 depends_on = None
 
