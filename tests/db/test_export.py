@@ -1,4 +1,4 @@
-"""Final labels: humans where k reviews agree, else the model under the policy, else the crowd, else none."""
+"""Final labels: humans where k reviews agree, else the crowd's known answer, else the model under the policy, else none."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import pandas as pd
 import pytest
@@ -17,16 +16,7 @@ from db.policy import save_policy
 from db.predictions import replace_predictions, upsert_model_run
 from db.queue import claim_next, queue_stats, submit_review
 from db.vessels import import_labels, import_metadata
-from tests.db.helpers import LabelRow, add_plain_users
-
-
-@dataclass
-class TrainRow:
-    filename: str
-    project_id: str
-    num_frames: int
-    crowd_score: float
-    tier1: bool
+from tests.db.helpers import LabelRow, MetaRow, add_plain_users
 
 
 def add_queue(session, *, routed: int, known: list[tuple[float, int]], untrusted: int = 0) -> int:
@@ -35,11 +25,11 @@ def add_queue(session, *, routed: int, known: list[tuple[float, int]], untrusted
     regular = [f"r{i:04d}.mp4" for i in range(routed)]
     calibration = [f"k{i:04d}.mp4" for i in range(len(known))]
     doubtful = [f"u{i:04d}.mp4" for i in range(untrusted)]
-    import_metadata(session, rows=[TrainRow(name, "p", 20, 0.5, False) for name in regular], source="m.csv",
+    import_metadata(session, rows=[MetaRow(name, "p", 20, 0.5, False) for name in regular], source="m.csv",
                     split="test")
-    import_metadata(session, rows=[TrainRow(name, "p", 20, float(label), True)
+    import_metadata(session, rows=[MetaRow(name, "p", 20, float(label), True)
                                    for name, (_, label) in zip(calibration, known)]
-                    + [TrainRow(name, "p", 20, 0.5, False) for name in doubtful], source="t.csv", split="train")
+                    + [MetaRow(name, "p", 20, 0.5, False) for name in doubtful], source="t.csv", split="train")
     import_labels(session, rows=[LabelRow(name, label) for name, (_, label) in zip(calibration, known)]
                   + [LabelRow(name, 1) for name in doubtful], source="labels.csv")
     run = upsert_model_run(session, name="run", threshold=0.5)
