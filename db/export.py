@@ -4,8 +4,9 @@ The final label of a stack comes from the first source that decides it; a known 
 beats a model guess:
 
 1. **human**: at least k (the active policy's ``reviews_required``, else 1) stalled/flowing
-   answers whose vote is not tied; or a majority of reviewers calling it a bad stack, which
-   leaves it without a label;
+   answers; with two or more, their skill-weighted (Dawid–Skene, ``db.human_labels``) vote
+   decides and ``human_p_stalled`` shows P(stalled); or a majority of reviewers calling it a bad
+   stack, which leaves it without a label;
 2. **crowd**: the crowd's label from ``train_labels.csv`` (a known answer);
 3. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
    (stalled); a NULL threshold decides nothing on its side, and without an active policy the
@@ -32,13 +33,14 @@ import pyarrow.parquet as pq
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from db.human_labels import skill_weighted_labels
 from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Vessel
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
 LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
                  "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
-                 "n_unsure", "n_bad_stack", "n_known_answer_reviews", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
+                 "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
 FORMATS = ("labels", "submission")
 
 
@@ -55,7 +57,7 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     calibration = (select(Review.vessel_id, func.count().label("n_known_answer_reviews"))
                    .where(Review.known_answer.is_(True)).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
-    return (select(Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
+    return (select(Vessel.id.label("vessel_id"), Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
                    Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
@@ -83,8 +85,13 @@ def _review_state(out: pd.DataFrame, decisive: pd.Series, k: int) -> pd.Series:
     return state.where(state != "", "no reviews")
 
 
-def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None) -> pd.DataFrame:
-    """Decide the final label, source and reason for rows of the export query (pure pandas)."""
+def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None,
+                weighted: pd.Series | None = None) -> pd.DataFrame:
+    """Decide the final label, source and reason for rows of the export query (pure pandas).
+
+    ``weighted`` is P(stalled) by vessel id for stacks with several reviews
+    (:func:`db.human_labels.skill_weighted_labels`); without it those stacks take the majority.
+    """
     out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
                         "role": "string", "fold": "Int64"})
     out["model_run"] = pd.Series(run_name, index=out.index, dtype="string").where(out["probability"].notna())
@@ -99,13 +106,19 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["reviews_required"] = k
     p = out["probability"].astype("float64")
     decisive = out["n_stalled"] + out["n_flowing"]
-    human = (decisive >= k) & (out["n_stalled"] != out["n_flowing"])
+    majority = pd.Series(np.where(out["n_stalled"] == out["n_flowing"], np.nan, out["n_stalled"] > out["n_flowing"]),
+                         index=out.index, dtype="float64")
+    weighted = weighted if weighted is not None else pd.Series(dtype="float64")
+    out["human_p_stalled"] = weighted.reindex(out["vessel_id"]).to_numpy()
+    skill_weighted = out["human_p_stalled"].notna()
+    vote = majority.where(~skill_weighted, (out["human_p_stalled"] >= 0.5).astype("float64"))
+    human = (decisive >= k) & vote.notna()
     bad = ~human & (out["n_bad_stack"] > 0) & (out["n_bad_stack"] >= decisive)
     open_ = ~human & ~bad
     crowd = open_ & out["crowd_label"].notna()
     low = open_ & ~crowd & (p <= t_low)
     high = open_ & ~crowd & ~low & (p >= t_high)
-    human_label = np.where(out["n_stalled"] > out["n_flowing"], 1, 0)
+    human_label = vote.fillna(0).astype("int64")
     out["source"] = np.select([human | bad, crowd, low | high], ["human", "crowd", "model"], "none")
     label = np.select([human, crowd, low, high], [human_label, out["crowd_label"].fillna(-1), 0, 1], -1)
     out["final_label"] = pd.array(np.where(label >= 0, label, 0), dtype="Int64")
@@ -127,6 +140,9 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
                                                                  p_text + f" >= t_high={t_high:.3f}"], why_not_model),
                            index=out.index)
     reasons = [
+        (human & skill_weighted, "skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes
+         + "): P(stalled)=" + out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")),
+        (human & (decisive == 1), "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"),
         (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
         (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),
         (crowd, "crowd label; " + model_view + "; " + review_state),
@@ -142,11 +158,12 @@ def final_labels(session: Session, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[
     """Stream the final labels of every stack in filename order, ``chunk_rows`` at a time."""
     rule = queue_rule(session)
     run_name = session.get(ModelRun, rule.model_run_id).name if rule else None
+    weighted = skill_weighted_labels(session)
     result = session.execute(_export_query(rule).execution_options(yield_per=chunk_rows))
     columns = list(result.keys())
     for rows in result.partitions():
         chunk = pd.DataFrame(dict(zip(columns, (list(column) for column in zip(*rows)))), columns=columns)
-        yield label_chunk(chunk, rule, run_name)
+        yield label_chunk(chunk, rule, run_name, weighted)
 
 
 @dataclass

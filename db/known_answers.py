@@ -23,7 +23,7 @@ import random
 
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, bindparam, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.app_settings import get_setting, set_setting
 from db.errors import DatabaseInputError
@@ -34,6 +34,7 @@ DEFAULT_RATE = 0.1
 MAX_RATE = 0.5
 TRUSTED = and_(CrowdAnswer.label.is_not(None), CrowdAnswer.tier1.is_(True))
 """A crowd answer trustworthy enough to measure reviewers by."""
+_INGESTED = aliased(Vessel)
 
 
 def known_answer_rate(session: Session) -> float:
@@ -60,9 +61,10 @@ def trusted_label(vessel_id) -> object:  # noqa: ANN001 - a SQL column
 
 
 def claimable() -> list:
-    """WHERE conditions (on Prediction) for a known-answer stack this user may claim; parameters
-    run_id, user_id, now (as in ``db.queue``)."""
+    """WHERE conditions (on Prediction) for a known-answer stack this user may claim (ingested, so
+    it can be shown); parameters run_id, user_id, now (as in ``db.queue``)."""
     return [Prediction.model_run_id == bindparam("run_id"), trusted_label(Prediction.vessel_id),
+            exists().where(_INGESTED.id == Prediction.vessel_id, _INGESTED.status == "ok"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 

@@ -1,4 +1,5 @@
-"""Known-answer stacks in the queue: served at the admin's rate, from the routed band, never twice, recorded."""
+"""Known-answer stacks in the queue: served at the admin's rate, from the routed band, never twice, recorded,
+only when ingested."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import random
 
 import pandas as pd
 import pytest
+from sqlalchemy import update
 
 from db.audit import recent_events
 from db.engine import run_transaction
 from db.errors import DatabaseInputError
 from db.known_answers import DEFAULT_RATE, known_answer_rate, known_answer_reviews, set_known_answer_rate
-from db.models import Review
+from db.models import Review, Vessel
 from db.policy import save_policy
 from db.predictions import replace_predictions, upsert_model_run
 from db.queue import claim_next, queue_stats, submit_review
@@ -32,6 +34,7 @@ def add_queue(session, *, routed: int, known: list[tuple[float, int]], untrusted
                     + [MetaRow(name, "p", 20, 0.5, False) for name in doubtful], source="t.csv", split="train")
     import_labels(session, rows=[LabelRow(name, label) for name, (_, label) in zip(calibration, known)]
                   + [LabelRow(name, 1) for name in doubtful], source="labels.csv")
+    session.execute(update(Vessel).values(status="ok"))  # ingested: a known-answer stack must be showable
     run = upsert_model_run(session, name="run", threshold=0.5)
     probabilities = [0.5] * routed + [p for p, _ in known] + [0.5] * untrusted
     frame = pd.DataFrame({"filename": regular + calibration + doubtful, "probability": probabilities,
@@ -59,12 +62,14 @@ def review_all(factory, user_id: int, rng: random.Random, answer: str = "stalled
 def test_known_answer_stacks_are_served_at_about_the_set_rate_and_recorded(session_factory) -> None:
     with session_factory.begin() as session:
         add_queue(session, routed=300, known=[(0.5, i % 2) for i in range(200)], untrusted=20)
+        session.execute(update(Vessel).where(Vessel.filename < "k0100.mp4", Vessel.filename >= "k")
+                        .values(status="failed"))
         ann, = add_plain_users(session, ["ann"])
         assert known_answer_rate(session) == DEFAULT_RATE
     served = review_all(session_factory, ann, random.Random(7))
     known = [name for name in served if name.startswith("k")]
     assert len(served) - len(known) == 300  # every regular stack, and no untrusted labelled one
-    assert not any(name.startswith("u") for name in served)
+    assert not any(name.startswith("u") or "k0000.mp4" <= name < "k0100.mp4" for name in served)
     assert 0.06 <= len(known) / len(served) <= 0.14  # 1 in 10, binomial noise of ~330 draws
     assert len(set(served)) == len(served)
     with session_factory() as session:
