@@ -4,13 +4,14 @@ only when ingested."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pandas as pd
 import pytest
 from sqlalchemy import update
 
 from db.audit import recent_events
-from db.engine import run_transaction
+from db.engine import make_engine, make_session_factory, run_transaction
 from db.errors import DatabaseInputError
 from db.known_answers import DEFAULT_RATE, known_answer_rate, known_answer_reviews, set_known_answer_rate
 from db.models import Review, Vessel
@@ -129,3 +130,41 @@ def test_known_answer_stacks_come_from_the_routed_band_while_it_has_any(session_
     served = [name for name in review_all(session_factory, ann, random.Random(5)) if name.startswith("k")]
     assert sorted(served[:2]) == ["k0000.mp4", "k0001.mp4"]
     assert sorted(served[2:]) == ["k0002.mp4", "k0003.mp4", "k0004.mp4"]
+
+
+def test_concurrent_reviewers_each_get_known_answer_stacks_once(db_url: str) -> None:
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        run_id = add_queue(session, routed=80, known=[(0.5, i % 2) for i in range(12)])
+        users = add_plain_users(session, ["ann", "ben", "cat", "dan"])
+        save_policy(session, model_run_id=run_id, t_low=0.1, t_high=0.9, reviews_required=2)
+        set_known_answer_rate(session, rate=0.5, actor="boss")
+    served: dict[int, list[str]] = {}
+    errors: list[str] = []
+    barrier = threading.Barrier(len(users))
+
+    def reviewer(user_id: int) -> None:
+        own = make_engine(db_url)
+        try:
+            barrier.wait()
+            served[user_id] = review_all(make_session_factory(own), user_id, random.Random(user_id))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(f"{type(error).__name__}: {error}")
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=reviewer, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with factory() as session:
+        reviews = known_answer_reviews(session)
+        counted = session.query(Review).filter(Review.known_answer.is_(False)).count()
+    engine.dispose()
+    for user_id, names in served.items():
+        assert len(names) == len(set(names))  # never twice to one reviewer
+    calibration = sum(name.startswith("k") for names in served.values() for name in names)
+    assert calibration == len(reviews) > 0 and counted == 160  # 80 routed stacks x k = 2, none lost
