@@ -1,4 +1,4 @@
-"""Logic shared by the app's pages (review queue, media, dashboard, export, users), testable without Streamlit.
+"""Logic shared by the app's pages (review queue, media, thresholds, dashboard, export, users), testable without Streamlit.
 
 Page scripts call these functions and render what they return; nothing here imports Streamlit.
 """
