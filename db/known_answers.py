@@ -12,8 +12,9 @@ Answers to such stacks are stored with ``review.known_answer`` set: they measure
 (:func:`known_answer_reviews` feeds ``core.skill``) and never label the stack.
 
 Drawing: a random start among the vessel ids, then the first eligible stack at or after it
-(wrapping around), walking the prediction table's primary key: a few rows per draw, not a scan
-of every labelled stack.
+(wrapping around), walking the prediction table's primary key: a few rows per draw while
+eligible stacks are common. When a reviewer has answered every known-answer stack in the band,
+a draw walks the run's predictions once before falling back to stacks outside the band.
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ def claimable() -> list:
 
 @functools.cache
 def _candidate_statement(*, in_band: bool, from_start: bool) -> Select:
-    """The first claimable known-answer stack by vessel id (at or after ``start``), locked (skip locked)."""
+    """The first claimable known-answer stack by vessel id at or after ``start`` (else: before it,
+    wrapping around), locked (skip locked)."""
     conditions = claimable()
     if in_band:
         conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
-    if from_start:
-        conditions.append(Prediction.vessel_id >= bindparam("start"))
+    conditions.append(Prediction.vessel_id >= bindparam("start") if from_start
+                      else Prediction.vessel_id < bindparam("start"))
     return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
             .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions)
             .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Vessel, skip_locked=True))

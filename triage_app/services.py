@@ -212,7 +212,7 @@ def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) 
 
 # --- dashboard, export, users --------------------------------------------------------------------
 
-def reviewer_skill(session: Session) -> pd.DataFrame:
+def _reviewer_skill(session: Session) -> pd.DataFrame:
     """Per reviewer: known answers (stalled, flowing) and sensitivity / specificity with 95 % intervals
     (Beta posteriors under ``core.skill``'s stated prior); empty without known-answer reviews."""
     reviews = known_answers.known_answer_reviews(session)
@@ -231,7 +231,7 @@ def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame]:
     with backend.factory() as session:
         rule = queue.queue_rule(session)
         data = {"per_hour": app_queries.reviews_per_hour(session),
-                "agreement": app_queries.reviewer_agreement(session), "skill": reviewer_skill(session)}
+                "agreement": app_queries.reviewer_agreement(session), "skill": _reviewer_skill(session)}
         if rule is None:
             data["disagreements"] = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
         else:
