@@ -40,7 +40,8 @@ from db.queue import QueueRule, queue_rule
 CHUNK_ROWS = 100_000
 LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
                  "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
-                 "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
+                 "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers",
+                 "crowd_score", "crowd_label", "ingest_status"]
 FORMATS = ("labels", "submission")
 
 
@@ -57,8 +58,8 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     calibration = (select(Review.vessel_id, func.count().label("n_known_answer_reviews"))
                    .where(Review.known_answer.is_(True)).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
-    return (select(Vessel.id.label("vessel_id"), Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
-                   Prediction.spread, Prediction.role, Prediction.fold,
+    return (select(Vessel.id.label("vessel_id"), Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"),
+                   Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
                    reviews.c.reviewers, calibration.c.n_known_answer_reviews)
@@ -139,9 +140,10 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     model_view = pd.Series(np.select([p <= t_low, p >= t_high], [p_text + f" <= t_low={t_low:.3f}",
                                                                  p_text + f" >= t_high={t_high:.3f}"], why_not_model),
                            index=out.index)
+    p_human = out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")
     reasons = [
         (human & skill_weighted, "skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes
-         + "): P(stalled)=" + out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")),
+         + "): P(stalled)=" + p_human),
         (human & (decisive == 1), "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"),
         (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
         (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),

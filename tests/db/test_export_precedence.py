@@ -111,4 +111,5 @@ def test_skill_weighted_labels_side_with_the_reviewer_whose_known_answers_were_r
     row = _export(session_factory, tmp_path).loc["s000.mp4"]
     assert (row.final_label, row.source, row.n_stalled, row.n_flowing) == (0, "human", 2, 1)  # not the majority
     assert row.human_p_stalled < 0.5 and row.reviewers == "careful,careless,sloppy"
-    assert row.reason == f"skill-weighted vote of 3 reviews (2 stalled, 1 flowing): P(stalled)={row.human_p_stalled:.3f}"
+    assert row.reason == ("skill-weighted vote of 3 reviews (2 stalled, 1 flowing): "
+                          f"P(stalled)={row.human_p_stalled:.3f}")
