@@ -170,10 +170,12 @@ def final_labels(session: Session, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[
 
 @dataclass
 class ExportSummary:
-    """What an export wrote: rows per source, and stacks the submission had to leave out."""
+    """What an export wrote: rows per source, human labels from a skill-weighted vote, and stacks the
+    submission had to leave out."""
 
     rows: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    skill_weighted: int = 0
     left_out: list[str] = field(default_factory=list)
 
 
@@ -212,6 +214,7 @@ def write_export(session: Session, *, path: Path, fmt: str = "labels") -> Export
         for number, chunk in enumerate(final_labels(session)):
             for source, count in chunk["source"].value_counts().items():
                 summary.by_source[source] = summary.by_source.get(source, 0) + int(count)
+            summary.skill_weighted += int(((chunk["source"] == "human") & chunk["human_p_stalled"].notna()).sum())
             table = _submission(chunk, threshold, summary) if fmt == "submission" else chunk
             summary.rows += len(table)
             arrow = pa.Table.from_pandas(table, preserve_index=False)

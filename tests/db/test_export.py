@@ -57,6 +57,7 @@ def test_every_row_says_which_source_decided_and_why(labelled, tmp_path) -> None
             for row in frame.itertuples() if row.source != "human"}
     assert got == EXPECTED
     assert summary.rows == 9 and summary.by_source == {"model": 2, "human": 4, "crowd": 1, "none": 2}
+    assert summary.skill_weighted == 3
     row = frame.set_index("filename").loc["s002.mp4"]
     assert (row.n_reviews, row.n_stalled, row.n_flowing, row.reviewers) == (3, 2, 1, "ann,cat,dan")
     assert row.agreement == pytest.approx(2 / 3) and (row.t_low, row.t_high, row.reviews_required) == (0.2, 0.8, 3)
@@ -71,7 +72,9 @@ def test_submission_cli_writes_the_competition_format(labelled, db_url: str, tmp
     out = tmp_path / "submission.csv"
     code = main(["export", "--out", str(out), "--format", "submission", "--db", db_url])
     assert code == 1  # x.mp4 has neither a label nor a prediction
-    assert "left out of the submission: x.mp4" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "left out of the submission: x.mp4" in printed
+    assert "3 human labels from a skill-weighted vote of several reviews" in printed
     submission = pd.read_csv(out)
     assert list(submission.columns) == ["filename", "stalled"]
     # final labels where decided; otherwise the run's own threshold (0.55): s003 0.5 -> 0, s007 0.6 -> 1
