@@ -104,14 +104,14 @@ def pick_candidate(connection: Connection, parameters: dict, rng: random.Random)
 
 
 def known_answer_reviews(session: Session) -> pd.DataFrame:
-    """Every stalled/flowing answer to a known-answer stack: user, filename, answer and truth (the known
-    answer), both 1 = stalled, 0 = flowing. Unsure and bad-stack answers carry no skill information."""
+    """Every stalled/flowing answer to a known-answer stack, oldest first: user, filename, answer and truth
+    (the known answer), both 1 = stalled, 0 = flowing. Unsure and bad-stack answers carry no skill information."""
     query = (select(User.name.label("user"), Vessel.filename, Review.answer, CrowdAnswer.label.label("truth"))
              .join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
              .join(CrowdAnswer, CrowdAnswer.vessel_id == Review.vessel_id)
              .where(Review.known_answer.is_(True), Review.answer.in_(("stalled", "flowing")),
                     CrowdAnswer.label.is_not(None))
-             .order_by(User.name, Review.id))
+             .order_by(Review.id))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["answer"] = (frame["answer"] == "stalled").astype("int64")

@@ -82,7 +82,7 @@ def human_error_model(session: Session, *, reviews_required: int = 1) -> HumanEr
 
     With k = 1 each known-answer review is one final label. With k > 1 a known-answer stack
     answered by at least k reviewers counts once, with the skill-weighted (Dawid–Skene) label of
-    its reviews alone; when no stack has k such answers, single reviews are used (a single
+    its first k answers alone (more answers than a routed stack gets would flatter the humans); when no stack has k such answers, single reviews are used (a single
     reviewer errs at least as often as k together, so the bound stays on the safe side). Without
     known-answer reviews: the stated prior of ``core.skill``.
     """
@@ -90,8 +90,8 @@ def human_error_model(session: Session, *, reviews_required: int = 1) -> HumanEr
     if reviews.empty:
         return HumanErrorRates.prior()
     if reviews_required > 1:
-        counts = reviews.groupby("filename")["answer"].transform("size")
-        enough = reviews[counts >= reviews_required]
+        first = reviews.groupby("filename", sort=False).head(reviews_required)  # as many as a routed stack gets
+        enough = first[first.groupby("filename")["answer"].transform("size") == reviews_required]
         if not enough.empty:
             long = enough.rename(columns={"filename": "stack", "user": "reviewer"})
             truth = enough.groupby("filename")["truth"].first()

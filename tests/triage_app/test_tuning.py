@@ -95,6 +95,10 @@ def test_known_answer_reviews_set_the_human_error_rates(backend, app_data):
     assert "120 known answers by 2 reviewers" in single.basis
     assert "60 known answers" in paired.basis  # one skill-weighted label per stack answered by both
     assert paired.miss.mean < single.miss.mean
+    _known_answer_reviews(backend, {"late": truth})
+    with backend.factory() as session:
+        assert tuning.human_error_model(session, reviews_required=2) == paired  # only the first k answers count
+        assert "60 known answers" in tuning.human_error_model(session, reviews_required=3).basis
 
 
 def test_tune_counts_human_error_and_the_bounds_say_so(backend, app_data):
