@@ -66,11 +66,7 @@ def test_conflicting_reimport_is_reported_and_an_old_schema_is_refused(sqlite_db
     with IngestRecorder(sqlite_db_url) as recorder:
         problems = recorder.import_csvs(changed, None)
     assert len(problems) == 1 and "a.mp4: conflicts with the database, not applied: project_id 'p2'" in problems[0]
-    downgrade(sqlite_db_url, "base")
-    engine = make_engine(sqlite_db_url)
-    with engine.begin() as connection:  # an "older" schema: a revision this program does not know
-        connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('0000')")
-    engine.dispose()
+    downgrade(sqlite_db_url, "0003")  # an older schema this program knows: it must be upgraded first
     with pytest.raises(RuntimeError, match="run `stalltriage db upgrade` first"):
         IngestRecorder(sqlite_db_url)
 
