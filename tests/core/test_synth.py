@@ -42,8 +42,9 @@ def test_csvs_have_the_competition_columns_and_match_the_files(synth_data):
 
 @pytest.fixture(scope="module")
 def realistic_data(tmp_path_factory):
-    """A few realistic-profile stacks, both splits (≈ 0.3 s each)."""
-    return generate(tmp_path_factory.mktemp("realistic"), 6, 2, seed=4, stall_rate=0.5, workers=2, progress=False)
+    """Five realistic-profile stacks, both splits: jitter, black slices, blackout, end-on vessels,
+    neighbours, a plug and a stall in part of the depth among them."""
+    return generate(tmp_path_factory.mktemp("realistic"), 4, 1, seed=6, stall_rate=0.5, workers=2, progress=False)
 
 
 @pytest.mark.parametrize("data", ["synth_data", "realistic_data"])
