@@ -4,9 +4,9 @@ Humans err more on hard stacks, and the policy routes exactly the hard ones. Err
 on known-answer stacks from every score (most of them easy) flatter the humans, and the promise
 fails on new stacks (``bench/guarantee.py``: coverage 0.2 instead of 0.95). So the rates that a
 policy's promise rests on come from the known-answer stacks whose model score lies in *that
-policy's* routed band. The band depends on the rates, so :func:`tune_with_known_answers` re-tunes
-until the band settles and, if it does not, re-states the last policy's promise with the known
-answers of its own band.
+policy's* routed band, or rates known to be worse. The band depends on the rates, so
+:func:`tune_with_known_answers` re-tunes with ever more pessimistic rates until the chosen policy's
+own band shows no worse ones.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.skill import HumanErrorRates
-from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.triage import HUMAN_ALPHA_SHARE, Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,33 @@ class KnownAnswers:
         return HumanErrorRates(rates.miss, rates.false_alarm, f"{rates.basis}, from {where}")
 
 
+def _worse(used: HumanErrorRates, own: HumanErrorRates, level: float) -> HumanErrorRates:
+    """Per class the rate with the higher upper bound at ``level``."""
+    miss = used.miss if used.miss.upper(level) >= own.miss.upper(level) else own.miss
+    false_alarm = used.false_alarm if used.false_alarm.upper(level) >= own.false_alarm.upper(level) else own.false_alarm
+    if (miss, false_alarm) == (used.miss, used.false_alarm):
+        return used
+    if (miss, false_alarm) == (own.miss, own.false_alarm):
+        return own
+    source = (used, own) if miss == used.miss else (own, used)
+    return HumanErrorRates(miss, false_alarm, f"miss rate: {source[0].basis}; false-alarm rate: {source[1].basis}")
+
+
 def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswers, *, sensitivity: float,
                             specificity: float, confidence: float = 0.95, human: np.ndarray | None = None,
                             prior: HumanErrorRates | None = None, max_rounds: int = 5,
                             curve_points: int = 2000) -> TunedTriagePolicy:
-    """Tune a policy whose promise rests on the known answers of its own routed band.
+    """Tune a policy whose promise rests on human error rates no better than those measured on
+    the known answers of its own routed band.
 
-    Round 1 uses the known answers from every score; each further round uses those inside the
-    previous policy's band, until the band (and so the rates) no longer changes. If it has not
-    settled after ``max_rounds``, the last policy is kept and its ``report_``, ``human_errors_``
-    and ``feasible_`` are re-stated with the known answers of its own band (``curve_`` stays
-    that of the last round), with a :class:`~core.triage.TriageWarning`.
+    Round 1 uses the known answers from every score. After each round, the known answers inside
+    the chosen policy's band are compared with the rates used: if they are no worse (per class,
+    upper bound at the human share of the confidence), the promise is safe and the policy is
+    returned. Otherwise the next round uses, per class, the worse of the two, so the rates only
+    grow and the rounds end. If ``max_rounds`` pass first, the last policy is kept and its
+    ``report_``, ``human_errors_`` and ``feasible_`` are re-stated with the known answers of its
+    own band (``curve_`` stays that of the last round), with a
+    :class:`~core.triage.TriageWarning`.
 
     Parameters
     ----------
@@ -84,6 +100,7 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
     max_rounds
         Most tuning rounds.
     """
+    level = 1 - (1 - confidence) * HUMAN_ALPHA_SHARE
     rates = known.rates(None, None, prior=prior)
     for round_ in range(1, max_rounds + 1):
         with warnings.catch_warnings():
@@ -92,18 +109,18 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
                                       human_errors=rates, curve_points=curve_points).fit(scores, y, human)
         own = known.rates(tuned.t_low_, tuned.t_high_, prior=prior)
         log.info("round %d: t_low=%s t_high=%s on %s", round_, tuned.t_low_, tuned.t_high_, rates.basis)
-        if own == rates:
+        if _worse(rates, own, level) == rates:
             if not tuned.feasible_:
                 warnings.warn("no policy meets the targets on this reference set: routing every stack to humans "
                               f"(human error rates: {rates.basis})", TriageWarning, stacklevel=2)
             return tuned
-        rates = own
-    tuned.human_errors_ = rates
-    tuned.report_ = evaluate_policy(scores, y, tuned.t_low_, tuned.t_high_, human=human, human_errors=rates,
+        rates = _worse(rates, own, level)
+    tuned.human_errors_ = own
+    tuned.report_ = evaluate_policy(scores, y, tuned.t_low_, tuned.t_high_, human=human, human_errors=own,
                                     confidence=confidence)
     tuned.feasible_ = bool(tuned.report_.sensitivity_lower >= sensitivity
                            and tuned.report_.specificity_lower >= specificity)
-    warnings.warn(f"the routed band did not settle in {max_rounds} rounds: the promise is re-stated with the "
+    warnings.warn(f"the human error rates did not settle in {max_rounds} rounds: the promise is re-stated with the "
                   f"known answers of the last policy's band (sensitivity >= {tuned.report_.sensitivity_lower:.4f}, "
                   f"specificity >= {tuned.report_.specificity_lower:.4f})", TriageWarning, stacklevel=2)
     return tuned
