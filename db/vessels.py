@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+import pandas as pd
+from sqlalchemy import Boolean, Integer, String, Text, bindparam, case, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from core.competition import RowIssue
 from core.records import StackRecord
 from core.store import key_for
-from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
+from db.bulk import analyze, staged
+from db.models import SPLITS, CrowdAnswer, UTCDateTime, Vessel, utcnow
 from db.queue_levels import refresh_review_levels
 
 BATCH = 2000
@@ -218,35 +220,47 @@ def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], rep
     return None
 
 
-def record_ingest_result(session: Session, *, filename: str, ok: bool, error: str | None = None,
-                         depth: int | None = None, box: tuple[int, int, int, int] | None = None,
-                         frame_size: tuple[int, int] | None = None, at: datetime | None = None) -> bool:
-    """Store how ingesting one file went: status ``ok`` or ``failed`` with the error.
+_RESULT_TYPES = {"filename": String(255), "ok": Boolean(), "error": Text(), "depth": Integer(), "roi_x": Integer(),
+                 "roi_y": Integer(), "roi_width": Integer(), "roi_height": Integer(), "frame_width": Integer(),
+                 "frame_height": Integer()}
+
+
+def ingest_result_row(*, filename: str, ok: bool, error: str | None = None, depth: int | None = None,
+                      box: tuple[int, int, int, int] | None = None,
+                      frame_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One file's ingest outcome as a row for :func:`record_ingest_results`.
 
     ``box`` is the ROI as ``core.video`` gives it, (x0, y0, x1, y1) in frame pixels with the end
-    exclusive (stored as x, y, width, height); ``frame_size`` is (width, height). The latest
-    attempt wins (a rerun that succeeds clears an earlier error). Returns False when no metadata
-    row introduced ``filename`` (nothing is stored then).
+    exclusive (stored as x, y, width, height); ``frame_size`` is (width, height).
     """
-    vessel = session.scalar(select(Vessel).where(Vessel.filename == filename))
-    if vessel is None:
-        return False
-    vessel.status = "ok" if ok else "failed"
-    vessel.error = None if ok else (error or "unknown error")
-    if ok:
-        vessel.depth = depth
-        x0, y0, x1, y1 = box or (None,) * 4
-        vessel.roi_x, vessel.roi_y = x0, y0
-        vessel.roi_width, vessel.roi_height = (x1 - x0, y1 - y0) if box else (None, None)
-        vessel.frame_width, vessel.frame_height = frame_size or (None, None)
-    vessel.ingested_at = at or utcnow()
-    return True
+    x0, y0, x1, y1 = box or (None,) * 4
+    width, height = frame_size or (None, None)
+    return {"filename": filename, "ok": ok, "error": None if ok else (error or "unknown error"), "depth": depth,
+            "roi_x": x0, "roi_y": y0, "roi_width": None if box is None else x1 - x0,
+            "roi_height": None if box is None else y1 - y0, "frame_width": width, "frame_height": height}
 
 
-def ingest_status_counts(session: Session) -> dict[str, int]:
-    """How many vessels are pending, ok and failed."""
-    rows = session.execute(select(Vessel.status, func.count()).group_by(Vessel.status))
-    return {status: count for status, count in rows}
+def record_ingest_results(session: Session, rows: Sequence[dict[str, Any]], *, at: datetime | None = None) -> int:
+    """Store how ingesting files went (rows from :func:`ingest_result_row`), in one set-based update.
+
+    Status becomes ``ok`` or ``failed`` with the error; a success also stores depth, ROI and frame
+    size (a failure keeps what an earlier success stored). The latest attempt wins, within the rows
+    too (a rerun that succeeds clears an earlier error). Files that no metadata row introduced are
+    not stored. Returns how many vessels were updated.
+    """
+    if not rows:
+        return 0
+    frame = pd.DataFrame.from_records(rows, columns=list(_RESULT_TYPES)).drop_duplicates("filename", keep="last")
+    with staged(session, frame, _RESULT_TYPES) as stage:
+        on_success = {name: case((stage.c.ok, stage.c[name]), else_=Vessel.__table__.c[name])
+                      for name in ("depth", "roi_x", "roi_y", "roi_width", "roi_height", "frame_width", "frame_height")}
+        statement = (update(Vessel).where(Vessel.filename == stage.c.filename)
+                     .values(status=case((stage.c.ok, "ok"), else_="failed"), error=stage.c.error,
+                             ingested_at=bindparam("at", type_=UTCDateTime()), **on_success)
+                     .execution_options(synchronize_session=False))
+        updated = session.execute(statement, {"at": at or utcnow()}).rowcount
+    analyze(session, "vessel", updated)
+    return updated
 
 
 def stack_records(session: Session, *, split: str | None = None, ingested_only: bool = True) -> list[StackRecord]:

@@ -5,30 +5,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 @contextmanager
-def command_session(url: str, *, write: bool = False) -> Iterator[Session]:
-    """A session on the database at ``url`` for the length of one command.
+def command_sessions(url: str, *, create: bool = False) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the database at ``url`` for the length of one command, all from one engine.
 
     The schema is checked first, so a command run before ``stalltriage db upgrade`` stops with
-    one clear line instead of an SQL traceback. With ``write=True`` the session runs in one
-    transaction that commits when the block ends and rolls back if it raises.
+    one clear line instead of an SQL traceback; with ``create=True`` an empty database gets the
+    schema first (ingest and predict need no ``db upgrade`` on a first run).
 
     Raises
     ------
     db.migrate.SchemaError
-        The database has no tables yet or is at another revision.
+        The database has no tables yet (without ``create``) or is at another revision.
     """
-    from db.engine import make_engine, make_session_factory
-    from db.migrate import check_schema
+    from db.engine import make_session_factory, open_engine
+    from db.migrate import check_schema, ensure_schema
 
-    check_schema(url)
-    engine = make_engine(url)
-    try:
-        factory = make_session_factory(engine)
-        with (factory.begin() if write else factory()) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with open_engine(url) as engine:
+        (ensure_schema if create else check_schema)(engine)
+        yield make_session_factory(engine)
+
+
+@contextmanager
+def command_session(url: str, *, write: bool = False) -> Iterator[Session]:
+    """One session on the database at ``url`` for the length of one command (see :func:`command_sessions`).
+
+    With ``write=True`` the session runs in one transaction that commits when the block ends and
+    rolls back if it raises.
+    """
+    with command_sessions(url) as factory, (factory.begin() if write else factory()) as session:
+        yield session

@@ -61,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     """Check the database, then become the app server; returns an exit code only on failure."""
     from sqlalchemy.engine import make_url
 
+    from db.engine import open_engine
     from db.migrate import current_revision, head_revision
 
     settings = resolve(args)
     shown = make_url(settings.db_url).render_as_string(hide_password=True)
-    if current_revision(settings.db_url) != head_revision():
+    with open_engine(settings.db_url) as engine:
+        revision = current_revision(engine)
+    if revision != head_revision():
         print(f"error: the database {shown} is not at the newest schema: run `stalltriage db upgrade`")
         return 1
     print(f"StallTriage app: http://{args.host}:{args.port} (database {shown}; Ctrl+C stops it)")

@@ -24,13 +24,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen migration action; returns the exit code."""
     from db import migrate
+    from db.engine import open_engine
 
     url = resolve(args).db_url
-    if args.db_action == "upgrade":
-        migrate.upgrade(url, args.revision)
-    elif args.db_action == "downgrade":
-        migrate.downgrade(url, args.revision)
-    print(f"database {_safe(url)} at revision {migrate.current_revision(url) or 'base (empty)'}")
+    with open_engine(url) as engine:
+        if args.db_action == "upgrade":
+            migrate.upgrade(engine, args.revision)
+        elif args.db_action == "downgrade":
+            migrate.downgrade(engine, args.revision)
+        revision = migrate.current_revision(engine)
+    print(f"database {_safe(url)} at revision {revision or 'base (empty)'}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from core.ingest import FAILED, INGESTED, SKIPPED, ingest
     from core.store import StoreError
     from db.recording import IngestRecorder
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
     for option in ("workers", "batch_size"):
@@ -104,12 +106,13 @@ def run(args: argparse.Namespace) -> int:
     except (CsvError, NotADirectoryError) as err:
         print(f"error: {err}")
         return 2
-    try:
-        recorder = IngestRecorder(settings.db_url)
-    except (RuntimeError, SQLAlchemyError) as err:
-        print(f"error: database {settings.db_url}: {err}")
-        return 2
-    with recorder:
+    with ExitStack() as stack:
+        try:
+            recorder = stack.enter_context(IngestRecorder(stack.enter_context(
+                command_sessions(settings.db_url, create=True))))
+        except (RuntimeError, SQLAlchemyError) as err:
+            print(f"error: database {settings.db_url}: {err}")
+            return 2
         inputs.problems += recorder.import_csvs(inputs.metadata, inputs.labels)
         for line in inputs.problems:
             print(line, flush=True)
@@ -117,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
                                                  batch_size=args.batch_size,
                                                  progress=False if args.no_progress else None)
         try:
-            counts = handle_results(results, recorder.record)
+            counts = handle_results(results, lambda result: recorder.record(
+                filename=result.filename, ok=result.status != FAILED, error=result.error, depth=result.num_frames,
+                box=result.roi, frame_size=result.frame_size))
         except StoreError as err:
             print(f"error: {err}")
             return 1
