@@ -3,18 +3,16 @@
 Writing many rows one statement (or one ORM object) at a time costs a round trip and a plan per
 row; at a million rows that is the difference between minutes and hours. Instead a frame is
 loaded into a temporary table in one go (PostgreSQL: ``COPY`` through psycopg; SQLite: one
-``executemany``), the caller writes the real tables with ``INSERT … SELECT`` / ``UPDATE … FROM``
+``executemany``; both without per-row SQL parsing), the caller writes the real tables with ``INSERT … SELECT`` / ``UPDATE … FROM``
 joins on it, and the table is dropped when the block ends. Everything runs on the session's
 connection, inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Column, MetaData, Table, text
@@ -27,41 +25,33 @@ ANALYZE_MIN_ROWS = 10_000
 SQLITE_ANALYSIS_LIMIT = 1000
 """Rows SQLite samples per index when it gathers statistics (keeps ANALYZE fast on big tables)."""
 
-_names = itertools.count()
-
-
 @contextmanager
-def staged(session: Session, frame: pd.DataFrame, types: dict[str, TypeEngine]) -> Iterator[Table]:
-    """Load ``frame`` into a temporary table (columns and types from ``types``) for the block's length.
+def staged(session: Session, name: str, rows: Iterable[Sequence[Any]], types: dict[str, TypeEngine]) -> Iterator[Table]:
+    """Load ``rows`` (tuples in the order of ``types``) into a temporary table ``stage_<name>`` for the block's length.
 
-    Missing values (NaN, None, pd.NA) become NULL; integer columns may hold missing values.
+    Values are plain Python values (None for NULL); :func:`frame_rows` turns a frame into such rows.
+    The same name each time lets SQLAlchemy reuse the compiled statements over the table.
     """
     connection = session.connection()
-    table = Table(f"stage_{next(_names)}", MetaData(), *(Column(name, type_) for name, type_ in types.items()),
+    table = Table(f"stage_{name}", MetaData(), *(Column(name, type_) for name, type_ in types.items()),
                   prefixes=["TEMPORARY"])
     table.create(connection)
     try:
-        frame = frame.loc[:, list(types)].astype({name: "Int64" for name, type_ in types.items()
-                                                  if type_.python_type is int})
-        if len(frame):
-            if connection.dialect.name == "postgresql":
-                _copy(connection, table, frame)
-            else:
-                rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-                connection.connection.driver_connection.executemany(
-                    f"INSERT INTO {table.name} VALUES ({', '.join('?' * len(types))})", rows)
+        driver = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(types)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            driver.executemany(f"INSERT INTO {table.name} VALUES ({', '.join('?' * len(types))})", rows)
         yield table
     finally:
         table.drop(connection)
 
 
-def _copy(connection, table: Table, frame: pd.DataFrame) -> None:  # noqa: ANN001 - a SQLAlchemy Connection
-    """COPY the frame as CSV (an empty field is NULL, so an empty string arrives as NULL too)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="", quoting=csv.QUOTE_MINIMAL)
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(
-            f"COPY {table.name} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
+def frame_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """The frame's rows as tuples of plain Python values, missing values (NaN, None, pd.NA) as None."""
+    return frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
 
 
 def analyze(session: Session, table: str, rows: int) -> None:

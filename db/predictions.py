@@ -17,7 +17,7 @@ from sqlalchemy import (Float, Insert, Integer, String, Table, bindparam, case, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.bulk import analyze, staged
+from db.bulk import analyze, frame_rows, staged
 from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Vessel, utcnow
 from db.queue_levels import COUNTED
 from db.vessels import ImportReport, RowIssue
@@ -132,7 +132,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     twice = valid & frame["filename"].where(valid).duplicated()
     problems[twice] = "appears twice; first kept"
     stage = frame[valid & ~twice].assign(line=lambda rows: rows.index, fold=lambda rows: rows["fold"].astype("Int64"))
-    with staged(session, stage, _STAGE_TYPES) as rows:
+    with staged(session, "prediction", frame_rows(stage.loc[:, list(_STAGE_TYPES)]), _STAGE_TYPES) as rows:
         connection = session.connection()
         unknown = connection.execute(select(rows.c.line).where(~exists().where(Vessel.filename == rows.c.filename)))
         unknown_lines = [line for line, in unknown]

@@ -16,7 +16,7 @@ from core.competition import CsvResult, LabelRow, MetadataRow
 from db.predictions import replace_predictions, upsert_model_run
 from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
 
-RESULTS_PER_TRANSACTION = 256
+RESULTS_PER_TRANSACTION = 1000
 
 
 class IngestRecorder:
