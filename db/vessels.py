@@ -72,13 +72,11 @@ def _stored_stacks(session: Session, filenames: Iterable[str]) -> dict[str, dict
                         *(CrowdAnswer.__table__.c[name] for name in _ANSWER_FIELDS))
                  .join(names, names.c.filename == Vessel.filename)
                  .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id))
-        stored = {}
-        for row in session.connection().execute(query).mappings():
-            answer = None if row["answered"] is None else {name: row[name] for name in
-                                                           (*_ANSWER_FIELDS, "label", "labels_file")}
-            stored[row["filename"]] = {"id": row["id"], "answer": answer,
-                                       **{name: row[name] for name in _VESSEL_FIELDS}}
-        return stored
+        rows = session.connection().execute(query).all()
+    answer_fields = ("label", "labels_file", *_ANSWER_FIELDS)
+    return {filename: {"id": vessel_id, **dict(zip(_VESSEL_FIELDS, values[:3])),
+                       "answer": None if values[3] is None else dict(zip(answer_fields, values[4:]))}
+            for filename, vessel_id, *values in rows}
 
 
 def _crowd_score(row: Any, issue: list[str]) -> float | None:
