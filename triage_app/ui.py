@@ -6,14 +6,12 @@ page calls :func:`require_admin`, which re-reads the user's role from the databa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
 from triage_app import services
-from triage_app.commands.app import VIDEO_DIRS_ENV
-from triage_app.settings import Settings, resolve
+from triage_app.settings import Settings, resolve, video_dirs
 
 USER_KEY = "auth_user"
 
@@ -27,8 +25,7 @@ def _backend(db_url: str, store_path: str, video_dirs: tuple[str, ...]) -> servi
 def backend() -> services.Backend:
     """The process-wide backend for the configured database, store and video folders."""
     settings = resolve(None)
-    dirs = tuple(d for d in os.environ.get(VIDEO_DIRS_ENV, "").split(os.pathsep) if d)
-    return _backend(settings.db_url, str(settings.store_path), dirs)
+    return _backend(settings.db_url, str(settings.store_path), video_dirs())
 
 
 def session_user() -> services.SessionUser | None:

@@ -52,14 +52,17 @@ def test_upgrade_from_empty_then_downgrade_to_base(engine: Engine) -> None:
     assert _tables(engine) == TABLES
 
 
-def test_ensure_schema_creates_an_empty_database_and_refuses_an_unknown_revision(engine: Engine) -> None:
+def test_ensure_schema_creates_an_empty_database_and_refuses_an_older_or_unknown_revision(engine: Engine) -> None:
     with pytest.raises(SchemaError, match="has no tables yet"):
         check_schema(engine)
     ensure_schema(engine)
     check_schema(engine)
+    downgrade(engine, "0003")
+    with pytest.raises(SchemaError, match="is at schema revision 0003.*run `stalltriage db upgrade` first"):
+        ensure_schema(engine)
     downgrade(engine, "base")
-    _execute(engine, "INSERT INTO alembic_version VALUES ('0000')")  # a revision this program does not know
-    with pytest.raises(SchemaError, match="run `stalltriage db upgrade` first"):
+    _execute(engine, "INSERT INTO alembic_version VALUES ('0099_future')")  # a revision this program does not know
+    with pytest.raises(SchemaError, match="does not know"):
         ensure_schema(engine)
 
 

@@ -26,12 +26,20 @@ def run(args: argparse.Namespace) -> int:
     from db import migrate
     from db.engine import open_engine
 
+    from alembic.util import CommandError
+
     url = resolve(args).db_url
     with open_engine(url) as engine:
-        if args.db_action == "upgrade":
-            migrate.upgrade(engine, args.revision)
-        elif args.db_action == "downgrade":
-            migrate.downgrade(engine, args.revision)
+        if args.db_action in ("upgrade", "downgrade"):
+            current = migrate.current_revision(engine)
+            if current is not None and not migrate.is_known_revision(current):
+                print(f"error: {_safe(url)}: {migrate.schema_advice(current)}; nothing changed")
+                return 1
+            try:
+                getattr(migrate, args.db_action)(engine, args.revision)
+            except CommandError as err:  # e.g. a target revision that does not exist
+                print(f"error: {_safe(url)}: {err}; nothing changed")
+                return 1
         revision = migrate.current_revision(engine)
     print(f"database {_safe(url)} at revision {revision or 'base (empty)'}")
     return 0
