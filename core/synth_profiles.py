@@ -29,8 +29,9 @@ DIFFICULTY = {"slow": 0.55, "sparse": 0.45, "partial": 0.5, "stall_depth": 0.5, 
 
 @dataclass(frozen=True)
 class Profile:
-    """Distributions of stack depth, ROI and frame size (lognormal, clipped), and a scale for the
-    rate of every hard case and nuisance (``hard_scale``) and for vessel width (``radius_scale``).
+    """Distributions of stack depth, ROI and frame size (lognormal, clipped), and scales for the
+    rate of every hard case and nuisance (``hard_scale``), vessel width (``radius_scale``) and the
+    number of other vessels in the frame (``density_scale``).
 
     ``roi_tail`` is the share of long segments whose ROI is drawn around ``roi_tail_median``.
     """
@@ -48,6 +49,7 @@ class Profile:
     context_range: tuple[int, int]
     hard_scale: float = 1.0
     radius_scale: float = 1.0
+    density_scale: float = 1.0
 
 
 PROFILES = {
@@ -56,7 +58,7 @@ PROFILES = {
     "realistic": Profile(50, 0.6, (10, 330), 58, 0.35, (24, 380), 0.03, 160, 150, (64, 420), (8, 40)),
     # Small and fast, for tests: the same phenomena, rarer, at a fraction of the pixels.
     "tiny": Profile(16, 0.2, (12, 24), 36, 0.15, (28, 48), 0.0, 36, 56, (48, 80), (6, 14),
-                    hard_scale=0.3, radius_scale=0.6),
+                    hard_scale=0.1, radius_scale=0.6, density_scale=0.4),
 }
 
 
@@ -87,9 +89,9 @@ def make_project(seed: int, project_id: int, profile: Profile) -> Project:
         tissue_texture=float(rng.uniform(3, 16)),
         lumen_level=float(rng.uniform(100, 210)),
         shadow_strength=float(rng.uniform(0.6, 0.9)),
-        noise_sigma=float(rng.uniform(4, 18)),
+        noise_sigma=float(rng.uniform(4, 8 + 10 * profile.hard_scale)),
         vessel_radius=float(rng.uniform(2.6, 4.6) * profile.radius_scale),
-        vessel_density=float(rng.uniform(0.4, 2.5)),
+        vessel_density=float(rng.uniform(0.4, 2.5) * profile.density_scale),
         frame_scale=float(rng.uniform(0.8, 1.25)),
         outline_thickness=int(rng.integers(1, 3)),
         vignette=float(rng.uniform(0.0, 0.6)),

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, SmallInteger, String, Text, UniqueConstraint, text)
+                        MetaData, SmallInteger, String, Text, UniqueConstraint, false, text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -223,7 +223,12 @@ class User(Base):
 
 
 class Review(Base):
-    """One person's answer about one stack; editing an answer updates this row (and is audited)."""
+    """One person's answer about one stack; editing an answer updates this row (and is audited).
+
+    ``known_answer`` marks an answer to a stack served because its answer was known (a
+    calibration stack, see ``db.known_answers``): it measures the reviewer, it does not label
+    the stack.
+    """
 
     __tablename__ = "review"
     __table_args__ = (
@@ -236,6 +241,7 @@ class Review(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     answer: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float | None] = mapped_column(Float)
+    known_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
 
@@ -265,3 +271,14 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AppSetting(Base):
+    """A setting an admin changes in the app (e.g. the known-answer rate); changes are audited."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

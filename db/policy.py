@@ -8,11 +8,10 @@ the active policy on every claim.
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.triage import validate_thresholds
 from db.audit import record_event
 from db.errors import DatabaseInputError
 from db.models import ModelRun, TriagePolicy
@@ -37,7 +36,8 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         The run whose probabilities the thresholds apply to.
     t_low, t_high
         p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans;
-        None (or an infinite threshold) decides nothing on that side.
+        None decides nothing on that side (stored as NULL). The rule is
+        :func:`core.triage.validate_thresholds`'s.
     reviews_required
         k: a human label is the majority of at least k reviews.
     target_sensitivity, target_specificity, confidence
@@ -48,13 +48,12 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
     Raises
     ------
     DatabaseInputError
-        Thresholds outside 0 <= t_low <= t_high <= 1, k < 1, or an unknown model run.
+        Thresholds breaking that rule, k < 1, or an unknown model run.
     """
-    t_low = None if t_low is None or t_low == -math.inf else float(t_low)
-    t_high = None if t_high is None or t_high == math.inf else float(t_high)
-    low, high = 0.0 if t_low is None else t_low, 1.0 if t_high is None else t_high
-    if not 0.0 <= low <= high <= 1.0:
-        raise DatabaseInputError(f"thresholds must satisfy 0 <= t_low <= t_high <= 1, got {t_low}, {t_high}")
+    try:
+        t_low, t_high = validate_thresholds(t_low, t_high)
+    except ValueError as error:
+        raise DatabaseInputError(str(error)) from None
     if reviews_required < 1:
         raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
     if session.get(ModelRun, model_run_id) is None:
@@ -88,21 +87,6 @@ def activate_policy(session: Session, *, policy_id: int, actor: str | None = Non
     return policy
 
 
-def deactivate_policies(session: Session, *, actor: str | None = None) -> None:
-    """Leave no policy active: every stack with a prediction goes to review again."""
-    previous = active_policy(session)
-    if previous is None:
-        return
-    previous.active = False
-    session.flush()
-    record_event(session, actor=actor, action="policy.deactivate", entity="triage_policy", entity_id=previous.id)
-
-
 def active_policy(session: Session) -> TriagePolicy | None:
     """The active policy, or None."""
     return session.scalar(select(TriagePolicy).where(TriagePolicy.active.is_(True)))
-
-
-def list_policies(session: Session) -> list[TriagePolicy]:
-    """Every saved policy, newest first."""
-    return list(session.scalars(select(TriagePolicy).order_by(TriagePolicy.id.desc())))

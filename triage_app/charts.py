@@ -24,8 +24,13 @@ def _band(fig: go.Figure, x: pd.Series, point: pd.Series, lower: pd.Series, name
                   row=1, col=col)
 
 
+def _same(values: pd.Series, threshold: float | None) -> pd.Series:
+    """Rows whose threshold equals ``threshold`` (None: that side decides nothing, NaN in the curve)."""
+    return values.isna() if threshold is None else values == threshold
+
+
 def tradeoff_figure(curve: pd.DataFrame, *, sensitivity: float, specificity: float,
-                    chosen: tuple[float, float] | None = None) -> go.Figure:
+                    chosen: tuple[float | None, float | None] | None = None) -> go.Figure:
     """Automatic share vs combined sensitivity (moving t_low) and specificity (moving t_high).
 
     ``curve`` is ``TunedTriagePolicy.curve_``; bands run from the lower confidence bound up to
@@ -40,7 +45,7 @@ def tradeoff_figure(curve: pd.DataFrame, *, sensitivity: float, specificity: flo
         _band(fig, rows["auto_share"], rows[metric], rows[f"{metric}_lower"], metric, colour, col)
         fig.add_hline(y=target, line_dash="dash", line_color="grey", row=1, col=col)
         if chosen is not None:
-            hit = rows[(rows["t_low"] == chosen[0]) & (rows["t_high"] == chosen[1])]
+            hit = rows[_same(rows["t_low"], chosen[0]) & _same(rows["t_high"], chosen[1])]
             fig.add_trace(go.Scatter(x=hit["auto_share"], y=hit[metric], mode="markers", showlegend=col == 1,
                                      marker={"symbol": "star", "size": 14, "color": "black"}, name="chosen policy"),
                           row=1, col=col)

@@ -18,6 +18,7 @@ class MetaRow:
     project_id: str
     num_frames: int
     crowd_score: float | None = None
+    tier1: bool | None = None
 
 
 @dataclass

@@ -178,7 +178,7 @@ def test_review_thresholds_export_in_a_real_browser(served, tmp_path):
 
         page.get_by_role("link", name="Thresholds").click()
         page.get_by_role("heading", name="Thresholds").wait_for()
-        for label, value in (("Target sensitivity", "0.9"), ("Target specificity", "0.95"),
+        for label, value in (("Target sensitivity", "0.85"), ("Target specificity", "0.9"),
                              ("Confidence of the bounds", "0.8")):
             field = page.get_by_label(label)
             field.fill(value)
@@ -193,7 +193,7 @@ def test_review_thresholds_export_in_a_real_browser(served, tmp_path):
             saved = connection.execute(select(TriagePolicy.created_by, TriagePolicy.target_sensitivity,
                                               TriagePolicy.active)).all()
         engine.dispose()
-        assert saved == [(ADMIN[0], 0.9, True)]
+        assert saved == [(ADMIN[0], 0.85, True)]
 
         page.get_by_role("link", name="Export").click()
         page.get_by_role("heading", name="Export").wait_for()

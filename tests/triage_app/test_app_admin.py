@@ -45,8 +45,11 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         assert active_policy(session) is None
         assert queue.queue_stats(session).routed_to_humans == 20
-    at = _thresholds(logged_in(*ADMIN), 0.9, 0.95, 0.8)
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
     assert not at.warning
+    captions = " ".join(c.value for c in at.caption)
+    assert "Reference: 200 reference stacks" in captions and "200 out_of_fold; tier 1: 200" in captions
+    assert "Humans: no known-answer reviews yet: human error from the prior" in captions
     t_low = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]).value
     t_high = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_high")][0]).value
     at.button(key="thresholds_save").click().run()
@@ -54,7 +57,7 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         policy = active_policy(session)
         assert (policy.t_low, policy.t_high, policy.created_by) == (pytest.approx(t_low), pytest.approx(t_high), ADMIN[0])
-        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.9, 0.95, 0.8)
+        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.85, 0.9, 0.8)
         routed = queue.queue_stats(session).routed_to_humans
         assert 0 < routed < 20
     reviewer = logged_in(*REVIEWER)
@@ -66,13 +69,27 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
 
 
 def test_manual_thresholds_must_be_ordered(sessions):
-    at = _thresholds(logged_in(*ADMIN), 0.9, 0.9, 0.9)
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
     low_key = [n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]
     at.number_input(key=low_key).set_value(1.0).run()
-    assert [e.value for e in at.error] == ["t_low must be below t_high."]
+    assert [e.value.split(",")[0] for e in at.error] == ["t_low must be below t_high"]
     assert not [b for b in at.button if b.key == "thresholds_save"]
     with sessions() as session:
         assert session.scalar(select(TriagePolicy.id)) is None
+
+
+def test_a_side_switched_off_is_saved_as_null_and_the_known_answer_rate_is_set(sessions):
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
+    at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith("thresholds_t_low")][0]).uncheck().run()
+    at.button(key="thresholds_save").click().run()
+    at.number_input(key="thresholds_known_rate").set_value(0.2)
+    at.button(key="thresholds_known_save").click().run()
+    assert not at.exception and "Known-answer rate set to 20%." in [s.value for s in at.success]
+    with sessions() as session:
+        policy = active_policy(session)
+        assert policy.t_low is None and 0 < policy.t_high < 1
+        from db.known_answers import known_answer_rate
+        assert known_answer_rate(session) == 0.2
 
 
 def test_export_page_offers_csv_and_parquet():
@@ -111,4 +128,5 @@ def test_dashboard_counts_reviews():
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20"
+    assert any("No answers to known-answer stacks yet" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 1

@@ -36,3 +36,11 @@ with right:
     st.subheader("Model vs humans")
     st.caption("Stacks where the reviewers' majority contradicts the model, most confident model first.")
     st.dataframe(data["disagreements"], key="dashboard_disagreements", hide_index=True)
+
+st.subheader("Reviewer skill (known-answer stacks)")
+if data["skill"].empty:
+    st.info("No answers to known-answer stacks yet: the tuner uses the stated prior for human error.")
+else:
+    st.caption("Sensitivity and specificity of each reviewer on stacks whose answer is known, with 95 % "
+               "intervals (Beta posteriors); n_known_* is how many known answers each rests on.")
+    st.dataframe(data["skill"], key="dashboard_skill", hide_index=True)
