@@ -135,7 +135,7 @@ class _Clock:
 
 
 def measure_writes(engine, vessels: int, seed: int = 0) -> dict[str, tuple[float, float]]:  # noqa: ANN001 - an Engine
-    """(wall, CPU) seconds for each recording step of ingest, predict (twice) and a policy change, at ``vessels`` stacks."""
+    """(wall, CPU) seconds of each recording step (ingest, predict twice, two policy changes) at ``vessels`` stacks."""
     rng = np.random.default_rng(seed)
     factory = make_session_factory(engine)
     names = [f"v{i:07d}.mp4" for i in range(vessels)]

@@ -1,11 +1,11 @@
-"""Set-based writes: a frame loaded into a temporary staging table, then a few statements over it.
+"""Set-based writes: rows loaded into a temporary staging table, then a few statements over it.
 
 Writing many rows one statement (or one ORM object) at a time costs a round trip and a plan per
-row; at a million rows that is the difference between minutes and hours. Instead a frame is
+row; at a million rows that is the difference between minutes and hours. Instead the rows are
 loaded into a temporary table in one go (PostgreSQL: ``COPY`` through psycopg; SQLite: one
-``executemany``; both without per-row SQL parsing), the caller writes the real tables with ``INSERT … SELECT`` / ``UPDATE … FROM``
-joins on it, and the table is dropped when the block ends. Everything runs on the session's
-connection, inside the caller's transaction.
+``executemany``; both without per-row SQL parsing), the caller writes the real tables with
+``INSERT … SELECT`` / ``UPDATE … FROM`` joins on it, and the table is dropped when the block
+ends. Everything runs on the session's connection, inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ANALYZE_MIN_ROWS = 10_000
 
 SQLITE_ANALYSIS_LIMIT = 1000
 """Rows SQLite samples per index when it gathers statistics (keeps ANALYZE fast on big tables)."""
+
 
 @contextmanager
 def staged(session: Session, name: str, rows: Iterable[Sequence[Any]], types: dict[str, TypeEngine]) -> Iterator[Table]:

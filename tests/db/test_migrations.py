@@ -108,8 +108,8 @@ def test_0004_derives_roles_and_null_sides_from_a_populated_0003_database_and_ba
     assert _rows(engine, "SELECT id, t_low, t_high FROM triage_policy ORDER BY id") == [
         (1, None, 0.9), (2, 0.1, None), (3, None, None)]
     downgrade(engine, "0003")
-    assert [(vessel, bool(flag)) for vessel, flag in
-            _rows(engine, "SELECT vessel_id, out_of_fold FROM prediction ORDER BY vessel_id")] == [(1, True), (2, False)]
+    flags = _rows(engine, "SELECT vessel_id, out_of_fold FROM prediction ORDER BY vessel_id")
+    assert [(vessel, bool(flag)) for vessel, flag in flags] == [(1, True), (2, False)]
     assert _rows(engine, "SELECT id, t_low, t_high FROM triage_policy ORDER BY id") == [
         (1, 0.0, 0.9), (2, 0.1, 1.0), (3, 0.0, 1.0)]
     upgrade(engine)

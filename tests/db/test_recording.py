@@ -61,7 +61,8 @@ def test_predict_recording_describes_the_run_and_replaces_its_rows(session_facto
         recorder.import_csvs(metadata, labels)
     config, threshold = {"arch": "slim3d", "folds": 2}, {"threshold": 0.38, "oof": {"mcc": 0.5, "auc": 0.8}}
     frame = pd.DataFrame({"filename": ["a.mp4", "b.mp4", "ghost.mp4"], "probability": [0.9, 0.2, 0.5],
-                          "spread": [0.1, 0.05, 0.0], "role": ["out_of_fold", "held_out", "new"], "fold": [1, None, None]})
+                          "spread": [0.1, 0.05, 0.0], "role": ["out_of_fold", "held_out", "new"],
+                          "fold": [1, None, None]})
     for probabilities in ([0.9, 0.2, 0.5], [0.7, 0.3, 0.5]):
         with session_factory.begin() as session:
             report = record_predictions(session, name="/runs/r1", config=config, threshold=threshold,
