@@ -28,22 +28,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the stacks from the database, score them, write the CSV; returns the exit code."""
-    import torch
-
-    from core.predict import predict_stacks
+    """Read the stacks from the database, score them, write the CSV and store the scores; returns the exit code."""
     from db.migrate import SchemaError
-    from triage_app.database import command_session
-    from db.vessels import stack_records
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
-        with command_session(settings.db_url) as session:
-            records = stack_records(session, split=None if args.split == "all" else args.split)
+        with command_sessions(settings.db_url) as factory:
+            return _predict(args, settings, factory)
     except SchemaError as error:
         print(f"error: {error}")
         return 1
+
+
+def _predict(args: argparse.Namespace, settings, factory) -> int:  # noqa: ANN001 - Settings, sessionmaker
+    import torch
+
+    from core.predict import predict_stacks
+    from core.rundir import RunDir
+    from db.recording import record_predictions
+    from db.vessels import stack_records
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    with factory() as session:
+        records = stack_records(session, split=None if args.split == "all" else args.split)
     if not records:
         print(f"error: no ingested {args.split} stacks in the database {settings.db_url}")
         return 1
@@ -60,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"scored {len(frame)} stacks ({int(frame['out_of_fold'].sum())} out of fold); "
           f"{int((frame['probability'] >= threshold).sum())} at or above the run's threshold {threshold:.4f}; "
           f"wrote {out}")
-    from db.recording import record_predictions
-
-    report = record_predictions(settings.db_url, run_dir=args.model, predictions=frame)
+    layout = RunDir(args.model)
+    config, tuned = (layout.read_json(path) if path.exists() else {} for path in (layout.config, layout.threshold))
+    with factory.begin() as session:
+        report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
+                                    predictions=frame, source=str(args.model))
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")
