@@ -23,6 +23,7 @@ from db import app_queries, queue, users
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Vessel
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
+from triage_app import sessions
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,28 +36,71 @@ class SessionUser:
     id: int
     name: str
     role: str
+    session_version: int = 0
 
     @property
     def is_admin(self) -> bool:
         """Admins tune thresholds, export and manage users."""
         return self.role == "admin"
 
+    @classmethod
+    def of(cls, user: users.User) -> SessionUser:
+        """The plain copy of a database user."""
+        return cls(id=user.id, name=user.name, role=user.role, session_version=user.session_version)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login attempt: the user, or the seconds to wait when the name is throttled."""
+
+    user: SessionUser | None
+    wait_s: float = 0.0
+
+
+def login_attempt(session: Session, *, name: str, password: str) -> LoginOutcome:
+    """Check a name and password (argon2id), throttled and audited by ``db.users.login``.
+    The caller commits, so that the audit events stay."""
+    result = users.login(session, name=name, password=password)
+    return LoginOutcome(user=None if result.user is None else SessionUser.of(result.user), wait_s=result.wait_s)
+
 
 def login(session: Session, *, name: str, password: str) -> SessionUser | None:
-    """Check a name and password (argon2id); the user, or None when they do not match."""
-    user = users.authenticate(session, name=name, password=password)
-    return None if user is None else SessionUser(id=user.id, name=user.name, role=user.role)
+    """The user when the name and password match (see :func:`login_attempt`), else None."""
+    return login_attempt(session, name=name, password=password).user
 
 
-def current_role(session: Session, user: SessionUser) -> str | None:
-    """The user's role as the database has it now (None if deactivated): pages check this, not
-    the copy in the browser session, so a demoted admin loses admin pages at once."""
+def session_token(user: SessionUser, *, secret: str) -> str:
+    """A signed token for the browser's session cookie (see :mod:`triage_app.sessions`)."""
+    return sessions.issue_token(secret, user_id=user.id, version=user.session_version)
+
+
+def resume(session: Session, *, token: str | None, secret: str) -> SessionUser | None:
+    """The user of a session cookie's token (None if invalid, expired or ended)."""
+    user = sessions.user_for_token(session, secret, token)
+    return None if user is None else SessionUser.of(user)
+
+
+def current_user(session: Session, user: SessionUser) -> SessionUser | None:
+    """The session's user as the database has it now: None once deactivated or their sessions
+    ended (logout elsewhere, password change); the role is the current one, so a demoted admin
+    loses admin pages at once."""
+    from db.models import User
+
+    row = session.get(User, user.id)
+    if row is None or not row.active or row.session_version != user.session_version:
+        return None
+    return SessionUser.of(row)
+
+
+def logout(backend: Backend, user: SessionUser) -> None:
+    """End every session of ``user`` (their cookies stop working), audited."""
     from db.errors import UnknownUserError
 
-    try:
-        return users.get_user(session, user_id=user.id).role
-    except UnknownUserError:
-        return None
+    with backend.factory.begin() as session:
+        try:
+            users.end_sessions(session, user_id=user.id, actor=user.name)
+        except UnknownUserError:
+            log.info("logout of %s: already deactivated", user.name)
 
 
 # --- reviewing ----------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def test_user_changes_are_applied_and_audited(backend):
         from db.audit import recent_events
         actions = [e.action for e in recent_events(session, entity="user") if e.actor == ADMIN[0]]
         assert actions[:3] == ["user.deactivate", "user.role", "user.add"]
-        assert services.current_role(session, services.SessionUser(newbie, "newbie", "admin")) is None
+        assert services.current_user(session, services.SessionUser(newbie, "newbie", "admin")) is None
 
 
 def test_dashboard_data_after_reviews(backend, app_data):
