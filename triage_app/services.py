@@ -257,6 +257,18 @@ def users_frame(backend: Backend) -> pd.DataFrame:
                               "created_at": u.created_at} for u in users.list_users(session, include_inactive=True)])
 
 
+def user_audit_frame(backend: Backend, *, limit: int = 50) -> pd.DataFrame:
+    """The newest audited user changes and logins: at, actor, action, user, details."""
+    from db.audit import recent_events
+
+    with backend.factory() as session:
+        events = recent_events(session, limit=limit, entity="user")
+        return pd.DataFrame([{"at": e.at, "actor": e.actor, "action": e.action,
+                              "user": (e.details or {}).get("name", e.actor if e.action.startswith("login") else None),
+                              "details": ", ".join(f"{k} {v}" for k, v in (e.details or {}).items() if k != "name")}
+                             for e in events], columns=["at", "actor", "action", "user", "details"])
+
+
 def change_user(backend: Backend, admin: SessionUser, action: str, **kwargs: object) -> None:
     """Apply a user change as ``admin`` (audited): ``add`` (name, password, role), ``role``
     (user_id, role), ``password`` (user_id, password) or ``deactivate`` (user_id).

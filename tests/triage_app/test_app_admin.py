@@ -9,6 +9,7 @@ from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import TriagePolicy
 from db.policy import active_policy
+from db.users import get_user, list_users
 from tests.fixtures.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
 
@@ -102,6 +103,47 @@ def test_users_page_reports_bad_input():
     at.text_input(key="users_add_password").input("whatever-password")
     at.button(key="users_add_submit").click().run()
     assert [e.value for e in at.error] == [f"user {REVIEWER[0]!r} already exists"]
+    assert at.text_input(key="users_add_name").value == REVIEWER[0]  # kept, to fix the typo
+
+
+def _change(at, name: str, action: str):
+    at.selectbox(key="users_change_name").select(name).run()
+    at.radio(key="users_change_action").set_value(action).run()
+    return at
+
+
+def test_users_page_refuses_to_demote_the_last_admin(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "users.py")).run()
+    assert at.selectbox(key="users_change_name").value is None  # nobody preselected
+    _change(at, ADMIN[0], "role")
+    assert at.selectbox(key=[s.key for s in at.selectbox if s.key.startswith("users_change_role")][0]).value == "reviewer"
+    at.button(key="users_change_apply").click().run()
+    assert [w.value for w in at.warning] == [f"Confirm: {ADMIN[0]}: role admin → reviewer? You will lose the admin pages."]
+    at.button(key="users_confirm").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"{ADMIN[0]} is the last active admin and cannot be demoted: "
+                                           "make another user admin first"]
+    with sessions() as session:
+        assert get_user(session, name=ADMIN[0]).role == "admin"
+
+
+def test_users_page_asks_before_a_deactivation(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "users.py")).run()
+    _change(at, REVIEWER[0], "deactivate")
+    at.button(key="users_change_apply").click().run()
+    with sessions() as session:
+        assert get_user(session, name=REVIEWER[0]).active  # not yet: a confirmation is asked
+    at.button(key="users_cancel").click().run()
+    assert not at.warning
+    at.button(key="users_change_apply").click().run()
+    at.button(key="users_confirm").click().run()
+    assert [s.value for s in at.success] == [f"{REVIEWER[0]}: deactivated (their sessions end)."]
+    with sessions() as session:
+        assert [u.name for u in list_users(session)] == [ADMIN[0]]
+    audit = at.dataframe[-1].value
+    assert audit["action"].iloc[0] == "user.deactivate" and audit["actor"].iloc[0] == ADMIN[0]
 
 
 def test_dashboard_counts_reviews():
