@@ -217,6 +217,56 @@ def media_for(backend: Backend, item: ReviewItem) -> ReviewMedia:
     return backend.media.get(item.ref)
 
 
+# --- thresholds ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedPolicy:
+    """The active policy as the Thresholds page starts from it."""
+
+    id: int
+    model_run_id: int
+    t_low: float
+    t_high: float
+    reviews_required: int
+    sensitivity: float | None
+    specificity: float | None
+    confidence: float | None
+    created_by: str | None
+    created_at: object
+
+
+def saved_policy(backend: Backend) -> SavedPolicy | None:
+    """The active policy, or None when there is none (every scored stack then goes to humans)."""
+    from db.policy import active_policy
+
+    with backend.factory() as session:
+        policy = active_policy(session)
+        if policy is None:
+            return None
+        return SavedPolicy(id=policy.id, model_run_id=policy.model_run_id, t_low=policy.t_low, t_high=policy.t_high,
+                           reviews_required=policy.reviews_required, sensitivity=policy.target_sensitivity,
+                           specificity=policy.target_specificity, confidence=policy.confidence,
+                           created_by=policy.created_by, created_at=policy.created_at)
+
+
+def model_run_names(backend: Backend) -> dict[int, str]:
+    """Model runs, newest first, as id -> short name (the run folder's name, not its full path)."""
+    from db.predictions import list_model_runs
+
+    with backend.factory() as session:
+        return {run.id: f"{Path(run.name).name} (run {run.id})" for run in list_model_runs(session)}
+
+
+def queue_probabilities(backend: Backend, *, model_run_id: int) -> np.ndarray:
+    """Scores of the run's stacks that a policy can route to humans: those without a crowd answer
+    (the queue never routes a stack whose crowd label is known), as the Dashboard counts them."""
+    from db.models import Prediction
+
+    with backend.factory() as session:
+        return np.asarray(session.scalars(select(Prediction.probability).where(
+            Prediction.model_run_id == model_run_id, Prediction.review_level.is_not(None))).all(), dtype=float)
+
+
 # --- dashboard, export, users --------------------------------------------------------------------
 
 def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame]:

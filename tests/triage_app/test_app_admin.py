@@ -26,11 +26,15 @@ def sessions(app_data):
     engine.dispose()
 
 
+def _input(at, prefix: str):
+    return at.number_input(key=[n.key for n in at.number_input if n.key.startswith(prefix)][0])
+
+
 def _thresholds(at, sensitivity: float, specificity: float, confidence: float):
     at.switch_page(str(PAGES / "thresholds.py")).run()
-    at.number_input(key="thresholds_sensitivity").set_value(sensitivity)
-    at.number_input(key="thresholds_specificity").set_value(specificity)
-    at.number_input(key="thresholds_confidence").set_value(confidence).run()
+    _input(at, "thresholds_sensitivity").set_value(sensitivity)
+    _input(at, "thresholds_specificity").set_value(specificity)
+    _input(at, "thresholds_confidence").set_value(confidence).run()
     assert not at.exception, at.exception
     return at
 
@@ -39,7 +43,7 @@ def test_thresholds_page_warns_about_too_few_stalls():
     at = _thresholds(logged_in(*ADMIN), 0.99, 0.95, 0.95)
     assert any("at least 299 are needed" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3
-    assert {m.label for m in at.metric} >= {"Decided automatically", "Sensitivity", "Specificity"}
+    assert {m.label for m in at.metric} >= {"Decided automatically", "Sensitivity (bound)", "Specificity (bound)"}
 
 
 def test_saving_a_policy_reroutes_the_queue(sessions):
@@ -48,8 +52,9 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
         assert queue.queue_stats(session).routed_to_humans == 20
     at = _thresholds(logged_in(*ADMIN), 0.9, 0.95, 0.8)
     assert not at.warning
-    t_low = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]).value
-    t_high = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_high")][0]).value
+    at.button(key="thresholds_use_tuned").click().run()
+    t_low, t_high = _input(at, "thresholds_t_low").value, _input(at, "thresholds_t_high").value
+    assert 0 < t_low < t_high < 1
     at.button(key="thresholds_save").click().run()
     assert not at.exception and "active policy" in at.success[0].value
     with sessions() as session:
@@ -68,12 +73,37 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
 
 def test_manual_thresholds_must_be_ordered(sessions):
     at = _thresholds(logged_in(*ADMIN), 0.9, 0.9, 0.9)
-    low_key = [n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]
-    at.number_input(key=low_key).set_value(1.0).run()
+    _input(at, "thresholds_t_low").set_value(1.0).run()
     assert [e.value for e in at.error] == ["t_low must be below t_high."]
     assert not [b for b in at.button if b.key == "thresholds_save"]
     with sessions() as session:
         assert session.scalar(select(TriagePolicy.id)) is None
+
+
+def test_thresholds_page_opens_on_the_saved_policy(sessions, app_data):
+    from db.policy import save_policy
+
+    with sessions.begin() as session:
+        save_policy(session, model_run_id=app_data.model_run_id, t_low=0.35, t_high=0.7, reviews_required=2,
+                    target_sensitivity=0.9, target_specificity=0.9, confidence=0.8, created_by="cli")
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "thresholds.py")).run()
+    assert not at.exception
+    values = {n.key.rsplit("_", 1)[0]: n.value for n in at.number_input}
+    assert values == {"thresholds_sensitivity": 0.9, "thresholds_specificity": 0.9, "thresholds_confidence": 0.8,
+                      "thresholds_reviews": 2, "thresholds_t_low": 0.35, "thresholds_t_high": 0.7}
+    assert at.button(key="thresholds_save").disabled  # nothing to save: the proposal is the saved policy
+    assert "Saved policy" in at.caption[0].value and "t_low 0.350000" in at.caption[0].value
+    shown = {m.label: m.value for m in at.metric if m.label == "To humans"}
+    assert shown  # both columns show the queue they would route
+    to_humans = [m.value for m in at.metric if m.label == "To humans"]
+    assert to_humans[0] == to_humans[1]
+    _input(at, "thresholds_t_low").set_value(0.3).run()
+    assert not at.button(key="thresholds_save").disabled
+    to_humans = [int(m.value.replace(",", "")) for m in at.metric if m.label == "To humans"]
+    assert to_humans[1] >= to_humans[0]
+    at.button(key="thresholds_use_saved").click().run()
+    assert _input(at, "thresholds_t_low").value == 0.35
 
 
 def test_export_page_offers_csv_and_parquet():
