@@ -120,18 +120,21 @@ class Backend:
         self.engine.dispose()
 
 
-def volume_loader(store_path: Path) -> Callable[[str], np.ndarray]:
-    """``key -> uint8 (D, H, W)`` reading the volume store, opened read-only on first use."""
+def stack_loader(store_path: Path) -> Callable[[str], tuple[np.ndarray, np.ndarray | None]]:
+    """``key -> (uint8 (D, H, W) volume, (H, W) outline mask or None)`` reading the volume store,
+    opened read-only on first use."""
     lock = threading.Lock()
 
     @functools.cache
     def store() -> VolumeStore:
         return VolumeStore(store_path, readonly=True)
 
-    def load(key: str) -> np.ndarray:
+    def load(key: str) -> tuple[np.ndarray, np.ndarray | None]:
         with lock:
             opened = store()
-        return np.array(opened.get(key).volume)  # a private copy: the cache outlives LMDB transactions
+        stored = opened.get(key)
+        # private copies: the cache outlives LMDB transactions
+        return np.array(stored.volume), None if stored.mask is None else np.array(stored.mask)
 
     return load
 
@@ -139,7 +142,7 @@ def volume_loader(store_path: Path) -> Callable[[str], np.ndarray]:
 def open_backend(settings: Settings, *, video_dirs: Sequence[str] = (), cache_size: int = 64) -> Backend:
     """Engine, session factory and a media cache reading ``settings.store_path``."""
     engine = make_engine(settings.db_url)
-    load = volume_loader(settings.store_path)
+    load = stack_loader(settings.store_path)
     media = MediaCache(lambda ref: prepare(ref, load), capacity=cache_size)
     return Backend(engine=engine, factory=make_session_factory(engine), media=media,
                    video_dirs=tuple(str(d) for d in video_dirs))

@@ -52,14 +52,17 @@ def test_review_media_is_a_playable_upscaled_video_with_context(backend, app_dat
     assert len(frames) == media.depth == 24
     scale = display_scale(36, 44)
     assert scale > 1 and frames[0].shape[:2] == (36 * scale, 44 * scale)
-    assert media.frame(0).shape == (36 * scale, 44 * scale)
+    assert media.video_size == (44 * scale, 36 * scale)
+    assert media.outline is not None and media.outline.shape == (36 * scale, 44 * scale, 4)
+    orange = (media.outline[..., 3] == 255) & (media.outline[..., 0] == 255)
+    assert 0 < orange.mean() < 0.2  # a line around the vessel, not a filled area
     assert media.context is not None and media.context.shape == (128, 128, 3)
     assert tuple(media.context[46 - 2, 60]) == (0, 255, 255)  # the drawn ROI box (cyan)
 
 
 def test_missing_original_video_is_explained(app_data, tmp_path):
     filename = app_data.queue_filenames[0]
-    load = services.volume_loader(app_data.settings.store_path)
+    load = services.stack_loader(app_data.settings.store_path)
     media = prepare(StackRef(filename, Path(filename).stem, video_dirs=(str(tmp_path / "elsewhere"),)), load)
     assert media.context is None and "not found" in media.context_note and media.depth == 24
 
