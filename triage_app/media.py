@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BOX_COLOUR = (0, 255, 255)  # cyan in RGB: stands out next to the orange outline
 OUTLINE_COLOUR = (255, 140, 0)  # orange in RGB, as the lab draws it
+FPS = 10.0  # slices per second of the review videos
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def upscale(image: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
 
 
-def encode_loop(volume: np.ndarray, *, scale: int, fps: float = 10.0) -> bytes:
+def encode_loop(volume: np.ndarray, *, scale: int, fps: float = FPS) -> bytes:
     """The volume upscaled and encoded as H.264 mp4 bytes (plays in every browser).
 
     x264's ``ultrafast`` preset: about 4x faster than ``medium`` for files about 1.4x larger,
@@ -159,7 +160,7 @@ def context_frame(path: Path, roi: tuple[int, int, int, int] | None) -> np.ndarr
     return frame
 
 
-def encode_frames(frames: np.ndarray, *, scale: int, fps: float = 10.0) -> bytes:
+def encode_frames(frames: np.ndarray, *, scale: int, fps: float = FPS) -> bytes:
     """RGB frames ``(D, H, W, 3)`` upscaled and encoded like :func:`encode_loop` (the model's view)."""
     with tempfile.TemporaryDirectory(prefix="stalltriage-") as tmp:
         path = Path(tmp) / "frames.mp4"
@@ -169,7 +170,7 @@ def encode_frames(frames: np.ndarray, *, scale: int, fps: float = 10.0) -> bytes
 
 
 def prepare(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndarray | None]], *, target: int = 160,
-            fps: float = 10.0) -> ReviewMedia:
+            fps: float = FPS) -> ReviewMedia:
     """Read one stack's ROI volume and mask, encode its review video, draw its outline and find its
     context frame."""
     volume, mask = load_stack(ref.key)

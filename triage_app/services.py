@@ -220,6 +220,39 @@ def media_for(backend: Backend, item: ReviewItem) -> ReviewMedia:
     return backend.media.get(item.ref)
 
 
+# --- what the model sees ------------------------------------------------------------------------
+
+def explained_run_dir(session: Session) -> Path | None:
+    """The run folder of the model the queue serves (the active policy's run, else the newest),
+    when it is a finished run on this machine; None otherwise."""
+    from core.rundir import RunDir
+    from db.models import ModelRun
+
+    rule = queue.queue_rule(session)
+    run = None if rule is None else session.get(ModelRun, rule.model_run_id)
+    if run is None:
+        return None
+    folder = Path(run.checkpoint_path or run.name)
+    return folder if RunDir(folder).is_complete() else None
+
+
+def load_explainer(run_dir: Path):  # noqa: ANN201 - core.saliency.Explainer (torch is imported on first use)
+    """Grad-CAM for the members of the run at ``run_dir`` (loaded on the CPU)."""
+    from core.predict import load_ensemble
+    from core.saliency import Explainer
+
+    return Explainer(load_ensemble(run_dir, device="cpu"))
+
+
+def model_view(explainer, media: ReviewMedia) -> bytes:  # noqa: ANN001 - core.saliency.Explainer
+    """The review video with the ensemble's Grad-CAM blended in, at the same size and frame rate."""
+    from core.saliency import overlay
+    from triage_app.media import encode_frames
+
+    saliency = explainer.explain(media.filename, media.volume)
+    return encode_frames(overlay(media.volume, saliency), scale=media.scale)
+
+
 # --- thresholds ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

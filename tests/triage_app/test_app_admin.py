@@ -64,7 +64,7 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
         routed = queue.queue_stats(session).routed_to_humans
         assert 0 < routed < 20
     reviewer = logged_in(*REVIEWER)
-    shown = reviewer.image[1].proto.imgs[0].caption.split(":")[0]
+    shown = reviewer.image[0].proto.imgs[0].caption.split(":")[0]
     with sessions() as session:
         probability = session.execute(select(queue.Prediction.probability).join(queue.Vessel)
                                       .where(queue.Vessel.filename == shown)).scalar_one()
