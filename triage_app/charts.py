@@ -109,3 +109,50 @@ def throughput_figure(per_hour: pd.DataFrame, *, hours: int = 48) -> go.Figure:
                       xaxis={"range": [end - pd.Timedelta(hours=hours), end], "tickformat": "%b %d %H:00"},
                       legend={"title": "reviewer"}, margin={"t": 20, "b": 40, "l": 50, "r": 10})
     return fig
+
+
+def burndown_figure(reviews: pd.DataFrame, *, reviews_left: int, per_day: float, finish: pd.Timestamp | None,
+                    now: pd.Timestamp) -> go.Figure:
+    """Reviews still to do over time (reconstructed from the review dates) and the forecast at
+    the current pace, dashed, down to zero at ``finish``."""
+    counted = list(pd.to_datetime(reviews.loc[reviews["answer"] != "unsure", "created_at"], utc=True).sort_values())
+    times = [*counted[:1], *counted, now]  # the level before the first review, after each one, now
+    left = reviews_left + len(counted) - np.minimum(np.arange(len(times)), len(counted))
+    fig = go.Figure(go.Scatter(x=times, y=left, mode="lines", line={"shape": "hv", "color": "#1f77b4"},
+                               name="reviews left"))
+    if finish is not None and reviews_left > 0:
+        fig.add_trace(go.Scatter(x=[now, finish], y=[reviews_left, 0], mode="lines", name=f"at {per_day:,.0f}/day",
+                                 line={"dash": "dash", "color": "#ff7f0e"}))
+    fig.update_layout(height=300, yaxis_title="reviews left", yaxis_rangemode="tozero",
+                      legend={"orientation": "h", "y": -0.2}, margin={"t": 20, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def workload_figure(comparison: pd.DataFrame, *, done: int) -> go.Figure:
+    """Human answers needed per scenario (crowd, review everything, with the model), with the
+    answers already given under the model marked."""
+    fig = go.Figure(go.Bar(y=comparison["scenario"], x=comparison["human answers"], orientation="h",
+                           marker_color=["#9467bd", "#7f7f7f", "#2ca02c"], text=comparison["how"],
+                           textposition="auto", hovertemplate="%{y}: %{x:,} answers<extra></extra>"))
+    fig.add_vline(x=done, line_dash="dot", annotation_text=f"given so far: {done:,}", annotation_position="top")
+    fig.update_layout(height=260, xaxis_title="human answers needed", xaxis_type="log", yaxis_autorange="reversed",
+                      margin={"t": 30, "b": 40, "l": 10, "r": 10}, showlegend=False)
+    return fig
+
+
+def agreement_figure(by_day: pd.DataFrame) -> go.Figure:
+    """Daily agreement of reviewers with each other and with the model; marker size shows how
+    many answers each point rests on (hover for the count)."""
+    fig = go.Figure()
+    for column, count, name, colour in (("with_reviewers", "reviewer_answers", "with other reviewers", "#1f77b4"),
+                                        ("with_model", "model_answers", "with the model", "#d62728")):
+        rows = by_day[by_day[count] > 0]
+        size = 6 + 14 * np.sqrt(rows[count] / max(1, by_day[count].max()))
+        fig.add_trace(go.Scatter(x=rows["day"], y=rows[column], mode="lines+markers", name=name,
+                                 marker={"size": size, "color": colour}, line={"color": colour},
+                                 customdata=rows[count], hovertemplate="%{x|%b %d}: %{y:.0%} of %{customdata} "
+                                                                       "answers<extra></extra>"))
+    fig.update_layout(height=300, yaxis={"title": "answers agreeing", "tickformat": ".0%", "range": [0, 1.05]},
+                      xaxis_tickformat="%b %d", legend={"orientation": "h", "y": -0.2},
+                      margin={"t": 20, "b": 40, "l": 50, "r": 10})
+    return fig

@@ -305,22 +305,34 @@ def queue_probabilities(backend: Backend, *, model_run_id: int) -> np.ndarray:
 
 # --- dashboard, export, users --------------------------------------------------------------------
 
-def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame]:
-    """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer and model-vs-human
-    ``disagreements`` (for the run the queue serves, at its decision threshold)."""
+def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame | float]:
+    """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer, model-vs-human
+    ``disagreements`` (for the run the queue serves, at its decision threshold: filename,
+    probability, "model says", "humans say", reviews), ``reviews`` (every review) and ``scores``
+    (filename, probability of the stacks with human labels), and the ``threshold`` used."""
     from db.models import ModelRun
 
     with backend.factory() as session:
         rule = queue.queue_rule(session)
         data = {"per_hour": app_queries.reviews_per_hour(session),
-                "agreement": app_queries.reviewer_agreement(session)}
+                "agreement": app_queries.reviewer_agreement(session),
+                "reviews": queue.reviews_frame(session)}
+        threshold = 0.5
         if rule is None:
-            data["disagreements"] = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
+            wrong = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
+            data["scores"] = pd.DataFrame(columns=["filename", "probability"])
         else:
             run = session.get(ModelRun, rule.model_run_id)
             threshold = run.threshold if run.threshold is not None else 0.5
-            data["disagreements"] = app_queries.model_human_disagreements(
-                session, model_run_id=rule.model_run_id, threshold=threshold)
+            wrong = app_queries.model_human_disagreements(session, model_run_id=rule.model_run_id,
+                                                          threshold=threshold)
+            data["scores"] = app_queries.reviewed_scores(session, model_run_id=rule.model_run_id)
+    names = {1: "stalled", 0: "flowing"}
+    data["disagreements"] = pd.DataFrame({
+        "filename": wrong["filename"], "probability": wrong["probability"],
+        "model says": (wrong["probability"] >= threshold).astype(int).map(names),
+        "humans say": wrong["human"].map(names), "reviews": wrong["n_reviews"]})
+    data["threshold"] = threshold
     return data
 
 

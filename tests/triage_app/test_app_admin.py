@@ -182,5 +182,6 @@ def test_dashboard_counts_reviews():
     at.switch_page(str(PAGES / "dashboard.py")).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20"
-    assert len(at.get("plotly_chart")) == 1
+    assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20" and metrics["Still need reviews"] == "19"
+    assert metrics["Pace"].endswith("/ day") and metrics["Done at this pace"] != "no pace yet"
+    assert len(at.get("plotly_chart")) == 4  # burn-down, savings, agreement over time, throughput
