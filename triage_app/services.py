@@ -336,15 +336,21 @@ def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame | float]:
     return data
 
 
-def export_bytes(backend: Backend, *, suffix: str) -> bytes:
-    """The final labels with provenance as a ``.csv`` or ``.parquet`` file's bytes."""
+def export_bytes(backend: Backend, *, suffix: str, actor: str | None = None) -> bytes:
+    """The final labels with provenance as a ``.csv`` or ``.parquet`` file's bytes; the download is
+    audited (``export.download``, by ``actor``)."""
+    from db.audit import record_event
     from db.export import write_export
 
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"export format must be .csv or .parquet, not {suffix!r}")
-    with tempfile.TemporaryDirectory(prefix="stalltriage-export-") as tmp, backend.factory() as session:
+    with tempfile.TemporaryDirectory(prefix="stalltriage-export-") as tmp:
         path = Path(tmp) / f"labels{suffix}"
-        write_export(session, path=path)
+        with backend.factory() as session:
+            summary = write_export(session, path=path)
+        with backend.factory.begin() as session:
+            record_event(session, actor=actor, action="export.download", entity="export",
+                         details={"format": suffix.lstrip("."), "rows": summary.rows})
         return path.read_bytes()
 
 

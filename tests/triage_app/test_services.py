@@ -199,12 +199,17 @@ def test_project_breakdown_adds_up(backend, app_data):
 
 
 def test_export_bytes_csv_and_parquet(backend):
-    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv")))
+    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv", actor="ada")))
     parquet = pd.read_parquet(io.BytesIO(services.export_bytes(backend, suffix=".parquet")))
     assert len(csv) == len(parquet) == 220
     assert set(csv["filename"]) == set(parquet["filename"])
     with pytest.raises(ValueError, match="csv or .parquet"):
         services.export_bytes(backend, suffix=".xlsx")
+    from db.audit import recent_events
+    with backend.factory() as session:
+        events = [(e.actor, e.action, e.details) for e in recent_events(session, entity="export")]
+    assert events == [(None, "export.download", {"format": "parquet", "rows": 220}),
+                      ("ada", "export.download", {"format": "csv", "rows": 220})]
 
 
 def test_user_changes_are_applied_and_audited(backend):
