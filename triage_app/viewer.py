@@ -120,19 +120,19 @@ export default function (component) {
         } else { handled = false; }
         if (handled) { event.preventDefault(); event.stopPropagation(); }
     };
-    const release = (event) => {  // Streamlit ignores shortcuts while an input has the focus
-        const el = event.target;
-        if (el && el.tagName === "INPUT" && ["checkbox", "radio", "range"].includes(el.type)) {
-            setTimeout(() => el.blur(), 0);
-        }
-    };
+    const release = () => setTimeout(() => {  // Streamlit ignores shortcuts while an input has the focus
+        const el = document.activeElement;
+        if (el && el.tagName === "INPUT" && ["checkbox", "radio", "range"].includes(el.type)) el.blur();
+    }, 0);
     const previous = window.__stalltriageViewer;
     if (previous) {
         document.removeEventListener("keydown", previous.onKey, true);
+        document.removeEventListener("click", previous.release, true);
         document.removeEventListener("change", previous.release, true);
     }
     window.__stalltriageViewer = { onKey, release };
     document.addEventListener("keydown", onKey, true);
+    document.addEventListener("click", release, true);
     document.addEventListener("change", release, true);
     show();
 }
