@@ -76,9 +76,25 @@ def check_schema(url: str) -> None:
     """
     current = current_revision(url)
     if current != head_revision():
-        state = "has no tables yet" if current is None else f"is at schema revision {current}"
-        raise SchemaError(f"the database {state}, this program needs revision {head_revision()}: "
-                           f"run `stalltriage db upgrade` first")
+        raise SchemaError(schema_advice(current))
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether the packaged migrations hold ``revision`` (an unknown one comes from a newer StallTriage)."""
+    return revision in {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
+
+
+def schema_advice(current: str | None) -> str:
+    """What to do about a database at revision ``current`` (not the newest): one line for the user.
+
+    A revision the packaged migrations do not know was written by a newer StallTriage; ``db
+    upgrade`` cannot start from it, so the advice is to use that newer version instead.
+    """
+    if current is not None and not is_known_revision(current):
+        return (f"the database is at schema revision {current!r}, which this version of StallTriage does not know "
+                f"(its newest is {head_revision()}): it was made by a newer StallTriage; use that version")
+    state = "has no tables yet" if current is None else f"is at schema revision {current}"
+    return f"the database {state}, this program needs revision {head_revision()}: run `stalltriage db upgrade` first"
 
 
 def ensure_schema(url: str) -> None:

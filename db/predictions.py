@@ -16,11 +16,11 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import CrowdAnswer, ModelRun, Prediction, Vessel, utcnow
+from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Vessel, utcnow
 from db.queue_levels import refresh_review_levels
 from db.vessels import BATCH, ImportReport, RowIssue
 
-PREDICTION_COLUMNS = ("filename", "probability", "spread", "out_of_fold")
+PREDICTION_COLUMNS = ("filename", "probability", "spread", "role", "fold")
 
 
 def upsert_model_run(session: Session, *, name: str, arch: str | None = None, params: dict[str, Any] | None = None,
@@ -64,12 +64,24 @@ def list_model_runs(session: Session) -> list[ModelRun]:
 
 
 def _valid_prediction(row: dict[str, Any]) -> str | None:
-    probability, spread = row["probability"], row["spread"]
+    probability, spread, fold = row["probability"], row["spread"], row["fold"]
     if probability is None or not math.isfinite(probability) or not 0.0 <= probability <= 1.0:
         return f"probability {probability!r} is not in [0, 1]"
     if spread is not None and (not math.isfinite(spread) or spread < 0):
         return f"spread {spread!r} is not a finite non-negative number"
+    if row["role"] not in PREDICTION_ROLES:
+        return f"role {row['role']!r} is not one of {', '.join(PREDICTION_ROLES)}"
+    if fold is not None and (not float(fold).is_integer() or fold < 0):
+        return f"fold {fold!r} is not a non-negative whole number"
     return None
+
+
+def _with_roles(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The frame with ``role`` and ``fold``; a frame from before roles (an ``out_of_fold`` flag) is translated."""
+    if "role" in predictions.columns or "out_of_fold" not in predictions.columns:
+        return predictions
+    return predictions.assign(role=predictions["out_of_fold"].map({True: "out_of_fold", False: "new"}),
+                              fold=predictions.get("fold"))
 
 
 def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.DataFrame,
@@ -79,8 +91,9 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     Parameters
     ----------
     predictions
-        Columns ``filename``, ``probability``, ``spread`` and ``out_of_fold`` (the frame that
-        ``core.predict`` returns).
+        Columns ``filename``, ``probability``, ``spread``, ``role`` (one of
+        :data:`db.models.PREDICTION_ROLES`) and ``fold`` (the out-of-fold member's fold, else
+        missing): the frame that ``core.predict`` returns.
     source
         Named in issues (e.g. the run directory).
 
@@ -90,6 +103,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
         ``added`` rows written; issues for unknown filenames and invalid values (those rows are
         skipped, every other row is written).
     """
+    predictions = _with_roles(predictions)
     missing = [column for column in PREDICTION_COLUMNS if column not in predictions.columns]
     if missing:
         raise ValueError(f"{source}: predictions lack columns {missing}")
@@ -115,7 +129,8 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
             rows.append({"model_run_id": model_run_id, "vessel_id": ids[filename],
                          "probability": float(row["probability"]),
                          "spread": None if row["spread"] is None else float(row["spread"]),
-                         "out_of_fold": bool(row["out_of_fold"]), "created_at": now})
+                         "role": row["role"], "fold": None if row["fold"] is None else int(row["fold"]),
+                         "created_at": now})
         session.execute(delete(Prediction).where(Prediction.model_run_id == model_run_id,
                                                  Prediction.vessel_id.in_([row["vessel_id"] for row in rows])))
         if rows:
@@ -128,14 +143,15 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
 def predictions_frame(session: Session, *, model_run_id: int) -> pd.DataFrame:
     """A run's predictions with what is known about each stack, for tuning and charts.
 
-    Columns: filename, project_id, split, probability, spread, out_of_fold, label, crowd_score, tier1.
+    Columns: filename, project_id, split, probability, spread, role, fold, label, crowd_score, tier1.
     """
     query = (select(Vessel.filename, Vessel.project_id, Vessel.split, Prediction.probability, Prediction.spread,
-                    Prediction.out_of_fold, CrowdAnswer.label, CrowdAnswer.crowd_score, CrowdAnswer.tier1)
+                    Prediction.role, Prediction.fold, CrowdAnswer.label, CrowdAnswer.crowd_score, CrowdAnswer.tier1)
              .join(Vessel, Vessel.id == Prediction.vessel_id)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
              .where(Prediction.model_run_id == model_run_id).order_by(Vessel.filename))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["label"] = frame["label"].astype("Int64")
+    frame["fold"] = frame["fold"].astype("Int64")
     return frame

@@ -1,4 +1,4 @@
-"""Logic shared by the app's pages (review queue, media, dashboard, export, users), testable without Streamlit.
+"""Logic shared by the app's pages (review queue, media, thresholds, dashboard, export, users), testable without Streamlit.
 
 Page scripts call these functions and render what they return; nothing here imports Streamlit.
 """
@@ -18,15 +18,19 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.skill import ReviewerSkill
 from core.store import VolumeStore, key_for
-from db import app_queries, queue, users
+from db import app_queries, known_answers, predictions, queue, users
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Vessel
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
-from triage_app import sessions
+from triage_app import sessions, tuning
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SKILL_COLUMNS = ["user", "n_known_stalled", "n_known_flowing", "sensitivity_mean", "sensitivity_low",
+                 "sensitivity_high", "specificity_mean", "specificity_low", "specificity_high"]
 
 
 @dataclass(frozen=True)
@@ -261,8 +265,8 @@ class SavedPolicy:
 
     id: int
     model_run_id: int
-    t_low: float
-    t_high: float
+    t_low: float | None
+    t_high: float | None
     reviews_required: int
     sensitivity: float | None
     specificity: float | None
@@ -285,14 +289,6 @@ def saved_policy(backend: Backend) -> SavedPolicy | None:
                            created_by=policy.created_by, created_at=policy.created_at)
 
 
-def model_run_names(backend: Backend) -> dict[int, str]:
-    """Model runs, newest first, as id -> short name (the run folder's name, not its full path)."""
-    from db.predictions import list_model_runs
-
-    with backend.factory() as session:
-        return {run.id: f"{Path(run.name).name} (run {run.id})" for run in list_model_runs(session)}
-
-
 def queue_probabilities(backend: Backend, *, model_run_id: int) -> np.ndarray:
     """Scores of the run's stacks that a policy can route to humans: those without a crowd answer
     (the queue never routes a stack whose crowd label is known), as the Dashboard counts them."""
@@ -303,19 +299,60 @@ def queue_probabilities(backend: Backend, *, model_run_id: int) -> np.ndarray:
             Prediction.model_run_id == model_run_id, Prediction.review_level.is_not(None))).all(), dtype=float)
 
 
+def model_runs(backend: Backend) -> dict[int, str]:
+    """Model runs, newest first, as id -> short name (the run folder's name, not its full path)."""
+    with backend.factory() as session:
+        return {run.id: f"{Path(run.name).name} (run {run.id})" for run in predictions.list_model_runs(session)}
+
+
+def thresholds_page_data(backend: Backend, *, model_run_id: int, sensitivity: float, specificity: float,
+                         confidence: float, reviews_required: int = 1) -> tuning.ThresholdsData:
+    """What the Thresholds page shows (see :func:`triage_app.tuning.thresholds_data`), read in one session."""
+    with backend.factory() as session:
+        return tuning.thresholds_data(session, model_run_id=model_run_id, sensitivity=sensitivity,
+                                      specificity=specificity, confidence=confidence,
+                                      reviews_required=reviews_required)
+
+
+def activate_thresholds(backend: Backend, admin: SessionUser, *, model_run_id: int, t_low: float | None,
+                        t_high: float | None, reviews_required: int, sensitivity: float, specificity: float,
+                        confidence: float) -> int:
+    """Save thresholds chosen on the Thresholds page as the active policy (audited); its id."""
+    return run_transaction(backend.factory, lambda session: tuning.save_thresholds(
+        session, model_run_id=model_run_id, t_low=t_low, t_high=t_high, reviews_required=reviews_required,
+        sensitivity=sensitivity, specificity=specificity, confidence=confidence, actor=admin.name).id, write=True)
+
+
+def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) -> None:
+    """Change how often the queue serves known-answer stacks (audited)."""
+    run_transaction(backend.factory, lambda session: known_answers.set_known_answer_rate(
+        session, rate=rate, actor=admin.name), write=True)
+
+
 # --- dashboard, export, users --------------------------------------------------------------------
 
+def _reviewer_skill(session: Session) -> pd.DataFrame:
+    """Per reviewer: known answers (stalled, flowing) and sensitivity / specificity with 95 % intervals
+    (Beta posteriors under ``core.skill``'s stated prior); empty without known-answer reviews."""
+    reviews = known_answers.known_answer_reviews(session)
+    if reviews.empty:
+        return pd.DataFrame(columns=SKILL_COLUMNS)
+    table = ReviewerSkill().fit(reviews.rename(columns={"user": "reviewer"})).table()
+    return table.rename(columns={"reviewer": "user"}).loc[:, SKILL_COLUMNS]
+
+
 def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame | float]:
-    """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer, model-vs-human
-    ``disagreements`` (for the run the queue serves, at its decision threshold: filename,
-    probability, "model says", "humans say", reviews), ``reviews`` (every review) and ``scores``
-    (filename, probability of the stacks with human labels), and the ``threshold`` used."""
+    """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer, reviewer ``skill``
+    from known-answer stacks, model-vs-human ``disagreements`` (for the run the queue serves, at
+    its decision threshold: filename, probability, "model says", "humans say", reviews),
+    ``reviews`` (every review) and ``scores`` (filename, probability of the reviewed stacks), and
+    the ``threshold`` used."""
     from db.models import ModelRun
 
     with backend.factory() as session:
         rule = queue.queue_rule(session)
         data = {"per_hour": app_queries.reviews_per_hour(session),
-                "agreement": app_queries.reviewer_agreement(session),
+                "agreement": app_queries.reviewer_agreement(session), "skill": _reviewer_skill(session),
                 "reviews": queue.reviews_frame(session)}
         threshold = 0.5
         if rule is None:

@@ -11,7 +11,6 @@ in a sandboxed frame); a new browser session reads it back with ``st.context.coo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -20,8 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from triage_app import services, sessions
-from triage_app.commands.app import VIDEO_DIRS_ENV
-from triage_app.settings import Settings, resolve
+from triage_app.settings import Settings, resolve, video_dirs
 
 USER_KEY = "auth_user"
 TOKEN_KEY = "auth_token"
@@ -47,8 +45,7 @@ def _backend(db_url: str, store_path: str, video_dirs: tuple[str, ...]) -> servi
 def backend() -> services.Backend:
     """The process-wide backend for the configured database, store and video folders."""
     settings = resolve(None)
-    dirs = tuple(d for d in os.environ.get(VIDEO_DIRS_ENV, "").split(os.pathsep) if d)
-    return _backend(settings.db_url, str(settings.store_path), dirs)
+    return _backend(settings.db_url, str(settings.store_path), video_dirs())
 
 
 @st.cache_resource(show_spinner=False)

@@ -2,7 +2,7 @@
 deactivation ends the user's sessions in every browser.
 
 Revision ID: 0006_user_session_version
-Revises: 0003
+Revises: 0005_known_answers
 Create Date: 2026-11-30 17:45:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0006_user_session_version'
-down_revision = '0003'
+down_revision = '0005_known_answers'
 branch_labels = None
 depends_on = None
 

@@ -210,7 +210,7 @@ def _admin_checks(page, url: str, data: AppData, shots: Path, tmp_path: Path) ->
     page.get_by_role("link", name="Thresholds").click()
     page.get_by_role("heading", name="Thresholds").wait_for()
     page.get_by_text("No saved policy yet").wait_for()
-    for label, value in (("Target sensitivity", "0.9"), ("Target specificity", "0.95"),
+    for label, value in (("Target sensitivity", "0.85"), ("Target specificity", "0.9"),
                          ("Confidence of the bounds", "0.8")):
         field = page.get_by_label(label)
         field.fill(value)
@@ -222,11 +222,11 @@ def _admin_checks(page, url: str, data: AppData, shots: Path, tmp_path: Path) ->
     page.get_by_text("as the active policy: the review queue follows it now").wait_for()
     saved = _rows(data.settings.db_url, select(TriagePolicy.created_by, TriagePolicy.target_sensitivity,
                                                    TriagePolicy.t_low, TriagePolicy.active))
-    assert [(s[0], s[1], s[3]) for s in saved] == [(ADMIN[0], 0.9, True)]
+    assert [(s[0], s[1], s[3]) for s in saved] == [(ADMIN[0], 0.85, True)]
     page.goto(f"{url}/thresholds")  # a new visit opens on the saved policy
     page.get_by_text("Saved policy 1").wait_for()
     expect(page.get_by_label("Proposed t_low")).to_have_value(f"{saved[0][2]:.6f}")
-    expect(page.get_by_label("Target sensitivity")).to_have_value("0.9000")
+    expect(page.get_by_label("Target sensitivity")).to_have_value("0.8500")
     expect(page.get_by_role("button", name="Save the proposed policy as the active policy")).to_be_disabled()
     page.locator(".js-plotly-plot").nth(2).wait_for()
     page.screenshot(path=str(shots / "thresholds.png"), full_page=True)

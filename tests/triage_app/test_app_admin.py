@@ -50,8 +50,11 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         assert active_policy(session) is None
         assert queue.queue_stats(session).routed_to_humans == 20
-    at = _thresholds(logged_in(*ADMIN), 0.9, 0.95, 0.8)
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
     assert not at.warning
+    captions = " ".join(c.value for c in at.caption)
+    assert "Reference: 200 reference stacks" in captions and "200 out_of_fold; tier 1: 200" in captions
+    assert "Humans: no known-answer reviews yet: human error from the prior" in captions
     at.button(key="thresholds_use_tuned").click().run()
     t_low, t_high = _input(at, "thresholds_t_low").value, _input(at, "thresholds_t_high").value
     assert 0 < t_low < t_high < 1
@@ -60,7 +63,7 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         policy = active_policy(session)
         assert (policy.t_low, policy.t_high, policy.created_by) == (pytest.approx(t_low), pytest.approx(t_high), ADMIN[0])
-        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.9, 0.95, 0.8)
+        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.85, 0.9, 0.8)
         routed = queue.queue_stats(session).routed_to_humans
         assert 0 < routed < 20
     reviewer = logged_in(*REVIEWER)
@@ -72,12 +75,27 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
 
 
 def test_manual_thresholds_must_be_ordered(sessions):
-    at = _thresholds(logged_in(*ADMIN), 0.9, 0.9, 0.9)
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
     _input(at, "thresholds_t_low").set_value(1.0).run()
-    assert [e.value for e in at.error] == ["t_low must be below t_high."]
+    assert [e.value.split(",")[0] for e in at.error] == ["t_low must be below t_high"]
     assert not [b for b in at.button if b.key == "thresholds_save"]
     with sessions() as session:
         assert session.scalar(select(TriagePolicy.id)) is None
+
+
+def test_a_side_switched_off_is_saved_as_null_and_the_known_answer_rate_is_set(sessions):
+    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
+    at.button(key="thresholds_use_tuned").click().run()
+    at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith("thresholds_t_low_on")][0]).uncheck().run()
+    at.button(key="thresholds_save").click().run()
+    at.number_input(key="thresholds_known_rate").set_value(0.2)
+    at.button(key="thresholds_known_save").click().run()
+    assert not at.exception and "Known-answer rate set to 20%." in [s.value for s in at.success]
+    with sessions() as session:
+        policy = active_policy(session)
+        assert policy.t_low is None and 0 < policy.t_high < 1
+        from db.known_answers import known_answer_rate
+        assert known_answer_rate(session) == 0.2
 
 
 def test_thresholds_page_opens_on_the_saved_policy(sessions, app_data):
@@ -89,11 +107,12 @@ def test_thresholds_page_opens_on_the_saved_policy(sessions, app_data):
     at = logged_in(*ADMIN)
     at.switch_page(str(PAGES / "thresholds.py")).run()
     assert not at.exception
-    values = {n.key.rsplit("_", 1)[0]: n.value for n in at.number_input}
+    values = {n.key.rsplit("_", 1)[0]: n.value for n in at.number_input if n.key != "thresholds_known_rate"}
     assert values == {"thresholds_sensitivity": 0.9, "thresholds_specificity": 0.9, "thresholds_confidence": 0.8,
                       "thresholds_reviews": 2, "thresholds_t_low": 0.35, "thresholds_t_high": 0.7}
     assert at.button(key="thresholds_save").disabled  # nothing to save: the proposal is the saved policy
     assert "Saved policy" in at.caption[0].value and "t_low 0.350000" in at.caption[0].value
+    assert all(c.value for c in at.checkbox if c.key.startswith("thresholds_t_"))  # both sides decide
     shown = {m.label: m.value for m in at.metric if m.label == "To humans"}
     assert shown  # both columns show the queue they would route
     to_humans = [m.value for m in at.metric if m.label == "To humans"]
@@ -184,4 +203,5 @@ def test_dashboard_counts_reviews():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20" and metrics["Still need reviews"] == "19"
     assert metrics["Pace"].endswith("/ day") and metrics["Done at this pace"] != "no pace yet"
+    assert any("No answers to known-answer stacks yet" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 4  # burn-down, savings, agreement over time, throughput

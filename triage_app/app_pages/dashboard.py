@@ -75,6 +75,17 @@ def agreement_section(data: dict) -> None:
                      column_config={"probability": st.column_config.NumberColumn(format="%.3f")})
 
 
+def skill_section(data: dict) -> None:
+    """Each reviewer's sensitivity and specificity on known-answer stacks."""
+    st.subheader("Reviewer skill (known-answer stacks)")
+    if data["skill"].empty:
+        st.info("No answers to known-answer stacks yet: the tuner uses the stated prior for human error.")
+    else:
+        st.caption("Sensitivity and specificity of each reviewer on stacks whose answer is known, with 95 % "
+                   "intervals (Beta posteriors); n_known_* is how many known answers each rests on.")
+        st.dataframe(data["skill"], key="dashboard_skill", hide_index=True)
+
+
 def throughput_section(data: dict) -> None:
     """Reviews per hour over the last 48 hours, by reviewer."""
     st.subheader("Reviews per hour (last 48 hours)")
@@ -95,6 +106,7 @@ def show() -> None:
     progress_section(lab, data["reviews"], now)
     savings_section(lab)
     agreement_section(data)
+    skill_section(data)
     throughput_section(data)
 
 

@@ -25,11 +25,19 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen migration action; returns the exit code."""
     from db import migrate
 
+    from alembic.util import CommandError
+
     url = resolve(args).db_url
-    if args.db_action == "upgrade":
-        migrate.upgrade(url, args.revision)
-    elif args.db_action == "downgrade":
-        migrate.downgrade(url, args.revision)
+    if args.db_action in ("upgrade", "downgrade"):
+        current = migrate.current_revision(url)
+        if current is not None and not migrate.is_known_revision(current):
+            print(f"error: {_safe(url)}: {migrate.schema_advice(current)}; nothing changed")
+            return 1
+        try:
+            getattr(migrate, args.db_action)(url, args.revision)
+        except CommandError as err:  # e.g. a target revision that does not exist
+            print(f"error: {_safe(url)}: {err}; nothing changed")
+            return 1
     print(f"database {_safe(url)} at revision {migrate.current_revision(url) or 'base (empty)'}")
     return 0
 

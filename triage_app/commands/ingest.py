@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -70,19 +71,46 @@ def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) ->
     return Inputs(metadata, labels, pairing, problems)
 
 
-def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None]) -> Counter:
+class TraceLog:
+    """The tracebacks of unexpected per-stack failures, in a file created at the first one.
+
+    The console gets one line per failed stack; a traceback (a bug, not a bad file) would bury
+    the other lines, so it goes to ``path`` for the bug report.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def keep(self, result: IngestResult) -> str:
+        """Append ``result``'s traceback; the note that says where it is, for the console line."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(f"{result.error}\n{result.trace}\n")
+        except OSError as err:
+            return f" (traceback not kept: {err})"
+        return f" (traceback in {self.path})"
+
+
+def trace_log_path(data_dir: Path) -> Path:
+    """``DATA_DIR/logs/ingest-YYYYMMDD-HHMMSS.log``: one file per ingest run."""
+    return data_dir / "logs" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None],
+                   traces: TraceLog, counts: Counter) -> None:
     """The one place every per-file result passes through: print failures, count statuses, ``record`` it.
 
     A result arrives only after its stack is committed to the store, so recording it (e.g. in
-    the database) here never records a stack a crash could still lose.
+    the database) here never records a stack a crash could still lose. A failure is one line;
+    an unexpected one's traceback goes to ``traces``. ``counts`` counts the statuses, up to an
+    error that stops the run.
     """
-    counts: Counter = Counter()
     for result in results:
         counts[result.status] += 1
         record(result)
         if result.error:
-            print(result.error, flush=True)
-    return counts
+            print(result.error + (traces.keep(result) if result.trace else ""), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,10 +144,13 @@ def run(args: argparse.Namespace) -> int:
         results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
                                                  batch_size=args.batch_size,
                                                  progress=False if args.no_progress else None)
+        counts: Counter = Counter()
         try:
-            counts = handle_results(results, recorder.record)
+            handle_results(results, recorder.record, TraceLog(trace_log_path(settings.data_dir)), counts)
         except StoreError as err:
             print(f"error: {err}")
+            print(f"stopped after storing {counts[INGESTED]} stack(s) (kept and recorded); "
+                  "a rerun resumes with the others")
             return 1
     print(f"ingested {counts[INGESTED]}, already stored {counts[SKIPPED]}, failed {counts[FAILED]}"
           f"{f', {len(inputs.problems)} input problem(s)' if inputs.problems else ''} "
