@@ -76,6 +76,8 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
 
 def test_manual_thresholds_must_be_ordered(sessions):
     at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
+    for side in ("t_low", "t_high"):
+        at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith(f"thresholds_{side}_on")][0]).check().run()
     _input(at, "thresholds_t_low").set_value(1.0).run()
     assert [e.value.split(",")[0] for e in at.error] == ["t_low must be below t_high"]
     assert not [b for b in at.button if b.key == "thresholds_save"]
