@@ -135,7 +135,8 @@ def workload_figure(comparison: pd.DataFrame, *, done: int) -> go.Figure:
                            marker_color=["#9467bd", "#7f7f7f", "#2ca02c"], text=comparison["how"],
                            textposition="auto", hovertemplate="%{y}: %{x:,} answers<extra></extra>"))
     fig.add_vline(x=done, line_dash="dot", annotation_text=f"given so far: {done:,}", annotation_position="top")
-    fig.update_layout(height=260, xaxis_title="human answers needed", xaxis_type="log", yaxis_autorange="reversed",
+    fig.update_layout(height=260, xaxis_title="human answers needed", xaxis_type="log", xaxis_dtick=1,
+                      yaxis_autorange="reversed",
                       margin={"t": 30, "b": 40, "l": 10, "r": 10}, showlegend=False)
     return fig
 
@@ -153,6 +154,6 @@ def agreement_figure(by_day: pd.DataFrame) -> go.Figure:
                                  customdata=rows[count], hovertemplate="%{x|%b %d}: %{y:.0%} of %{customdata} "
                                                                        "answers<extra></extra>"))
     fig.update_layout(height=300, yaxis={"title": "answers agreeing", "tickformat": ".0%", "range": [0, 1.05]},
-                      xaxis_tickformat="%b %d", legend={"orientation": "h", "y": -0.2},
+                      xaxis={"tickformat": "%b %d", "dtick": 86_400_000}, legend={"orientation": "h", "y": -0.2},
                       margin={"t": 20, "b": 40, "l": 50, "r": 10})
     return fig

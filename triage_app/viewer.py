@@ -22,6 +22,7 @@ from PIL import Image
 
 from triage_app.media import FPS, ReviewMedia
 
+LEGEND = "Model's view: the brighter the colour, the more of the ensemble's evidence for stalled (Grad-CAM)"
 HINT = "Space play/pause · ← → step a slice · O outline · M model's view · S F U B answer"
 
 _HTML = """
@@ -66,7 +67,8 @@ export default function (component) {
     const scrub = root.querySelector(".scrub");
     const fill = root.querySelector(".fill");
     const where = root.querySelector(".where");
-    root.querySelector(".hint").textContent = data.hint;
+    root.querySelector(".hint").textContent = (data.view === "model" && data.model ? data.legend + " · " : "")
+        + data.hint;
     const depth = data.depth, fps = data.fps;
     const slice = () => Math.min(depth - 1, Math.floor(video.currentTime * fps + 1e-3));
     const show = () => {
@@ -156,7 +158,7 @@ def png_url(image: np.ndarray) -> str:
 def review_viewer(media: ReviewMedia, *, model_video: bytes | None, key: str) -> None:
     """Mount the viewer for ``media``; with ``model_video`` it plays the model's view instead."""
     _viewer(key=key, data={
-        "name": media.filename, "depth": media.depth, "fps": FPS, "hint": HINT,
+        "name": media.filename, "depth": media.depth, "fps": FPS, "hint": HINT, "legend": LEGEND,
         "video": data_url(media.video, "video/mp4"),
         "model": None if model_video is None else data_url(model_video, "video/mp4"),
         "view": "model" if model_video is not None else "plain",

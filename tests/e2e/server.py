@@ -20,6 +20,7 @@ from db.engine import make_engine
 from db.models import ModelRun
 from tests.fixtures.app_data import AppData, build_app_data
 from tests.fixtures.run_dir import make_run_dir
+from triage_app.settings import Settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,12 +45,13 @@ def prepare(root: Path, db_url: str) -> AppData:
 
 
 @contextmanager
-def serve(data: AppData, log_path: Path) -> Iterator[str]:
-    """`stalltriage app` on a free port over ``data``; yields its URL and stops it at the end."""
+def serve(settings: Settings, log_path: Path) -> Iterator[str]:
+    """`stalltriage app` on a free port over ``settings``' database and store; yields its URL and
+    stops it at the end."""
     port = free_port()
     script = shutil.which("stalltriage")
     command = [script] if script else [sys.executable, "-m", "triage_app.cli"]
-    command += ["app", "--db", data.settings.db_url, "--store", str(data.settings.store_path), "--port", str(port)]
+    command += ["app", "--db", settings.db_url, "--store", str(settings.store_path), "--port", str(port)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -55,7 +55,7 @@ def served(sqlite_db_url: str, tmp_path: Path) -> Iterator[tuple[str, AppData]]:
     """`stalltriage app` on a free port over a prepared database; yields its URL and the data."""
     _require_browser()
     data = prepare(tmp_path, sqlite_db_url)
-    with serve(data, tmp_path / "app.log") as url:
+    with serve(data.settings, tmp_path / "app.log") as url:
         yield url, data
 
 

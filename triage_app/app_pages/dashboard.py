@@ -24,13 +24,11 @@ def progress_section(lab: progress.LabProgress, reviews: pd.DataFrame, now: pd.T
                            "are on a reviewer's screen now")
     columns[3].metric("Pace", f"{lab.per_day:,.0f} / day",
                       help=f"counted reviews per day over the last {lab.pace_days:.1f} days")
-    if stats.remaining == 0:
-        finish = "done"
-    elif lab.finish is None:
-        finish = "no pace yet"
+    if stats.remaining == 0 or lab.finish is None:
+        columns[4].metric("Done at this pace", "done" if stats.remaining == 0 else "no pace yet")
     else:
-        finish = f"{lab.finish:%b %d, %H:00}"
-    columns[4].metric("Done at this pace", finish, help="reviews left ÷ pace (UTC)")
+        columns[4].metric("Done at this pace", f"{lab.finish:%b %d}", f"{lab.finish:%H:%M} UTC", delta_color="off",
+                          delta_arrow="off", help="reviews left ÷ pace")
     st.progress(stats.done / stats.routed_to_humans if stats.routed_to_humans else 1.0,
                 text=f"{stats.done:,} of {stats.routed_to_humans:,} routed stacks reviewed")
     st.plotly_chart(charts.burndown_figure(reviews, reviews_left=lab.reviews_left, per_day=lab.per_day,
@@ -40,7 +38,7 @@ def progress_section(lab: progress.LabProgress, reviews: pd.DataFrame, now: pd.T
 def savings_section(lab: progress.LabProgress) -> None:
     """Human answers needed with and without the model (and by the crowd)."""
     st.subheader("Human answers saved by the model")
-    votes = st.number_input("Crowd answers per stack", 1, 100, 20, key="dashboard_crowd_votes",
+    votes = st.columns([1, 3])[0].number_input("Crowd answers per stack", 1, 100, 20, key="dashboard_crowd_votes",
                             help="how many volunteer answers your crowd collects per stack before its answer "
                                  "counts (set it to your project's number)")
     comparison = progress.workload_comparison(lab, crowd_votes=int(votes))

@@ -12,8 +12,9 @@ import streamlit as st
 from triage_app import services, ui
 from triage_app.viewer import review_viewer
 
-ANSWERS = (("stalled", "Stalled", "S", "primary"), ("flowing", "Flowing", "F", "tertiary"),
-           ("unsure", "Unsure", "U", "secondary"), ("bad_stack", "Bad stack", "B", "secondary"))
+ANSWERS = (("stalled", "Stalled", "S", "primary", ":material/block:"),
+           ("flowing", "Flowing", "F", "secondary", ":material/water_drop:"),
+           ("unsure", "Unsure", "U", "secondary", None), ("bad_stack", "Bad stack", "B", "secondary", None))
 MODEL_VIEW = "review_model_view"
 # less empty space above the page, so the viewer, the answers and the context fit 1400x900
 COMPACT = "<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>"
@@ -60,9 +61,9 @@ def _run_dir(db_url: str, _backend: services.Backend) -> str | None:
 def buttons(item: services.ReviewItem) -> None:
     """One button per answer, each with its key."""
     columns = st.columns(len(ANSWERS))
-    for column, (answer, label, key, kind) in zip(columns, ANSWERS):
+    for column, (answer, label, key, kind, icon) in zip(columns, ANSWERS):
         column.button(f"{label} ({key})", key=f"review_{answer}", shortcut=key, on_click=_answer, args=(item, answer),
-                      type=kind, width="stretch", icon=":material/block:" if answer == "stalled" else None)
+                      type=kind, width="stretch", icon=icon)
 
 
 def side_panel(item: services.ReviewItem, media, run_dir: str | None) -> None:  # noqa: ANN001 - ReviewMedia
