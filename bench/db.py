@@ -84,7 +84,7 @@ def load(url: str, vessels: int, reviewed: int, seed: int = 0) -> None:
                            "VALUES (1, 'bench', 'slim3d', '{}', '{}', 0.5, %s)", (now,))
         _copy(connection, "prediction", pd.DataFrame(index=ids, data={
             "model_run_id": 1, "vessel_id": ids, "probability": probability,
-            "spread": rng.uniform(0, 0.1, vessels).round(4), "out_of_fold": train,
+            "spread": rng.uniform(0, 0.1, vessels).round(4), "role": np.where(train, "out_of_fold", "new"),
             "review_level": pd.Series(0, index=ids, dtype="Int64").mask(train),
             "created_at": now}))
         _copy(connection, "app_user", pd.DataFrame({
