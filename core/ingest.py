@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +32,16 @@ INGESTED, SKIPPED, FAILED = "ingested", "skipped", "failed"
 @dataclass(frozen=True)
 class IngestResult:
     """What happened to one file: ``status`` is ``"ingested"``, ``"skipped"`` (already stored)
-    or ``"failed"`` (``error`` says why). ROI, frame count and frame size are known for stored
-    stacks (read back from the store for skipped ones)."""
+    or ``"failed"`` (``error`` says why in one line). ``trace`` is the traceback of an
+    unexpected failure (a bug rather than a bad file), for a log file, not the console. ROI,
+    frame count and frame size are known for stored stacks (read back from the store for
+    skipped ones)."""
 
     filename: str
     key: str
     status: str
     error: str | None = None
+    trace: str | None = None
     roi: tuple[int, int, int, int] | None = None
     num_frames: int | None = None
     frame_size: tuple[int, int] | None = None
@@ -98,15 +102,22 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _crop(job: tuple[str, CropOptions]) -> tuple[str, Stack | str]:
+@dataclass(frozen=True)
+class _Failure:
+    """Why a file could not be cropped; ``trace`` only for an unexpected exception."""
+
+    error: str
+    trace: str | None = None
+
+
+def _crop(job: tuple[str, CropOptions]) -> tuple[str, Stack | _Failure]:
     path, options = job
     try:
         return path, read_stack(path, options)
     except StackError as err:
-        return path, str(err)
+        return path, _Failure(str(err))
     except Exception as err:  # noqa: BLE001 - one bad file must never stop the run
-        log.exception("unexpected failure on %s", path)
-        return path, f"{path}: unexpected error: {type(err).__name__}: {err}"
+        return path, _Failure(f"{path}: unexpected error: {type(err).__name__}: {err}", traceback.format_exc())
 
 
 def _stored_result(path: Path, key: str, store: VolumeStore) -> IngestResult:
@@ -120,7 +131,7 @@ def _ok_result(path: str, key: str, stack: Stack) -> IngestResult:
                         frame_size=stack.frame_size)
 
 
-def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, Stack | str]]:
+def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, Stack | _Failure]]:
     if workers <= 1 or len(jobs) <= 1:
         quiet_decoder_logs()  # not _worker_init: the caller's OpenCV thread setting stays its own
         yield from map(_crop, jobs)
@@ -182,8 +193,10 @@ def _run(paths: Sequence[str | Path], store: VolumeStore, workers: int, options:
         for path, outcome in _results(jobs, workers):
             bar.update()
             key = key_for(Path(path).name)
-            if isinstance(outcome, str):
-                yield IngestResult(Path(path).name, key, FAILED, outcome)
+            if isinstance(outcome, _Failure):
+                if outcome.trace:
+                    log.debug("unexpected failure on %s\n%s", path, outcome.trace)
+                yield IngestResult(Path(path).name, key, FAILED, outcome.error, outcome.trace)
                 continue
             batch.append((key, StoredStack(outcome.volume, outcome.mask, outcome.meta())))
             pending.append(_ok_result(path, key, outcome))

@@ -2,6 +2,8 @@
 
 Stalls are rare, so a point estimate such as "1 % missed" from a few dozen stalls is mostly
 noise; the exact (Clopper–Pearson) binomial bounds here say how bad a rate could plausibly be.
+:func:`mixed_error_upper` extends them to error rates where part of the errors is counted and
+part is only known through an error rate's bound (stacks answered by humans of known skill).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import beta
+from scipy.stats import beta, binom
 from sklearn.metrics import confusion_matrix, matthews_corrcoef
 
 Side = Literal["two-sided", "upper", "lower"]
@@ -163,3 +165,103 @@ def binary_report(y_true: np.ndarray | list, y_pred: np.ndarray | list, *,
     return BinaryReport(tp=tp, fn=fn, tn=tn, fp=fp, sensitivity=_rate(tp, tp + fn), specificity=_rate(tn, tn + fp),
                         sensitivity_lower=sens_lower, specificity_lower=spec_lower,
                         mcc=mcc(y_true, y_pred), confidence=confidence)
+
+
+def _weight(weight: float) -> float:
+    weight = float(weight)
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight must lie in [0, 1], got {weight}")
+    return weight
+
+
+def mixed_error_upper(counted: np.ndarray | int, uncounted: np.ndarray | int, n: int, weight: float, *,
+                      confidence: float = 0.95) -> np.ndarray:
+    """Upper confidence bound of the error rate ``a + weight * r`` of a labelling where some cases'
+    errors are counted and others' are only known to happen at a rate of at most ``weight``.
+
+    Of ``n`` cases, ``counted`` are counted errors (rate ``a``) and ``uncounted`` are cases whose
+    outcome was not observed (rate ``r``), each an error with probability at most ``weight``
+    (e.g. the upper bound of a human error rate, from independent evidence). Writing
+    ``a + w r = (1 - w) a + w (a + r)`` and bounding ``a`` and ``a + r`` by one-sided
+    Clopper–Pearson bounds at tails ``alpha (1 - w)`` and ``alpha w`` (Bonferroni, ``alpha =
+    1 - confidence``) gives a bound that holds with probability at least ``confidence`` for any
+    ``a``, ``r`` and fixed ``w``. It equals the plain Clopper–Pearson bound of ``counted / n``
+    when ``weight`` is 0 and of ``(counted + uncounted) / n`` when it is 1, and grows with both
+    counts, which keeps the tuner's search monotone.
+
+    Parameters
+    ----------
+    counted, uncounted
+        Counts per candidate (arrays that broadcast, or scalars); ``counted + uncounted <= n``.
+    n
+        Cases (e.g. stalled stacks in the reference set), ``n >= 1``.
+    weight
+        Upper bound of the error rate of the uncounted cases, in [0, 1].
+    confidence
+        Coverage of the bound, in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The bound per candidate (0-d for scalar input).
+
+    Examples
+    --------
+    >>> float(mixed_error_upper(0, 200, 299, 0.0)) == float(clopper_pearson(0, 299, side="upper")[1])
+    True
+    >>> 0.04 < float(mixed_error_upper(0, 200, 299, 0.05)) < 0.05
+    True
+    """
+    weight = _weight(weight)
+    counted, uncounted = np.broadcast_arrays(np.asarray(counted, dtype=float), np.asarray(uncounted, dtype=float))
+    if (uncounted < 0).any() or (counted + uncounted > n).any():
+        raise ValueError("mixed_error_upper needs uncounted >= 0 and counted + uncounted <= n")
+    alpha = 1.0 - confidence
+    bound = np.zeros(counted.shape)
+    if weight < 1:
+        bound += (1 - weight) * clopper_pearson(counted, n, confidence=1 - alpha * (1 - weight), side="upper")[1]
+    if weight > 0:
+        bound += weight * clopper_pearson(counted + uncounted, n, confidence=1 - alpha * weight, side="upper")[1]
+    return bound
+
+
+def mixed_error_budget(n: int, weight: float, max_rate: float, *, confidence: float = 0.95) -> np.ndarray:
+    """For each count of counted errors ``c = 0, 1, ...``, the largest ``counted + uncounted``
+    whose :func:`mixed_error_upper` stays within ``max_rate``; ``-1`` where none does.
+
+    The generalisation of :func:`max_errors_within` the tuner needs: a policy's
+    ``(counted, counted + uncounted)`` passes exactly when ``counted + uncounted <= budget[counted]``
+    (``counted`` beyond the array's end never passes). The budget never grows with ``c``.
+    Costs ``O(c_max)`` distribution calls, where ``c_max`` is the last passing count.
+
+    Examples
+    --------
+    >>> budget = mixed_error_budget(1000, 0.0, 0.01, confidence=0.95)
+    >>> len(budget) - 1 == max_errors_within(1000, 0.01) and bool((budget == 1000).all())
+    True
+    """
+    weight = _weight(weight)
+    alpha = 1.0 - confidence
+    tail_counted, tail_all = alpha * (1 - weight), alpha * weight
+    if weight < 1:
+        c_max = max_errors_within(n, max_rate / (1 - weight), confidence=1 - tail_counted)
+        counted = np.arange(c_max + 1, dtype=float)
+        first = (1 - weight) * clopper_pearson(counted, n, confidence=1 - tail_counted, side="upper")[1]
+    else:
+        counted, first = np.arange(n + 1, dtype=float), np.zeros(n + 1)
+    if weight == 0:
+        return np.where(first <= max_rate, n, -1).astype(np.int64)
+    # (counted + uncounted) = s passes when its upper bound u(s) <= cap; u(s) <= cap exactly when
+    # P(Binomial(n, cap) <= s) <= tail (Clopper–Pearson duality), so binom.ppf finds the largest s.
+    cap = (max_rate - first) / weight
+    budget = np.where(cap >= 1, n, -1).astype(np.int64)
+    some = (cap >= 0) & (cap < 1)
+    if some.any():
+        quantile = binom.ppf(tail_all, n, cap[some]).astype(np.int64)
+        found = np.full(len(quantile), -1, dtype=np.int64)
+        for shift in (1, 0, -1, -2):  # the passing s sits at the quantile or just below; margin for rounding
+            s = quantile + shift
+            passes = (s >= 0) & (s < n) & (binom.cdf(s, n, cap[some]) <= tail_all)
+            found = np.where((found == -1) & passes, s, found)
+        budget[some] = found
+    return np.where(budget >= counted, budget, -1)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,19 @@ def decode(value: bytes | memoryview, *, where: str = "value") -> StoredStack:
         raise StoreError(f"{where}: {len(buf)} bytes, header says {end}")
     volume = np.frombuffer(buf, dtype, count, offset).reshape(header["shape"])
     return StoredStack(volume=volume, mask=mask, meta=header["meta"])
+
+
+def _disk_note(path: Path, needed: int) -> str:
+    """``"; the disk is full ..."`` when ``path``'s file system has no room for ``needed`` more bytes.
+
+    LMDB reports a full disk as whatever its last write returned (often "Input/output error"),
+    so the free space is checked to say what happened.
+    """
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return ""
+    return f"; the disk is full ({free} bytes free, the batch needs {needed})" if free < 2 * needed else ""
 
 
 def _open_env(path: Path, *, readonly: bool, map_size: int, reader_map_size: int) -> lmdb.Environment:
@@ -287,4 +301,6 @@ class VolumeStore:
                 log.info("%s: growing the map to %d bytes", self.path, size)
                 env.set_mapsize(size)
             except lmdb.Error as err:
-                raise StoreError(f"{self.path}: cannot write to the volume store: {err}") from err
+                needed = sum(len(value) for _, value in values)
+                raise StoreError(f"{self.path}: cannot write to the volume store: {err}"
+                                 f"{_disk_note(self.path, needed)}") from err

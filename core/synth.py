@@ -30,71 +30,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.mp4 import write_mp4
+from core.synth_profiles import PROFILES, crowd, difficulty, make_project, sample_spec
 from core.synth_render import StackSpec, render_stack
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "s3://drivendata-competition-clog-loss"
 SPLITS = ("train", "test")
-HARD_RATE = 0.13
 _FILENAME_SLOTS = 900_000
 _FILENAME_STEP = 7_919  # prime, coprime with the slot count: index → filename is one-to-one
-
-
-@dataclass(frozen=True)
-class SizeProfile:
-    """Distributions of stack depth, ROI size and context around the ROI (lognormal, clipped),
-    and a scale for vessel width so that small ROIs still show several cells."""
-
-    depth_median: float
-    depth_sigma: float
-    depth_range: tuple[int, int]
-    roi_median: float
-    roi_sigma: float
-    roi_range: tuple[int, int]
-    context_range: tuple[int, int]
-    frame_range: tuple[int, int]
-    radius_scale: float = 1.0
-
-
-PROFILES = {
-    # Competition-like: depth mostly 20–120 (mean ≈ 60, tail capped at 160 for speed),
-    # ROI mostly 30–110 px (mean ≈ 67), full frame larger than the ROI.
-    "default": SizeProfile(54, 0.42, (16, 160), 64, 0.3, (28, 180), (10, 40), (128, 208)),
-    # Small and fast, for tests: the same phenomena at a fraction of the pixels.
-    "tiny": SizeProfile(16, 0.2, (12, 24), 36, 0.15, (28, 48), (6, 14), (48, 64), radius_scale=0.6),
-}
-
-
-@dataclass(frozen=True)
-class Project:
-    """Per-project appearance: microscope settings, dye and animal differ between projects."""
-
-    project_id: int
-    tissue_level: float
-    tissue_texture: float
-    lumen_level: float
-    shadow_strength: float
-    noise_sigma: float
-    vessel_radius: float
-    frame_hw: tuple[int, int]
-    outline_thickness: int
-
-
-def make_project(seed: int, project_id: int, profile: SizeProfile) -> Project:
-    """Draw the appearance of project ``project_id`` (deterministic in ``seed``)."""
-    rng = np.random.default_rng([seed, 1_000_003, project_id])
-    return Project(
-        project_id=project_id,
-        tissue_level=float(rng.uniform(12, 40)),
-        tissue_texture=float(rng.uniform(4, 14)),
-        lumen_level=float(rng.uniform(120, 200)),
-        shadow_strength=float(rng.uniform(0.65, 0.9)),
-        noise_sigma=float(rng.uniform(5, 14)),
-        vessel_radius=float(rng.uniform(3.0, 5.0) * profile.radius_scale),
-        frame_hw=(int(rng.integers(*profile.frame_range)), int(rng.integers(*profile.frame_range))),
-        outline_thickness=int(rng.integers(1, 3)),
-    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,35 +54,20 @@ def stack_filename(seed: int, split: str, index: int) -> str:
     return f"{100_000 + (slot * _FILENAME_STEP + _filename_offset(seed)) % _FILENAME_SLOTS}.mp4"
 
 
-def _lognormal(rng: np.random.Generator, median: float, sigma: float, bounds: tuple[int, int]) -> int:
-    return int(np.clip(round(median * np.exp(sigma * rng.standard_normal())), *bounds))
-
-
-def _crowd(rng: np.random.Generator, stalled: bool, hard: bool) -> tuple[float, bool]:
-    """Noisy crowd score (fraction saying "stalled") and the tier-1 (high confidence) flag.
-
-    Clear stacks get confident scores on the right side; hard ones land in between; a few (3 %)
-    fool the crowd.
-    """
-    a, b = (2.5, 2.0) if hard else (10.0, 1.2)
-    agree = rng.beta(a, b)
-    fooled = rng.random() < 0.03
-    if fooled:
-        agree = 1.0 - agree
-    score = round(float(agree if stalled else 1.0 - agree), 4)
-    tier1 = bool(not (hard or fooled) and abs(score - 0.5) > 0.35 and rng.random() < 0.85)
-    return score, tier1
-
-
 @dataclass(frozen=True)
 class StackJob:
-    """One stack to generate: identity, label, metadata and its drawing spec."""
+    """One stack to generate: identity, label, metadata and its drawing spec.
+
+    ``hard`` names the hard cases and nuisances the stack holds (see
+    :data:`core.synth_profiles.DIFFICULTY`) and ``difficulty`` sums them up (0 clear … 1).
+    """
 
     filename: str
     split: str
     project_id: int
     stalled: bool
-    hard: str
+    hard: tuple[str, ...]
+    difficulty: float
     spec: StackSpec
     crowd_score: float
     tier1: bool
@@ -146,53 +75,20 @@ class StackJob:
     nano: bool
 
 
-def _spec(rng: np.random.Generator, render_seed: tuple[int, ...], project: Project, profile: SizeProfile,
-          stalled: bool, hard: str) -> StackSpec:
-    """Sample sizes and appearance (independent of the label) and apply the hard case."""
-    depth = _lognormal(rng, profile.depth_median, profile.depth_sigma, profile.depth_range)
-    roi_h = _lognormal(rng, profile.roi_median, profile.roi_sigma, profile.roi_range)
-    roi_w = int(np.clip(round(roi_h * np.exp(rng.normal(0, 0.2))), *profile.roi_range))
-    ctx = profile.context_range
-    frame_h = max(project.frame_hw[0], roi_h + 2 * ctx[0]) + int(rng.integers(*ctx))
-    frame_w = max(project.frame_hw[1], roi_w + 2 * ctx[0]) + int(rng.integers(*ctx))
-    frame_h, frame_w = frame_h + frame_h % 2, frame_w + frame_w % 2
-    roi = (int(rng.integers(ctx[0], frame_h - roi_h - ctx[0] + 1)),
-           int(rng.integers(ctx[0], frame_w - roi_w - ctx[0] + 1)), roi_h, roi_w)
-    mode = "stall" if stalled else "flow"
-    if hard == "slow_or_partial":
-        mode = "partial" if stalled else "slow"
-    low = hard == "low_contrast"
-    return StackSpec(
-        render_seed=render_seed, depth=depth, frame_hw=(frame_h, frame_w), roi_yxhw=roi, cell_mode=mode,
-        tissue_level=project.tissue_level * rng.uniform(0.85, 1.15),
-        tissue_texture=project.tissue_texture * rng.uniform(0.8, 1.2),
-        lumen_level=project.lumen_level * rng.uniform(0.85, 1.15) * (rng.uniform(0.3, 0.45) if low else 1.0),
-        shadow_strength=project.shadow_strength * (rng.uniform(0.45, 0.65) if low else 1.0),
-        noise_sigma=project.noise_sigma * rng.uniform(0.85, 1.15),
-        vessel_radius=project.vessel_radius * rng.uniform(0.85, 1.15),
-        coverage=float(rng.uniform(0.2, 0.45)),
-        target_visible=float(rng.uniform(0.12, 0.2) if hard == "few_slices" else rng.uniform(0.45, 0.85)),
-        n_other_vessels=int(rng.integers(1, 5)),
-        outline_thickness=project.outline_thickness,
-        jitter_px=float(rng.uniform(0.3, 0.8)) if rng.random() < 0.1 else 0.0,
-        blackout=bool(rng.random() < 0.08),
-    )
-
-
-def make_job(seed: int, split: str, index: int, *, stall_rate: float = 0.3, n_projects: int = 8,
-             profile: str = "default") -> StackJob:
+def make_job(seed: int, split: str, index: int, *, stall_rate: float = 0.3, n_projects: int = 12,
+             profile: str = "realistic") -> StackJob:
     """Everything about stack ``index`` of ``split``, drawn from its own generator."""
     size = PROFILES[profile]
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
     project = make_project(seed, int(rng.integers(n_projects)) + 1, size)
     stalled = bool(rng.random() < stall_rate)
-    hard = str(rng.choice(["slow_or_partial", "low_contrast", "few_slices"])) if rng.random() < HARD_RATE else ""
-    spec = _spec(rng, (seed, SPLITS.index(split), index, 1), project, size, stalled, hard)
-    score, tier1 = _crowd(rng, stalled, bool(hard))
+    spec, hard = sample_spec(rng, (seed, SPLITS.index(split), index, 1), project, size, stalled)
+    level = difficulty(hard)
+    score, tier1 = crowd(rng, stalled, level)
     keep_flowing = min(1.0, (0.7 / 0.3) * stall_rate / max(1.0 - stall_rate, 1e-9))
     micro = bool(stalled or rng.random() < keep_flowing)
     return StackJob(filename=stack_filename(seed, split, index), split=split, project_id=project.project_id,
-                    stalled=stalled, hard=hard, spec=spec, crowd_score=score, tier1=tier1,
+                    stalled=stalled, hard=hard, difficulty=level, spec=spec, crowd_score=score, tier1=tier1,
                     micro=micro, nano=bool(micro and rng.random() < 0.5))
 
 
@@ -228,8 +124,8 @@ def _write_csvs(rows: list[dict], out_dir: Path) -> None:
 
 
 def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: int = 0, *,
-             stall_rate: float = 0.3, n_projects: int = 8, profile: str = "default",
-             workers: int | None = None, progress: bool = True) -> Path:
+             stall_rate: float = 0.3, test_stall_rate: float | None = None, n_projects: int = 12,
+             profile: str = "realistic", workers: int | None = None, progress: bool = True) -> Path:
     """Write a synthetic data set in the competition format.
 
     Parameters
@@ -241,12 +137,15 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
     seed
         Data set seed; stack ``i`` of a split is the same for any ``n_train``/``n_test``.
     stall_rate
-        Fraction of stalled stacks (0.3 like the competition's "micro" subset; the full data
-        has ~0.01, too few for a small demo).
+        Fraction of stalled training stacks (0.3 like the competition's "micro" subset; the full
+        data has ~0.01, too few for a small demo).
+    test_stall_rate
+        Fraction of stalled test stacks; default: ``stall_rate``.
     n_projects
         Number of projects, each with its own appearance.
     profile
-        ``"default"`` (competition-like sizes) or ``"tiny"`` (small and fast, for tests).
+        ``"realistic"`` (Stall Catchers-like sizes, hard cases and nuisances) or ``"tiny"``
+        (small, fast and mostly clear, for tests); see :data:`core.synth_profiles.PROFILES`.
     workers
         Processes rendering and encoding; default: all CPU cores.
     progress
@@ -257,8 +156,10 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
     pathlib.Path
         ``out_dir``.
     """
-    if not 0.0 <= stall_rate <= 1.0:
-        raise ValueError(f"stall_rate must be in [0, 1], got {stall_rate}")
+    test_stall_rate = stall_rate if test_stall_rate is None else test_stall_rate
+    for name, rate in (("stall_rate", stall_rate), ("test_stall_rate", test_stall_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {rate}")
     if n_train < 0 or n_test < 0:
         raise ValueError(f"n_train and n_test must be >= 0, got {n_train} and {n_test}")
     if workers is not None and workers < 1:
@@ -268,8 +169,9 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
     out_dir = Path(out_dir)
     for split in SPLITS:
         (out_dir / split).mkdir(parents=True, exist_ok=True)
-    jobs = [make_job(seed, split, i, stall_rate=stall_rate, n_projects=n_projects, profile=profile)
-            for split, n in (("train", n_train), ("test", n_test)) for i in range(n)]
+    jobs = [make_job(seed, split, i, stall_rate=rate, n_projects=n_projects, profile=profile)
+            for split, n, rate in (("train", n_train, stall_rate), ("test", n_test, test_stall_rate))
+            for i in range(n)]
     workers = workers or os.cpu_count() or 1
     args = [(job, out_dir) for job in jobs]
     bar = tqdm(total=len(jobs), desc="synth", unit="stack", disable=not progress)

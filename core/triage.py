@@ -1,10 +1,21 @@
 """The triage policy (two thresholds on the model probability) and its tuner.
 
 ``p <= t_low`` is decided **flowing** automatically, ``p >= t_high`` **stalled**, anything in
-between goes to a human. The tuner picks the pair that decides the most stacks automatically while
-the *combined* labels (model where automatic, humans elsewhere) keep sensitivity and specificity
-above targets, where the targets bind the upper Clopper–Pearson bound of the miss and false-alarm
-rates, not just their point estimates: with rare stalls a lucky sample must not pass for safety.
+between goes to a human; a side set to ``None`` decides nothing. The tuner picks the pair that
+decides the most stacks automatically while the *combined* labels (model where automatic, humans
+elsewhere) keep sensitivity and specificity above targets, where the targets bind upper
+confidence bounds of the miss and false-alarm rates, not just their point estimates: with rare
+stalls a lucky sample must not pass for safety.
+
+Humans err too. A routed stack's final human label misses a stall at some rate ``h`` that the
+reference set cannot show (its labels *are* the reference), so the combined miss rate is
+``a + r h``: ``a`` the share of stalls the policy gets wrong where it can be counted (decided
+flowing, or routed and answered wrong by a recorded human answer), ``r`` the share routed with no
+recorded answer. ``h`` comes from a :class:`~core.skill.HumanErrorRates` (known-answer stacks, or
+the stated prior; never silently zero). The bound splits ``alpha = 1 - confidence`` (Bonferroni):
+``HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
+:func:`core.metrics.mixed_error_upper` of ``a + w r`` on the reference set. False alarms likewise.
+With a human error rate known to be zero the bound is exactly the plain Clopper–Pearson bound.
 
 The classes follow scikit-learn's threshold classifiers: ``__init__`` only stores keyword-only
 parameters, ``fit`` learns ``t_low_``/``t_high_`` and returns ``self``, ``predict`` decides.
@@ -13,6 +24,7 @@ parameters, ``fit`` learns ``t_low_``/``t_high_`` and returns ``self``, ``predic
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from enum import IntEnum
@@ -20,9 +32,13 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
-from core.metrics import clopper_pearson, max_errors_within
+from core.metrics import max_errors_within, mixed_error_budget, mixed_error_upper
+from core.skill import ErrorRate, HumanErrorRates
 
 log = logging.getLogger(__name__)
+
+HUMAN_ALPHA_SHARE = 0.5
+"""Share of ``1 - confidence`` spent on the human error rate's bound (the rest on the reference set)."""
 
 
 class Decision(IntEnum):
@@ -41,12 +57,19 @@ class TriageWarning(UserWarning):
 class PolicyReport:
     """What a policy does on a reference set (combined model + human labels).
 
-    ``sensitivity_lower`` / ``specificity_lower`` are ``1 -`` the one-sided upper Clopper–Pearson
-    bound of the miss / false-alarm rate at ``confidence``.
+    ``misses`` / ``false_alarms`` are the errors that can be counted: automatic decisions, and
+    routed stacks whose recorded human answer is wrong. ``unreviewed_stalled`` /
+    ``unreviewed_flowing`` are routed stacks without a recorded answer: their errors enter through
+    the human error rates. ``sensitivity`` / ``specificity`` are point estimates (human rates at
+    their means); ``sensitivity_lower`` / ``specificity_lower`` are ``1 -`` the upper confidence
+    bounds of the miss / false-alarm rate at ``confidence``, counting the humans'
+    ``human_miss_upper`` / ``human_false_alarm_upper`` (their upper bounds at the human share of
+    the confidence). ``human_basis`` says what those rest on. A side that decides nothing is
+    ``None``.
     """
 
-    t_low: float
-    t_high: float
+    t_low: float | None
+    t_high: float | None
     n: int
     n_auto_flowing: int
     n_auto_stalled: int
@@ -54,32 +77,72 @@ class PolicyReport:
     auto_share: float
     misses: int
     false_alarms: int
+    unreviewed_stalled: int
+    unreviewed_flowing: int
     sensitivity: float
     specificity: float
     sensitivity_lower: float
     specificity_lower: float
     confidence: float
+    human_basis: str
+    human_miss_rate: float
+    human_false_alarm_rate: float
+    human_miss_upper: float
+    human_false_alarm_upper: float
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, object]:
         """The report as a plain dict (for tables, JSON and audit records)."""
         return asdict(self)
 
 
-def decide(scores: np.ndarray | list, t_low: float, t_high: float) -> np.ndarray:
+def validate_thresholds(t_low: float | None, t_high: float | None) -> tuple[float | None, float | None]:
+    """The one rule for a policy's thresholds: each is ``None`` (that side decides nothing) or a
+    number in [0, 1], and ``t_low < t_high`` when both are set. Returns them as floats / None.
+
+    Raises
+    ------
+    ValueError
+        Naming the threshold and the rule it breaks.
+
+    Examples
+    --------
+    >>> validate_thresholds(0.1, None)
+    (0.1, None)
+    """
+    checked = []
+    for name, value in (("t_low", t_low), ("t_high", t_high)):
+        if value is not None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a number in [0, 1] or None, got {value!r}") from None
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"{name} must lie in [0, 1] (None: that side decides nothing), got {value}")
+        checked.append(value)
+    t_low, t_high = checked
+    if t_low is not None and t_high is not None and not t_low < t_high:
+        raise ValueError(f"t_low must be below t_high, got t_low={t_low}, t_high={t_high}")
+    return t_low, t_high
+
+
+def decide(scores: np.ndarray | list, t_low: float | None, t_high: float | None) -> np.ndarray:
     """Map probabilities to :class:`Decision` codes (``int8``): ``p <= t_low`` flowing,
-    ``p >= t_high`` stalled, else human. ``-inf`` / ``+inf`` switch a side off.
+    ``p >= t_high`` stalled, else human. ``None`` switches a side off.
 
     Examples
     --------
     >>> decide([0.01, 0.5, 0.99], 0.1, 0.9).tolist()
     [0, 2, 1]
+    >>> decide([0.0, 1.0], None, 0.9).tolist()
+    [2, 1]
     """
-    if not t_low < t_high:
-        raise ValueError(f"t_low must be below t_high, got t_low={t_low}, t_high={t_high}")
+    t_low, t_high = validate_thresholds(t_low, t_high)
     scores = _scores(scores)
     out = np.full(len(scores), Decision.HUMAN, dtype=np.int8)
-    out[scores <= t_low] = Decision.FLOWING
-    out[scores >= t_high] = Decision.STALLED
+    if t_low is not None:
+        out[scores <= t_low] = Decision.FLOWING
+    if t_high is not None:
+        out[scores >= t_high] = Decision.STALLED
     return out
 
 
@@ -89,12 +152,14 @@ def _scores(scores: np.ndarray | list) -> np.ndarray:
         raise ValueError(f"scores: expected a 1-D array, got shape {scores.shape}")
     if not np.isfinite(scores).all():
         raise ValueError(f"scores: {int((~np.isfinite(scores)).sum())} of {len(scores)} are NaN or infinite")
+    if len(scores) and (scores.min() < 0 or scores.max() > 1):
+        raise ValueError(f"scores: probabilities must lie in [0, 1], got {scores.min()} .. {scores.max()}")
     return scores
 
 
 def _reference(scores: np.ndarray | list, y: np.ndarray | list,
                human: np.ndarray | list | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate inputs; human answers default to the reference (humans assumed right)."""
+    """Validate inputs; human answers are float 0/1, NaN where none was recorded."""
     scores = _scores(scores)
     y = np.asarray(y, dtype=float)
     if y.shape != scores.shape:
@@ -102,63 +167,102 @@ def _reference(scores: np.ndarray | list, y: np.ndarray | list,
     if not np.isin(y, (0, 1)).all():
         raise ValueError("labels: expected only 0 (flowing) and 1 (stalled)")
     if human is None:
-        human = y.copy()
+        human = np.full(len(y), np.nan)
     else:
         human = np.asarray(human, dtype=float)
         if human.shape != scores.shape:
             raise ValueError(f"{len(scores)} scores but human answers of shape {human.shape}")
         if not (np.isin(human, (0, 1)) | np.isnan(human)).all():
             raise ValueError("human answers: expected 0, 1 or NaN (no review)")
-        human = np.where(np.isnan(human), y, human)
-    return scores, y.astype(np.int8), human.astype(np.int8)
+    return scores, y.astype(np.int8), human
 
 
-def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: float, t_high: float, *,
-                    human: np.ndarray | list | None = None, confidence: float = 0.95) -> PolicyReport:
+@dataclass(frozen=True)
+class _ClassBound:
+    """The error bound of one class (stalled: misses; flowing: false alarms)."""
+
+    n: int
+    rate: ErrorRate
+    confidence: float
+
+    @property
+    def human_confidence(self) -> float:
+        return 1.0 if self.rate.certain_zero else 1 - (1 - self.confidence) * HUMAN_ALPHA_SHARE
+
+    @property
+    def weight(self) -> float:
+        return self.rate.upper(self.human_confidence)
+
+    @property
+    def reference_confidence(self) -> float:
+        return self.confidence + (1 - self.human_confidence)
+
+    def lower(self, counted: np.ndarray | int, unreviewed: np.ndarray | int) -> np.ndarray | float:
+        """``1 -`` the upper bound of the error rate; NaN for an empty class."""
+        if self.n == 0:
+            return np.full(np.shape(counted), np.nan) if np.ndim(counted) else float("nan")
+        upper = mixed_error_upper(counted, unreviewed, self.n, self.weight, confidence=self.reference_confidence)
+        return 1 - upper if np.ndim(upper) else 1 - float(upper)
+
+    def point(self, counted: np.ndarray | int, unreviewed: np.ndarray | int) -> np.ndarray | float:
+        """``1 -`` the expected error rate (human errors at their mean rate)."""
+        if self.n == 0:
+            return np.full(np.shape(counted), np.nan) if np.ndim(counted) else float("nan")
+        return 1 - (np.asarray(counted) + self.rate.mean * np.asarray(unreviewed)) / self.n
+
+    def budget(self, max_rate: float) -> np.ndarray:
+        """Largest ``counted + unreviewed`` allowed per ``counted`` (see ``mixed_error_budget``)."""
+        return mixed_error_budget(self.n, self.weight, max_rate, confidence=self.reference_confidence)
+
+
+def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: float | None, t_high: float | None, *,
+                    human: np.ndarray | list | None = None, human_errors: HumanErrorRates | None = None,
+                    confidence: float = 0.95) -> PolicyReport:
     """Score a policy against reference labels.
 
     Parameters
     ----------
     scores
-        Model probabilities (out-of-fold for stacks the model trained on).
+        Model probabilities (out-of-fold or held out: from the predictor that will be applied).
     y
-        Reference labels, 1 = stalled (crowd labels or agreed human reviews).
+        Reference labels, 1 = stalled (crowd or expert labels).
     t_low, t_high
-        The policy.
+        The policy (``None``: that side decides nothing).
     human
-        Optional human answers (0, 1, NaN = not reviewed); human-routed stacks without one count
-        as answered correctly.
+        Optional recorded human answers (0, 1, NaN = none) for reference stacks; where a routed
+        stack has one, its error is counted directly. They must be independent of ``y`` (not the
+        reviews ``y`` was made from), or they would always agree with it.
+    human_errors
+        Error rates of the final human label of routed stacks without a recorded answer;
+        default :meth:`HumanErrorRates.prior`, never perfection.
     confidence
         Confidence of the one-sided bounds.
     """
     scores, y, human = _reference(scores, y, human)
+    human_errors = human_errors if human_errors is not None else HumanErrorRates.prior()
     decision = decide(scores, t_low, t_high)
-    combined = np.where(decision == Decision.HUMAN, human, decision)
+    t_low, t_high = validate_thresholds(t_low, t_high)
+    routed = decision == Decision.HUMAN
+    unreviewed = routed & np.isnan(human)
+    answered = np.where(routed & ~unreviewed, human, decision)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    misses = int(((y == 1) & (combined == 0)).sum())
-    false_alarms = int(((y == 0) & (combined == 1)).sum())
-    n_human = int((decision == Decision.HUMAN).sum())
+    misses = int(((y == 1) & (answered == 0)).sum())
+    false_alarms = int(((y == 0) & (answered == 1)).sum())
+    open_pos, open_neg = int((unreviewed & (y == 1)).sum()), int((unreviewed & (y == 0)).sum())
+    stalled = _ClassBound(n_pos, human_errors.miss, confidence)
+    flowing = _ClassBound(n_neg, human_errors.false_alarm, confidence)
+    n_human = int(routed.sum())
     return PolicyReport(
-        t_low=float(t_low), t_high=float(t_high), n=len(y),
+        t_low=t_low, t_high=t_high, n=len(y),
         n_auto_flowing=int((decision == Decision.FLOWING).sum()),
         n_auto_stalled=int((decision == Decision.STALLED).sum()), n_human=n_human,
         auto_share=(len(y) - n_human) / len(y) if len(y) else float("nan"),
-        misses=misses, false_alarms=false_alarms,
-        sensitivity=1 - misses / n_pos if n_pos else float("nan"),
-        specificity=1 - false_alarms / n_neg if n_neg else float("nan"),
-        sensitivity_lower=_lower(misses, n_pos, confidence),
-        specificity_lower=_lower(false_alarms, n_neg, confidence),
-        confidence=confidence)
-
-
-def _lower(errors: np.ndarray | int, n: int, confidence: float) -> np.ndarray | float:
-    """``1 -`` the one-sided upper bound of the error rate; NaN for an empty class."""
-    if n == 0:
-        return np.full(np.shape(errors), np.nan) if np.ndim(errors) else float("nan")
-    if not np.ndim(errors):
-        return 1 - float(clopper_pearson(errors, n, confidence=confidence, side="upper")[1])
-    counts, inverse = np.unique(errors, return_inverse=True)  # few distinct counts: bound each once
-    return 1 - clopper_pearson(counts, n, confidence=confidence, side="upper")[1][inverse]
+        misses=misses, false_alarms=false_alarms, unreviewed_stalled=open_pos, unreviewed_flowing=open_neg,
+        sensitivity=float(stalled.point(misses, open_pos)), specificity=float(flowing.point(false_alarms, open_neg)),
+        sensitivity_lower=stalled.lower(misses, open_pos), specificity_lower=flowing.lower(false_alarms, open_neg),
+        confidence=confidence, human_basis=human_errors.basis,
+        human_miss_rate=human_errors.miss.mean, human_false_alarm_rate=human_errors.false_alarm.mean,
+        human_miss_upper=stalled.weight, human_false_alarm_upper=flowing.weight)
 
 
 class TriagePolicy:
@@ -167,7 +271,8 @@ class TriagePolicy:
     Parameters
     ----------
     t_low, t_high
-        ``p <= t_low`` → flowing, ``p >= t_high`` → stalled, else human (``t_low < t_high``).
+        ``p <= t_low`` → flowing, ``p >= t_high`` → stalled, else human; ``None`` switches a side
+        off (rules: :func:`validate_thresholds`).
 
     Examples
     --------
@@ -175,15 +280,13 @@ class TriagePolicy:
     [0, 2, 1]
     """
 
-    def __init__(self, *, t_low: float, t_high: float) -> None:
+    def __init__(self, *, t_low: float | None, t_high: float | None) -> None:
         self.t_low = t_low
         self.t_high = t_high
 
     def fit(self, *_: object) -> "TriagePolicy":
         """Validate and adopt the thresholds; returns ``self``."""
-        if not self.t_low < self.t_high:
-            raise ValueError(f"t_low must be below t_high, got t_low={self.t_low}, t_high={self.t_high}")
-        self.t_low_, self.t_high_ = float(self.t_low), float(self.t_high)
+        self.t_low_, self.t_high_ = validate_thresholds(self.t_low, self.t_high)
         return self
 
     def predict(self, scores: np.ndarray | list) -> np.ndarray:
@@ -193,13 +296,23 @@ class TriagePolicy:
         return decide(scores, self.t_low_, self.t_high_)
 
 
-def _sweep_low(values: np.ndarray, groups: dict[str, np.ndarray], max_miss: int, max_fa: int) -> pd.DataFrame:
-    """For every choice of the auto-flowing set (scores <= u[i]), the smallest auto-stalled cut
-    u[j] that keeps false alarms within ``max_fa``, and whether misses then stay within ``max_miss``.
+def _passes(budget: np.ndarray, counted: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Whether ``(counted, counted + unreviewed = total)`` meets a class's error budget."""
+    inside = counted < len(budget)
+    return inside & (total <= budget[np.minimum(counted, len(budget) - 1)]) if len(budget) else inside
+
+
+def _sweep_low(values: np.ndarray, groups: dict[str, np.ndarray], miss_budget: np.ndarray,
+               fa_budget: np.ndarray) -> pd.DataFrame:
+    """For every choice of the auto-flowing set (scores <= values[i-1]), the smallest auto-stalled
+    cut values[j-1] whose false alarms pass their budget, and whether the misses then pass theirs.
 
     With ``m`` unique scores, ``i`` in ``0..m`` (0 = none automatic) and ``j`` in ``i+1..m+1``
-    (``m+1`` = none automatic). For fixed ``i``, false alarms never grow with ``j`` while misses
-    and workload never shrink, so the smallest feasible ``j`` is the best; a binary search finds it.
+    (``m+1`` = none automatic). For fixed ``i``, raising ``j`` moves stacks from auto-stalled to
+    humans: counted false alarms and (counted + unreviewed) flowing never grow, so the false-alarm
+    test passes from some ``j`` on, while counted misses and (counted + unreviewed) stalls never
+    shrink, and workload never shrinks: the smallest passing ``j`` is the best, and a bisection
+    run for all ``i`` at once finds it in ``O(m log m)``.
     """
     m = len(values)
 
@@ -207,25 +320,39 @@ def _sweep_low(values: np.ndarray, groups: dict[str, np.ndarray], max_miss: int,
         return np.concatenate([[0], np.cumsum(a)])
 
     count, pos, neg = prefix(groups["n"]), prefix(groups["pos"]), prefix(groups["neg"])
-    hmiss, hfa = prefix(groups["hmiss"]), prefix(groups["hfa"])
+    hmiss, hfa, upos, uneg = (prefix(groups[k]) for k in ("hmiss", "hfa", "upos", "uneg"))
     i = np.arange(m + 1)
-    j_all = np.arange(1, m + 2)
-    # false alarms for (i, j) = neg[j..m] + hfa[i+1..j-1] = g(j) - hfa[i], with g non-increasing in j
-    g = (neg[m] - neg[j_all - 1]) + hfa[j_all - 1]
-    allowed = max_fa + hfa[i]
-    # smallest j > i with g(j) <= allowed: search the ascending -g, restricted to j > i
-    first = np.searchsorted(-g, -allowed, side="left") + 1
-    j = np.maximum(first, i + 1)
-    ok_fa = (max_fa >= 0) & (j <= m + 1)
-    j = np.minimum(j, m + 1)
+
+    def false_alarms(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counted = (neg[m] - neg[j - 1]) + hfa[j - 1] - hfa[i]
+        return counted, counted + uneg[j - 1] - uneg[i]
+
+    low, high = i + 1, np.full(m + 1, m + 1)
+    reachable = _passes(fa_budget, *false_alarms(high))
+    while (open_ := low < high).any():
+        mid = (low + high) // 2
+        ok = _passes(fa_budget, *false_alarms(mid))
+        high = np.where(open_ & ok, mid, high)
+        low = np.where(open_ & ~ok, mid + 1, low)
+    j = low
+    fa_counted, fa_total = false_alarms(j)
     misses = pos[i] + hmiss[j - 1] - hmiss[i]
-    false_alarms = (neg[m] - neg[j - 1]) + hfa[j - 1] - hfa[i]
-    auto = count[i] + (count[m] - count[j - 1])
-    padded = np.concatenate([[-np.inf], values, [np.inf]])
+    miss_total = misses + upos[j - 1] - upos[i]
+    padded = np.concatenate([[np.nan], values, [np.nan]])
     return pd.DataFrame({
-        "t_low": padded[i], "t_high": padded[j], "n_auto": auto, "misses": misses,
-        "false_alarms": false_alarms, "feasible": ok_fa & (misses <= max_miss),
+        "t_low": padded[i], "t_high": padded[j], "n_auto": count[i] + (count[m] - count[j - 1]),
+        "misses": misses, "false_alarms": fa_counted, "unreviewed_stalled": miss_total - misses,
+        "unreviewed_flowing": fa_total - fa_counted,
+        "feasible": reachable & _passes(miss_budget, misses, miss_total),
     })
+
+
+_MIRROR = {"t_low": "t_high", "t_high": "t_low", "misses": "false_alarms", "false_alarms": "misses",
+           "unreviewed_stalled": "unreviewed_flowing", "unreviewed_flowing": "unreviewed_stalled"}
+
+
+def _none(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 class TunedTriagePolicy(TriagePolicy):
@@ -235,30 +362,40 @@ class TunedTriagePolicy(TriagePolicy):
     ----------
     sensitivity, specificity
         Targets for the combined labels; each must hold for the one-sided lower confidence bound
-        (1 - the upper Clopper–Pearson bound of the miss / false-alarm rate).
+        (``1 -`` the upper bound of the miss / false-alarm rate, human errors included).
     confidence
         Confidence of those bounds, e.g. 0.95.
+    human_errors
+        Error rates of the final human label of routed stacks
+        (:class:`~core.skill.HumanErrorRates`); default the stated prior. Pass
+        ``HumanErrorRates.perfect()`` only to compare with the old assumption.
     curve_points
         Most rows kept per sweep in ``curve_`` (evenly spread; enough for a chart). The choice of
         the policy always uses every candidate.
 
     Attributes
     ----------
-    t_low_, t_high_ : float
-        The chosen thresholds (``-inf`` / ``+inf`` where that side decides nothing).
+    t_low_, t_high_ : float or None
+        The chosen thresholds (``None`` where that side decides nothing).
+    human_errors_ : HumanErrorRates
+        The human error rates the bounds used.
     report_ : PolicyReport
         The chosen policy on the reference set.
     curve_ : pandas.DataFrame
         Two sweeps for plotting (``sweep`` = ``"t_low"`` or ``"t_high"``): values of one
-        threshold (every one, or ``curve_points`` of them) with the best value of the other, its automatic share, misses, false alarms,
-        point sensitivity/specificity and their lower bounds, and ``feasible``.
+        threshold (every one, or ``curve_points`` of them; NaN = that side off) with the best
+        value of the other, its automatic share, counted misses and false alarms, unreviewed
+        routed stacks per class, point sensitivity/specificity and their lower bounds, and
+        ``feasible``.
     feasible_ : bool
         False when no policy meets the targets; the policy then routes every stack to humans.
 
     Notes
     -----
-    Tune on scores the model never trained on (out-of-fold or held-out predictions): in-sample
-    scores are over-confident and the guarantee would not hold on new stacks.
+    Tune on scores from the predictor that will be applied, for stacks it never trained on
+    (out-of-fold or held out): in-sample scores are over-confident and the guarantee would not
+    hold on new stacks. The bounds are exact optima of the stated objective: the most automatic
+    decisions whose bounds pass, ties broken by fewer counted misses, then false alarms.
 
     Examples
     --------
@@ -271,10 +408,11 @@ class TunedTriagePolicy(TriagePolicy):
     """
 
     def __init__(self, *, sensitivity: float = 0.99, specificity: float = 0.95, confidence: float = 0.95,
-                 curve_points: int = 2000) -> None:
+                 human_errors: HumanErrorRates | None = None, curve_points: int = 2000) -> None:
         self.sensitivity = sensitivity
         self.specificity = specificity
         self.confidence = confidence
+        self.human_errors = human_errors
         self.curve_points = curve_points
 
     def fit(self, scores: np.ndarray | list, y: np.ndarray | list,
@@ -286,43 +424,46 @@ class TunedTriagePolicy(TriagePolicy):
         scores
             Out-of-fold or held-out model probabilities.
         y
-            Reference labels (1 = stalled): crowd labels, or agreed human reviews.
+            Reference labels (1 = stalled): crowd or expert labels.
         human
-            Optional human answers (0, 1, NaN = not reviewed) for stacks routed to humans;
-            unreviewed ones count as answered correctly.
+            Optional recorded human answers (0, 1, NaN = none), independent of ``y``; routed
+            stacks with one are judged by it, the others by ``human_errors``.
         """
         for name in ("sensitivity", "specificity", "confidence"):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must lie in (0, 1), got {value}")
         scores, y, human = _reference(scores, y, human)
+        self.human_errors_ = self.human_errors if self.human_errors is not None else HumanErrorRates.prior()
         n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
         if n_pos == 0 or n_neg == 0:
             raise ValueError(f"the reference set needs both classes; it has {n_pos} stalled and {n_neg} flowing stacks")
-        max_miss = self._max_errors(n_pos, self.sensitivity, "stalled", "sensitivity")
-        max_fa = self._max_errors(n_neg, self.specificity, "flowing", "specificity")
-        low = self._sweep(scores, y, human, max_miss, max_fa)
-        high = self._sweep(-scores, 1 - y, 1 - human, max_fa, max_miss)
-        high = high.rename(columns={"t_low": "t_high", "t_high": "t_low", "misses": "false_alarms",
-                                    "false_alarms": "misses"})
+        self._warn_if_too_few(n_pos, self.sensitivity, "stalled", "sensitivity")
+        self._warn_if_too_few(n_neg, self.specificity, "flowing", "specificity")
+        stalled = _ClassBound(n_pos, self.human_errors_.miss, self.confidence)
+        flowing = _ClassBound(n_neg, self.human_errors_.false_alarm, self.confidence)
+        miss_budget, fa_budget = stalled.budget(1 - self.sensitivity), flowing.budget(1 - self.specificity)
+        low = self._sweep(scores, y, human, miss_budget, fa_budget)
+        high = self._sweep(-scores, 1 - y, 1 - human, fa_budget, miss_budget).rename(columns=_MIRROR)
         high[["t_low", "t_high"]] = -high[["t_low", "t_high"]]
         curve = pd.concat([low.assign(sweep="t_low"), high.assign(sweep="t_high")], ignore_index=True)
         self.feasible_ = bool(curve["feasible"].any())
         if self.feasible_:
             best = curve[curve["feasible"]].sort_values(["n_auto", "misses", "false_alarms"],
                                                         ascending=[False, True, True], kind="stable")
-            self.t_low_, self.t_high_ = float(best["t_low"].iloc[0]), float(best["t_high"].iloc[0])
+            self.t_low_, self.t_high_ = _none(best["t_low"].iloc[0]), _none(best["t_high"].iloc[0])
             keep = [best.index[0]]
         else:
-            warnings.warn("no policy meets the targets on this reference set: routing every stack to humans",
-                          TriageWarning, stacklevel=2)
-            self.t_low_, self.t_high_ = -np.inf, np.inf
+            warnings.warn("no policy meets the targets on this reference set: routing every stack to humans "
+                          f"(human error rates: {self.human_errors_.basis})", TriageWarning, stacklevel=2)
+            self.t_low_, self.t_high_ = None, None
             keep = []
-        self.curve_ = self._describe(self._thin(curve, keep), len(y), n_pos, n_neg)
-        self.report_ = evaluate_policy(scores, y, self.t_low_, self.t_high_, human=human, confidence=self.confidence)
-        log.info("tuned policy t_low=%.4g t_high=%.4g: %.1f%% automatic, sensitivity >= %.4f, specificity >= %.4f",
-                 self.t_low_, self.t_high_, 100 * self.report_.auto_share,
-                 self.report_.sensitivity_lower, self.report_.specificity_lower)
+        self.curve_ = self._describe(self._thin(curve, keep), len(y), stalled, flowing)
+        self.report_ = evaluate_policy(scores, y, self.t_low_, self.t_high_, human=human,
+                                       human_errors=self.human_errors_, confidence=self.confidence)
+        log.info("tuned policy t_low=%s t_high=%s: %.1f%% automatic, sensitivity >= %.4f, specificity >= %.4f (%s)",
+                 self.t_low_, self.t_high_, 100 * self.report_.auto_share, self.report_.sensitivity_lower,
+                 self.report_.specificity_lower, self.human_errors_.basis)
         return self
 
     def _thin(self, curve: pd.DataFrame, keep: list[int]) -> pd.DataFrame:
@@ -333,32 +474,34 @@ class TunedTriagePolicy(TriagePolicy):
             rows.extend(sweep.index[np.unique(picks)])
         return curve.loc[sorted(set(rows))].reset_index(drop=True)
 
-    def _describe(self, curve: pd.DataFrame, n: int, n_pos: int, n_neg: int) -> pd.DataFrame:
+    @staticmethod
+    def _describe(curve: pd.DataFrame, n: int, stalled: _ClassBound, flowing: _ClassBound) -> pd.DataFrame:
         """Add shares, point rates and their lower confidence bounds to curve rows."""
+        misses, open_pos = curve["misses"].to_numpy(), curve["unreviewed_stalled"].to_numpy()
+        false_alarms, open_neg = curve["false_alarms"].to_numpy(), curve["unreviewed_flowing"].to_numpy()
         return curve.assign(
             auto_share=curve["n_auto"] / n,
-            sensitivity=1 - curve["misses"] / n_pos,
-            specificity=1 - curve["false_alarms"] / n_neg,
-            sensitivity_lower=_lower(curve["misses"].to_numpy(), n_pos, self.confidence),
-            specificity_lower=_lower(curve["false_alarms"].to_numpy(), n_neg, self.confidence))
+            sensitivity=stalled.point(misses, open_pos), specificity=flowing.point(false_alarms, open_neg),
+            sensitivity_lower=stalled.lower(misses, open_pos), specificity_lower=flowing.lower(false_alarms, open_neg))
 
-    def _max_errors(self, n: int, target: float, cls: str, metric: str) -> int:
-        """Error budget for one class; warns when even zero errors cannot prove the target."""
-        k = max_errors_within(n, 1 - target, confidence=self.confidence)
-        if k < 0:
+    def _warn_if_too_few(self, n: int, target: float, cls: str, metric: str) -> None:
+        """Warn when even zero errors (and perfect humans) cannot prove the target."""
+        if max_errors_within(n, 1 - target, confidence=self.confidence) < 0:
             need = int(np.ceil(np.log(1 - self.confidence) / np.log(target)))
             warnings.warn(f"the reference set holds only {n} {cls} stacks: even with no errors the "
                           f"{self.confidence:.0%} lower bound of {metric} stays below {target}; "
                           f"at least {need} are needed", TriageWarning, stacklevel=3)
-        return k
 
     @staticmethod
-    def _sweep(scores: np.ndarray, y: np.ndarray, human: np.ndarray, max_miss: int, max_fa: int) -> pd.DataFrame:
+    def _sweep(scores: np.ndarray, y: np.ndarray, human: np.ndarray, miss_budget: np.ndarray,
+               fa_budget: np.ndarray) -> pd.DataFrame:
         values, inverse = np.unique(scores, return_inverse=True)
 
         def per_value(mask: np.ndarray) -> np.ndarray:
             return np.bincount(inverse, weights=mask.astype(float), minlength=len(values)).astype(np.int64)
 
+        open_ = np.isnan(human)
         groups = {"n": per_value(np.ones_like(y, dtype=bool)), "pos": per_value(y == 1), "neg": per_value(y == 0),
-                  "hmiss": per_value((y == 1) & (human == 0)), "hfa": per_value((y == 0) & (human == 1))}
-        return _sweep_low(values, groups, max_miss, max_fa)
+                  "hmiss": per_value((y == 1) & (human == 0)), "hfa": per_value((y == 0) & (human == 1)),
+                  "upos": per_value((y == 1) & open_), "uneg": per_value((y == 0) & open_)}
+        return _sweep_low(values, groups, miss_budget, fa_budget)

@@ -232,7 +232,9 @@ def fill_outline(volume: np.ndarray, outline: np.ndarray, fill_px: int = 7) -> n
     for start in range(0, len(volume), _MAX_CHANNELS):
         part = volume[start:start + _MAX_CHANNELS]
         masked = np.multiply(part.transpose(1, 2, 0), valid[..., None], order="C")  # frames as channels
-        total = cv2.boxFilter(masked, -1, size, normalize=False, borderType=cv2.BORDER_REPLICATE)[covered]
+        # reshape: OpenCV returns a one-channel (H, W, 1) input as (H, W), e.g. the last frame of 129
+        total = cv2.boxFilter(masked, -1, size, normalize=False, borderType=cv2.BORDER_REPLICATE)
+        total = total.reshape(masked.shape)[covered]
         mean = (total + weight[:, None] // 2) // np.maximum(weight, 1)[:, None]
         part[:, covered] = np.where(weight[:, None] > 0, mean, 0).T
     return volume

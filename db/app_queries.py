@@ -26,12 +26,14 @@ def _frame(session: Session, query) -> pd.DataFrame:  # noqa: ANN001 - a SQLAlch
 
 def human_labels(session: Session) -> pd.DataFrame:
     """Per reviewed stack: filename, n_reviews, n_stalled, n_flowing and ``human`` — the majority
-    of the stalled/flowing answers (1 stalled, 0 flowing), missing on a tie or when none."""
+    of the stalled/flowing answers (1 stalled, 0 flowing), missing on a tie or when none. Answers
+    to known-answer stacks measure reviewers, not stacks: they are left out."""
     stalled = func.sum(case((Review.answer == "stalled", 1), else_=0))
     flowing = func.sum(case((Review.answer == "flowing", 1), else_=0))
     query = (select(Vessel.filename, func.count().label("n_reviews"), stalled.label("n_stalled"),
                     flowing.label("n_flowing"))
-             .join(Vessel, Vessel.id == Review.vessel_id).group_by(Vessel.filename))
+             .join(Vessel, Vessel.id == Review.vessel_id).where(Review.known_answer.is_(False))
+             .group_by(Vessel.filename))
     frame = _frame(session, query)
     frame["human"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     frame.loc[frame["n_stalled"] > frame["n_flowing"], "human"] = 1
@@ -83,3 +85,11 @@ def model_human_disagreements(session: Session, *, model_run_id: int, threshold:
     wrong["confidence"] = (wrong["probability"] - 0.5).abs()
     return (wrong.sort_values("confidence", ascending=False)[["filename", "probability", "human", "n_reviews"]]
             .reset_index(drop=True))
+
+
+def reviewed_scores(session: Session, *, model_run_id: int) -> pd.DataFrame:
+    """filename, probability of the run's reviewed stacks (to compare reviewers with the model)."""
+    reviewed = select(Review.vessel_id).distinct().scalar_subquery()
+    query = (select(Vessel.filename, Prediction.probability).join(Vessel, Vessel.id == Prediction.vessel_id)
+             .where(Prediction.model_run_id == model_run_id, Prediction.vessel_id.in_(reviewed)))
+    return _frame(session, query)

@@ -1,17 +1,22 @@
 """Final labels with their provenance, streamed to CSV or Parquet.
 
-The final label of a stack comes from the first source that decides it:
+The final label of a stack comes from the first source that decides it; a known answer always
+beats a model guess:
 
 1. **human**: at least k (the active policy's ``reviews_required``, else 1) stalled/flowing
-   answers with a strict majority; or a majority of reviewers calling it a bad stack, which
-   leaves it without a label;
-2. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
-   (stalled); without an active policy the model decides nothing;
-3. **crowd**: the crowd's label from ``train_labels.csv``;
+   answers; with two or more, their skill-weighted (Dawid–Skene, ``db.human_labels``) vote
+   decides and ``human_p_stalled`` shows P(stalled); or a majority of reviewers calling it a bad
+   stack, which leaves it without a label;
+2. **crowd**: the crowd's label from ``train_labels.csv`` (a known answer);
+3. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
+   (stalled); a NULL threshold decides nothing on its side, and without an active policy the
+   model decides nothing;
 4. **none**.
 
-Every row says which source decided and why (``reason``), with the model's probability and
-spread, the thresholds, the review counts, the reviewers' agreement and who they were.
+Answers to known-answer stacks (``review.known_answer``: served to measure the reviewer) never
+label a stack; ``n_known_answer_reviews`` counts them. Every row says which source decided and
+why (``reason``), with the model's probability and spread, the thresholds, the review counts, the
+reviewers' agreement and who they were.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ import pyarrow.parquet as pq
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from db.human_labels import skill_weighted_labels
 from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Vessel
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
-LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "out_of_fold",
+LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
                  "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
-                 "n_unsure", "n_bad_stack", "agreement", "reviewers", "crowd_score", "crowd_label", "ingest_status"]
+                 "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers",
+                 "crowd_score", "crowd_label", "ingest_status"]
 FORMATS = ("labels", "submission")
 
 
@@ -46,42 +53,75 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     reviews = (select(Review.vessel_id, func.count().label("n_reviews"), _count("stalled"), _count("flowing"),
                       _count("unsure"), _count("bad_stack"),
                       func.aggregate_strings(User.name, ",").label("reviewers"))
-               .join(User, User.id == Review.user_id).group_by(Review.vessel_id).subquery())
+               .join(User, User.id == Review.user_id).where(Review.known_answer.is_(False))
+               .group_by(Review.vessel_id).subquery())
+    calibration = (select(Review.vessel_id, func.count().label("n_known_answer_reviews"))
+                   .where(Review.known_answer.is_(True)).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
-    return (select(Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"), Prediction.probability,
-                   Prediction.spread, Prediction.out_of_fold,
+    return (select(Vessel.id.label("vessel_id"), Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"),
+                   Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
-                   reviews.c.reviewers)
+                   reviews.c.reviewers, calibration.c.n_known_answer_reviews)
             .outerjoin(Prediction, (Prediction.vessel_id == Vessel.id) & (Prediction.model_run_id == run_id))
             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
             .outerjoin(reviews, reviews.c.vessel_id == Vessel.id)
+            .outerjoin(calibration, calibration.c.vessel_id == Vessel.id)
             .order_by(Vessel.filename))
 
 
-def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None) -> pd.DataFrame:
-    """Decide the final label, source and reason for rows of the export query (pure pandas)."""
+def _plural(count: pd.Series, noun: str) -> pd.Series:
+    """``"1 unsure review"``, ``"2 unsure reviews"`` per row."""
+    return count.astype(str) + " " + noun + np.where(count == 1, "", "s")
+
+
+def _review_state(out: pd.DataFrame, decisive: pd.Series, k: int) -> pd.Series:
+    """Why the reviews decided nothing: none, too few, a tie; unsure and bad-stack answers named."""
+    votes = out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
+    state = pd.Series(np.where(decisive == 0, "", np.where(decisive < k, decisive.astype(str) + f" of {k} reviews",
+                                                          "reviewers tie (" + votes + ")")), index=out.index)
+    for column, noun in (("n_unsure", "unsure review"), ("n_bad_stack", "bad-stack review")):
+        named = _plural(out[column], noun)
+        state = state.where(out[column] == 0, np.where(state == "", named, state + ", " + named))
+    return state.where(state != "", "no reviews")
+
+
+def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None,
+                weighted: pd.Series | None = None) -> pd.DataFrame:
+    """Decide the final label, source and reason for rows of the export query (pure pandas).
+
+    ``weighted`` is P(stalled) by vessel id for stacks with several reviews
+    (:func:`db.human_labels.skill_weighted_labels`); without it those stacks take the majority.
+    """
     out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
-                        "out_of_fold": "boolean"})
+                        "role": "string", "fold": "Int64"})
     out["model_run"] = pd.Series(run_name, index=out.index, dtype="string").where(out["probability"].notna())
-    for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack"):
+    for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack", "n_known_answer_reviews"):
         out[column] = out[column].fillna(0).astype("int64")
-    policy = rule if rule is not None and rule.t_low is not None else None
+    policy = rule if rule is not None and rule.from_policy else None
+    t_low = policy.t_low if policy and policy.t_low is not None else np.nan
+    t_high = policy.t_high if policy and policy.t_high is not None else np.nan
     k = rule.reviews_required if rule else 1
-    out["t_low"] = policy.t_low if policy else np.nan
-    out["t_high"] = policy.t_high if policy else np.nan
+    out["t_low"] = t_low
+    out["t_high"] = t_high
     out["reviews_required"] = k
     p = out["probability"].astype("float64")
     decisive = out["n_stalled"] + out["n_flowing"]
-    human = (decisive >= k) & (out["n_stalled"] != out["n_flowing"])
+    majority = pd.Series(np.where(out["n_stalled"] == out["n_flowing"], np.nan, out["n_stalled"] > out["n_flowing"]),
+                         index=out.index, dtype="float64")
+    weighted = weighted if weighted is not None else pd.Series(dtype="float64")
+    out["human_p_stalled"] = weighted.reindex(out["vessel_id"]).to_numpy()
+    skill_weighted = out["human_p_stalled"].notna()
+    vote = majority.where(~skill_weighted, (out["human_p_stalled"] >= 0.5).astype("float64"))
+    human = (decisive >= k) & vote.notna()
     bad = ~human & (out["n_bad_stack"] > 0) & (out["n_bad_stack"] >= decisive)
     open_ = ~human & ~bad
-    low = open_ & (p <= out["t_low"]) if policy else pd.Series(False, index=out.index)
-    high = open_ & ~low & (p >= out["t_high"]) if policy else pd.Series(False, index=out.index)
-    crowd = open_ & ~low & ~high & out["crowd_label"].notna()
-    human_label = np.where(out["n_stalled"] > out["n_flowing"], 1, 0)
-    out["source"] = np.select([human | bad, low | high, crowd], ["human", "model", "crowd"], "none")
-    label = np.select([human, low, high, crowd], [human_label, 0, 1, out["crowd_label"].fillna(-1)], -1)
+    crowd = open_ & out["crowd_label"].notna()
+    low = open_ & ~crowd & (p <= t_low)
+    high = open_ & ~crowd & ~low & (p >= t_high)
+    human_label = vote.fillna(0).astype("int64")
+    out["source"] = np.select([human | bad, crowd, low | high], ["human", "crowd", "model"], "none")
+    label = np.select([human, crowd, low, high], [human_label, out["crowd_label"].fillna(-1), 0, 1], -1)
     out["final_label"] = pd.array(np.where(label >= 0, label, 0), dtype="Int64")
     out.loc[label < 0, "final_label"] = pd.NA
     out["agreement"] = np.where(decisive > 0, np.maximum(out["n_stalled"], out["n_flowing"]) / decisive.clip(lower=1),
@@ -94,17 +134,23 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
         why_not_model = np.where(p.isna(), "no prediction", "model uncertain (" + p_text + ")")
     else:
         why_not_model = np.where(p.isna(), "no prediction", "no active policy")
-    review_state = np.where(decisive == 0, "no reviews",
-                            np.where(decisive < k, decisive.astype(str) + f" of {k} reviews",
-                                     "reviewers tie (" + votes + ")"))
-    undecided = pd.Series(why_not_model, index=out.index) + "; " + review_state
+    review_state = _review_state(out, decisive, k)
+    calibration = _plural(out["n_known_answer_reviews"], "known-answer review")
+    review_state = review_state.where(out["n_known_answer_reviews"] == 0, review_state + "; " + calibration)
+    model_view = pd.Series(np.select([p <= t_low, p >= t_high], [p_text + f" <= t_low={t_low:.3f}",
+                                                                 p_text + f" >= t_high={t_high:.3f}"], why_not_model),
+                           index=out.index)
+    p_human = out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")
     reasons = [
+        (human & skill_weighted, "skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes
+         + "): P(stalled)=" + p_human),
+        (human & (decisive == 1), "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"),
         (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
         (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),
-        (low, p_text + (f" <= t_low={policy.t_low:.3f}" if policy else "")),
-        (high, p_text + (f" >= t_high={policy.t_high:.3f}" if policy else "")),
-        (crowd, "crowd label; " + undecided),
+        (crowd, "crowd label; " + model_view + "; " + review_state),
+        (low | high, model_view),
     ]
+    undecided = model_view + "; " + review_state
     out["reason"] = np.select([mask for mask, _ in reasons], [text for _, text in reasons], undecided)
     out["crowd_label"] = out["crowd_label"].astype("Int64")
     return out.loc[:, LABEL_COLUMNS]
@@ -114,19 +160,22 @@ def final_labels(session: Session, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[
     """Stream the final labels of every stack in filename order, ``chunk_rows`` at a time."""
     rule = queue_rule(session)
     run_name = session.get(ModelRun, rule.model_run_id).name if rule else None
+    weighted = skill_weighted_labels(session)
     result = session.execute(_export_query(rule).execution_options(yield_per=chunk_rows))
     columns = list(result.keys())
     for rows in result.partitions():
         chunk = pd.DataFrame(dict(zip(columns, (list(column) for column in zip(*rows)))), columns=columns)
-        yield label_chunk(chunk, rule, run_name)
+        yield label_chunk(chunk, rule, run_name, weighted)
 
 
 @dataclass
 class ExportSummary:
-    """What an export wrote: rows per source, and stacks the submission had to leave out."""
+    """What an export wrote: rows per source, human labels from a skill-weighted vote, and stacks the
+    submission had to leave out."""
 
     rows: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    skill_weighted: int = 0
     left_out: list[str] = field(default_factory=list)
 
 
@@ -165,6 +214,7 @@ def write_export(session: Session, *, path: Path, fmt: str = "labels") -> Export
         for number, chunk in enumerate(final_labels(session)):
             for source, count in chunk["source"].value_counts().items():
                 summary.by_source[source] = summary.by_source.get(source, 0) + int(count)
+            summary.skill_weighted += int(((chunk["source"] == "human") & chunk["human_p_stalled"].notna()).sum())
             table = _submission(chunk, threshold, summary) if fmt == "submission" else chunk
             summary.rows += len(table)
             arrow = pa.Table.from_pandas(table, preserve_index=False)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, SmallInteger, String, Text, UniqueConstraint, text)
+                        MetaData, SmallInteger, String, Text, UniqueConstraint, false, text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -29,6 +29,9 @@ SPLITS = ("train", "test")
 INGEST_STATUSES = ("pending", "ok", "failed")
 ROLES = ("reviewer", "admin")
 ANSWERS = ("stalled", "flowing", "unsure", "bad_stack")
+PREDICTION_ROLES = ("out_of_fold", "held_out", "new")
+"""How a run scored a stack: out of fold (a training stack scored by the fold member that never saw
+it), held out (a stack the run set aside from training) or new (a stack the run did not know)."""
 
 
 def utcnow() -> datetime:
@@ -144,8 +147,9 @@ class ModelRun(Base):
 class Prediction(Base):
     """The ensemble's probability for one stack under one model run.
 
-    ``out_of_fold`` marks scores from the fold model that never saw the stack in training; only
-    those (and scores of unseen stacks) may be used to tune thresholds.
+    ``role`` says how the run scored the stack (one of :data:`PREDICTION_ROLES`); only scores the
+    run never trained on may be used to tune thresholds. ``fold`` is the fold whose members scored
+    the stack (for an out-of-fold score, the fold that held it out); NULL when not known.
 
     ``review_level`` is queue bookkeeping kept in step by ``db.queue_levels``: the stack's number
     of reviews that count towards k, or NULL when the crowd's label is known (it never needs a
@@ -156,6 +160,7 @@ class Prediction(Base):
     __tablename__ = "prediction"
     __table_args__ = (
         CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+        CheckConstraint(_one_of("role", PREDICTION_ROLES), name="role"),
         Index("ix_prediction_queue", "model_run_id", "review_level", "probability", "vessel_id",
               sqlite_where=text("review_level IS NOT NULL"), postgresql_where=text("review_level IS NOT NULL")),
     )
@@ -165,7 +170,8 @@ class Prediction(Base):
                                            index=True)
     probability: Mapped[float] = mapped_column(Float)
     spread: Mapped[float | None] = mapped_column(Float)
-    out_of_fold: Mapped[bool] = mapped_column(Boolean, default=False)
+    role: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
+    fold: Mapped[int | None] = mapped_column(Integer)
     review_level: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -174,12 +180,14 @@ class TriagePolicy(Base):
     """Two thresholds on a model run's probabilities, and how many human reviews a stack needs.
 
     p <= t_low: automatically flowing; p >= t_high: automatically stalled; otherwise a human
-    decides (the majority of ``reviews_required`` reviews). At most one policy is active.
+    decides (the majority of ``reviews_required`` reviews). A NULL threshold decides nothing on
+    its side. At most one policy is active.
     """
 
     __tablename__ = "triage_policy"
     __table_args__ = (
-        CheckConstraint("t_low >= 0 AND t_low <= t_high AND t_high <= 1", name="thresholds"),
+        CheckConstraint("(t_low IS NULL OR t_low >= 0) AND (t_high IS NULL OR t_high <= 1) "
+                        "AND (t_low IS NULL OR t_high IS NULL OR t_low <= t_high)", name="thresholds"),
         CheckConstraint("reviews_required >= 1", name="reviews_required"),
         Index("uq_triage_policy_active", "active", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
@@ -187,8 +195,8 @@ class TriagePolicy(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), index=True)
-    t_low: Mapped[float] = mapped_column(Float)
-    t_high: Mapped[float] = mapped_column(Float)
+    t_low: Mapped[float | None] = mapped_column(Float)
+    t_high: Mapped[float | None] = mapped_column(Float)
     reviews_required: Mapped[int] = mapped_column(Integer, default=1)
     target_sensitivity: Mapped[float | None] = mapped_column(Float)
     target_specificity: Mapped[float | None] = mapped_column(Float)
@@ -211,11 +219,18 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Part of every signed session token; raising it ends the user's sessions everywhere."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Review(Base):
-    """One person's answer about one stack; editing an answer updates this row (and is audited)."""
+    """One person's answer about one stack; editing an answer updates this row (and is audited).
+
+    ``known_answer`` marks an answer to a stack served because its answer was known (a
+    calibration stack, see ``db.known_answers``): it measures the reviewer, it does not label
+    the stack.
+    """
 
     __tablename__ = "review"
     __table_args__ = (
@@ -228,6 +243,7 @@ class Review(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     answer: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float | None] = mapped_column(Float)
+    known_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
 
@@ -257,3 +273,14 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AppSetting(Base):
+    """A setting an admin changes in the app (e.g. the known-answer rate); changes are audited."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

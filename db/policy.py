@@ -1,8 +1,9 @@
 """Triage policies: two thresholds on a model run's probabilities; one active at a time, every change audited.
 
 The active policy decides which stacks the review queue serves (probability strictly between
-``t_low`` and ``t_high``) and how the export labels the others. Saving a new active policy
-re-routes the queue at once, since the queue reads the active policy on every claim.
+``t_low`` and ``t_high``; a NULL threshold decides nothing on its side) and how the export
+labels the others. Saving a new active policy re-routes the queue at once, since the queue reads
+the active policy on every claim.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.triage import validate_thresholds
 from db.audit import record_event
 from db.errors import DatabaseInputError
 from db.models import ModelRun, TriagePolicy
@@ -21,8 +23,9 @@ def _describe(policy: TriagePolicy) -> dict[str, object]:
             "target_specificity": policy.target_specificity, "confidence": policy.confidence}
 
 
-def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: float, reviews_required: int = 1,
-                target_sensitivity: float | None = None, target_specificity: float | None = None,
+def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
+                reviews_required: int = 1, target_sensitivity: float | None = None,
+                target_specificity: float | None = None,
                 confidence: float | None = None, created_by: str | None = None,
                 activate: bool = True) -> TriagePolicy:
     """Store a policy (and by default make it the active one).
@@ -32,7 +35,9 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: fl
     model_run_id
         The run whose probabilities the thresholds apply to.
     t_low, t_high
-        p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans.
+        p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans;
+        None decides nothing on that side (stored as NULL). The rule is
+        :func:`core.triage.validate_thresholds`'s.
     reviews_required
         k: a human label is the majority of at least k reviews.
     target_sensitivity, target_specificity, confidence
@@ -43,15 +48,17 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float, t_high: fl
     Raises
     ------
     DatabaseInputError
-        Thresholds outside 0 <= t_low <= t_high <= 1, k < 1, or an unknown model run.
+        Thresholds breaking that rule, k < 1, or an unknown model run.
     """
-    if not 0.0 <= t_low <= t_high <= 1.0:
-        raise DatabaseInputError(f"thresholds must satisfy 0 <= t_low <= t_high <= 1, got {t_low}, {t_high}")
+    try:
+        t_low, t_high = validate_thresholds(t_low, t_high)
+    except ValueError as error:
+        raise DatabaseInputError(str(error)) from None
     if reviews_required < 1:
         raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
     if session.get(ModelRun, model_run_id) is None:
         raise DatabaseInputError(f"no model run with id {model_run_id}")
-    policy = TriagePolicy(model_run_id=model_run_id, t_low=float(t_low), t_high=float(t_high),
+    policy = TriagePolicy(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                           reviews_required=reviews_required, target_sensitivity=target_sensitivity,
                           target_specificity=target_specificity, confidence=confidence, created_by=created_by,
                           active=False)
@@ -80,21 +87,6 @@ def activate_policy(session: Session, *, policy_id: int, actor: str | None = Non
     return policy
 
 
-def deactivate_policies(session: Session, *, actor: str | None = None) -> None:
-    """Leave no policy active: every stack with a prediction goes to review again."""
-    previous = active_policy(session)
-    if previous is None:
-        return
-    previous.active = False
-    session.flush()
-    record_event(session, actor=actor, action="policy.deactivate", entity="triage_policy", entity_id=previous.id)
-
-
 def active_policy(session: Session) -> TriagePolicy | None:
     """The active policy, or None."""
     return session.scalar(select(TriagePolicy).where(TriagePolicy.active.is_(True)))
-
-
-def list_policies(session: Session) -> list[TriagePolicy]:
-    """Every saved policy, newest first."""
-    return list(session.scalars(select(TriagePolicy).order_by(TriagePolicy.id.desc())))

@@ -4,12 +4,15 @@ A stack **needs review** when
 
 * it has a prediction from the queue's model run: the active policy's run, or (no active
   policy) the newest run;
-* that probability lies strictly between the policy's ``t_low`` and ``t_high`` (with no active
-  policy every predicted stack qualifies);
+* that probability lies strictly between the policy's ``t_low`` and ``t_high`` (a NULL threshold
+  decides nothing on its side; with no active policy every predicted stack qualifies);
 * it has no crowd label (its answer is already known), fewer than k reviews (k = the policy's
   ``reviews_required``, 1 without a policy; "unsure" answers do not count, so such a stack goes
   to another reviewer), none of them by this reviewer;
 * nobody holds an unexpired claim on it.
+
+Known-answer stacks (see ``db.known_answers``) are mixed in at the admin's rate while the user
+has regular work: one of them is served instead of the next regular stack with that probability.
 
 Order: stacks that already have some reviews come first (finish what was started: fewer
 stacks wait half-reviewed), then the most valuable: closest to the decision boundary (default)
@@ -31,15 +34,17 @@ transaction: use :func:`db.engine.run_transaction` (``write=True``), which also 
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select, bindparam, delete, exists, func, insert,
-                        select, union_all, update)
+from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select, bindparam, delete, exists, func,
+                        literal, select, union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from db import known_answers
 from db.audit import record_event
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
 from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime, Vessel,
@@ -49,17 +54,23 @@ from db.queue_levels import refresh_review_levels
 ORDERS = ("boundary", "stalled")
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_CANDIDATES = 50
+_RANDOM = random.SystemRandom()
 
 
 @dataclass(frozen=True)
 class QueueRule:
-    """Which stacks the queue serves: a model run, the open band (t_low, t_high) and k."""
+    """Which stacks the queue serves: a model run, the open band (t_low, t_high) and k.
+
+    A threshold of None decides nothing on its side; ``from_policy`` is False when no policy is
+    active (the newest run, every stack to humans).
+    """
 
     model_run_id: int
     t_low: float | None
     t_high: float | None
     reviews_required: int
     boundary: float
+    from_policy: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,12 +112,19 @@ def _rule(connection: Connection, policy: tuple | None) -> QueueRule | None:
     """The rule from an active policy's (run, t_low, t_high, k, run threshold), else from the newest run."""
     if policy is not None and policy[0] is not None:
         run_id, t_low, t_high, k, threshold = policy
-        threshold = threshold if threshold is not None else (t_low + t_high) / 2
-        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, t_low), t_high))
+        low, high = _band(t_low, t_high)
+        threshold = threshold if threshold is not None else (max(low, 0.0) + min(high, 1.0)) / 2
+        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, low), high))
     run = connection.execute(_NEWEST_RUN).first()
     if run is None:
         return None
-    return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5)
+    return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5,
+                     from_policy=False)
+
+
+def _band(t_low: float | None, t_high: float | None) -> tuple[float, float]:
+    """The open band as numbers: a NULL side (decides nothing) lies beyond every probability."""
+    return (-1.0 if t_low is None else t_low), (2.0 if t_high is None else t_high)
 
 
 def _active_user_name(session: Session, user_id: int) -> str:
@@ -133,7 +151,7 @@ def _claimable() -> list:
 
 
 def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
-    band = (rule.t_low, rule.t_high) if rule.t_low is not None else (-1.0, 2.0)
+    band = _band(rule.t_low, rule.t_high)
     return {"run_id": rule.model_run_id, "t_low": band[0], "t_high": band[1], "user_id": user_id,
             "k": rule.reviews_required, "now": now, "boundary": rule.boundary, "level": 0}
 
@@ -173,13 +191,15 @@ def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row
 
 
 @functools.cache
-def _claim_statement(dialect: str) -> Insert:
-    """Claim a stack if it is still claimable, re-checked on a fresh snapshot (a review may have committed
-    since the candidate query began); an expired claim is taken over. Returns a row only on success."""
+def _claim_statement(dialect: str, *, known_answer: bool = False) -> Insert:
+    """Claim a stack if it is still claimable (as a regular or a known-answer stack), re-checked on a fresh
+    snapshot (a review may have committed since the candidate query began); an expired claim is taken
+    over. Returns a row only on success."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    conditions = known_answers.claimable() if known_answer else _claimable()
     still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()),
                               bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime()))
-                       .where(Prediction.vessel_id == bindparam("vessel_id"), *_claimable()))
+                       .where(Prediction.vessel_id == bindparam("vessel_id"), *conditions))
     statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at"],
                                                   still_claimable)
     return statement.on_conflict_do_update(
@@ -189,9 +209,30 @@ def _claim_statement(dialect: str) -> Insert:
         where=Claim.expires_at <= bindparam("now")).returning(Claim.vessel_id)
 
 
+_WORK_FOR_USER = select(literal(1)).where(
+    *_routed(), Prediction.review_level < bindparam("k"),
+    ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id"))).limit(1)
+
+
+def _claim_known_answer(connection: Connection, parameters: dict, rng: random.Random) -> ClaimedStack | None:
+    """Claim a known-answer stack for the user when one is available and they still have regular work."""
+    if connection.execute(_WORK_FOR_USER, parameters).first() is None:
+        return None
+    found = known_answers.pick_candidate(connection, parameters, rng)
+    if found is None:
+        return None
+    claim = _claim_statement(connection.dialect.name, known_answer=True)
+    if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is None:
+        return None  # taken or answered meanwhile: serve regular work this time
+    return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, parameters["expires_at"])
+
+
 def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: timedelta = DEFAULT_TTL,
-               now: datetime | None = None) -> ClaimedStack | None:
+               now: datetime | None = None, rng: random.Random | None = None) -> ClaimedStack | None:
     """Reserve the most valuable stack that this user may review; None when the queue is empty for them.
+
+    With the probability set by the admin (``db.known_answers.known_answer_rate``) the stack is a
+    known-answer stack instead, as long as the user has regular work left.
 
     Parameters
     ----------
@@ -204,6 +245,8 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
         How long the claim lasts without a review.
     now
         The current time (tests pass one; default: the clock).
+    rng
+        Draws whether (and which) known-answer stack to serve (tests pass a seeded one).
 
     Raises
     ------
@@ -221,6 +264,11 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
         return None
     now = now or utcnow()
     parameters = {**_parameters(rule, user_id=user_id, now=now), "expires_at": now + ttl, "passed_over": []}
+    rng = rng or _RANDOM
+    if rng.random() < known_answers.known_answer_rate(session):
+        served = _claim_known_answer(connection, parameters, rng)
+        if served is not None:
+            return served
     claim = _claim_statement(connection.dialect.name)
     for level in range(rule.reviews_required - 1, -1, -1):  # finish started stacks first
         parameters["level"] = level
@@ -291,7 +339,8 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
 
 _holder = aliased(User)
 _LOCK_VESSEL = (select(Vessel.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
-                       _ACTIVE_USER.scalar_subquery().label("user_name"))
+                       _ACTIVE_USER.scalar_subquery().label("user_name"),
+                       known_answers.trusted_label(Vessel.id).label("known_answer"))
                 .outerjoin(Claim, Claim.vessel_id == Vessel.id).outerjoin(_holder, _holder.id == Claim.user_id)
                 .where(Vessel.id == bindparam("vessel_id")).with_for_update(of=Vessel))
 _OWN_CLAIM = delete(Claim).where(Claim.vessel_id == bindparam("vessel_id"), Claim.user_id == bindparam("user_id"))
@@ -313,7 +362,8 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
                   now: datetime | None = None) -> int:
     """Store a reviewer's answer and release their claim; a second answer by the same user edits the first.
 
-    Returns the review's id. Edits are audited (``review.edit``).
+    Returns the review's id. Edits are audited (``review.edit``). An answer to a stack with a
+    trustworthy known answer is stored as a known-answer review (it measures the reviewer).
 
     Raises
     ------
@@ -343,7 +393,8 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
     if stack.user_id == user_id:
         connection.execute(_OWN_CLAIM, keys)
     added = connection.execute(_add_review_statement(connection.dialect.name),
-                               {**keys, "answer": answer, "seconds": seconds, "created_at": now}).scalar()
+                               {**keys, "answer": answer, "seconds": seconds, "created_at": now,
+                                "known_answer": bool(stack.known_answer)}).scalar()
     if added is not None:
         refresh_review_levels(session, vessel_ids=[vessel_id])
         return added

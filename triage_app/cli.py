@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 
 from triage_app import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every sub-command module registered."""
+    """Build the top-level parser with every sub-command module registered, in workflow order."""
     parser = argparse.ArgumentParser(prog="stalltriage", description="Find stalled brain capillaries: "
                                      "score stacks with a 3D-CNN ensemble, route uncertain ones to humans.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{info.name}").add_parser(subparsers)
+    commands.register(subparsers)
     return parser
 
 

@@ -1,4 +1,10 @@
-"""Where StallTriage keeps its data: one source for the data dir, database URL and store path."""
+"""Where StallTriage keeps its data and how the app is configured: one source for the data dir,
+database URL, store path, video folders and the environment variables that carry them.
+
+The Streamlit app runs in its own process and reads everything from the environment; the
+command line resolves options, then environment, then defaults. Both read this module, so the
+app never imports a command-line module.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from pathlib import Path
 DATA_DIR_ENV = "STALLTRIAGE_DATA_DIR"
 DB_ENV = "STALLTRIAGE_DB"
 STORE_ENV = "STALLTRIAGE_STORE"
+VIDEO_DIRS_ENV = "STALLTRIAGE_VIDEO_DIRS"
+PASSWORD_ENV = "STALLTRIAGE_PASSWORD"
 DEFAULT_DATA_DIR = "stalltriage-data"
 
 
@@ -38,3 +46,8 @@ def resolve(args: argparse.Namespace | None = None) -> Settings:
     db_url = getattr(args, "db_url", None) or os.environ.get(DB_ENV) or f"sqlite:///{(Path(data_dir) / 'stalltriage.db').resolve()}"
     store_path = getattr(args, "store_path", None) or Path(os.environ.get(STORE_ENV, Path(data_dir) / "store"))
     return Settings(data_dir=Path(data_dir), db_url=db_url, store_path=Path(store_path))
+
+
+def video_dirs() -> tuple[str, ...]:
+    """The folders holding the original mp4s, from ``STALLTRIAGE_VIDEO_DIRS`` (``os.pathsep``-separated)."""
+    return tuple(d for d in os.environ.get(VIDEO_DIRS_ENV, "").split(os.pathsep) if d)

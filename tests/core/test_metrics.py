@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import binomtest
 
 from core.metrics import (binary_report, clopper_pearson, confusion_counts, max_errors_within, mcc,
-                          sensitivity_specificity)
+                          mixed_error_budget, mixed_error_upper, sensitivity_specificity)
 
 
 def test_counts_and_rates_by_hand():
@@ -89,3 +89,44 @@ def test_binary_report_bounds_below_point_estimates():
     assert report.tp + report.fn == y.sum() and report.tn + report.fp == 500 - y.sum()
     assert report.sensitivity_lower < report.sensitivity and report.specificity_lower < report.specificity
     assert report.as_dict()["mcc"] == pytest.approx(mcc(y, pred))
+
+
+@pytest.mark.parametrize("n,weight,rate,confidence", [
+    (50, 0.1, 0.2, 0.9), (300, 0.05, 0.05, 0.95), (40, 0.3, 0.5, 0.8), (120, 0.0, 0.05, 0.95), (60, 1.0, 0.5, 0.9),
+])
+def test_mixed_error_budget_is_the_largest_passing_total(n, weight, rate, confidence):
+    budget = mixed_error_budget(n, weight, rate, confidence=confidence)
+    assert (np.diff(budget) <= 0).all()
+    for counted in range(n + 1):
+        totals = np.arange(counted, n + 1)
+        passing = totals[mixed_error_upper(counted, totals - counted, n, weight, confidence=confidence) <= rate]
+        expected = int(passing.max()) if len(passing) else -1
+        assert (budget[counted] if counted < len(budget) else -1) == expected
+
+
+def test_mixed_error_upper_endpoints_are_plain_clopper_pearson():
+    counted, uncounted = np.array([0, 3, 10]), np.array([40, 5, 0])
+    plain = clopper_pearson(counted, 200, confidence=0.9, side="upper")[1]
+    assert mixed_error_upper(counted, uncounted, 200, 0.0, confidence=0.9) == pytest.approx(plain)
+    everything = clopper_pearson(counted + uncounted, 200, confidence=0.9, side="upper")[1]
+    assert mixed_error_upper(counted, uncounted, 200, 1.0, confidence=0.9) == pytest.approx(everything)
+    between = mixed_error_upper(counted, uncounted, 200, 0.2, confidence=0.9)
+    assert (between >= plain).all()  # the Bonferroni split may cost more than either endpoint
+
+
+def test_mixed_error_upper_covers_by_simulation():
+    """a + w r with a = 0.01, r = 0.5, human error exactly w = 0.04: the bound holds >= 95 % of the time."""
+    rng = np.random.default_rng(0)
+    n, a, r, w = 400, 0.01, 0.5, 0.04
+    counts = rng.multinomial(n, [a, r, 1 - a - r], size=4000)
+    bound = mixed_error_upper(counts[:, 0], counts[:, 1], n, w, confidence=0.95)
+    assert (bound >= a + r * w).mean() >= 0.95
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"counted": 1, "uncounted": 5, "n": 4, "weight": 0.1}, "counted \\+ uncounted <= n"),
+    ({"counted": 1, "uncounted": 1, "n": 4, "weight": 1.5}, "weight must lie"),
+])
+def test_mixed_error_upper_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mixed_error_upper(**kwargs)

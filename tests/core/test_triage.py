@@ -6,9 +6,18 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
 
-from core.triage import Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.skill import HumanErrorRates
+from core.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
+                         validate_thresholds)
+
+
+HUMANS = {
+    "prior": HumanErrorRates.prior(),
+    "perfect": HumanErrorRates.perfect(),
+    "measured": HumanErrorRates.from_known_answers([1] * 40 + [0] * 3 + [0] * 95 + [1] * 5, [1] * 43 + [0] * 100),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -17,22 +26,36 @@ def _upper(k: int, n: int, confidence: float) -> float:
     return binomtest(k, n).proportion_ci(confidence_level=2 * confidence - 1, method="exact").high
 
 
-def _brute_force(p, y, human, sens, spec, conf):
+def _bound(counted: int, unreviewed: int, n: int, rate, confidence: float) -> float:
+    """The documented bound, written out: Bonferroni over the human rate and the reference set."""
+    if rate.certain_zero:
+        return _upper(counted, n, confidence)
+    alpha = (1 - confidence) / 2
+    w = beta.ppf(1 - alpha, rate.a, rate.b)
+    return (1 - w) * _upper(counted, n, 1 - alpha * (1 - w)) + w * _upper(counted + unreviewed, n, 1 - alpha * w)
+
+
+def _brute_force(p, y, human, sens, spec, conf, humans):
     """Best automatic count over every pair of candidate thresholds, by direct counting."""
     values = np.unique(p)
-    lows = [-np.inf, *values]
-    highs = [*values, np.inf]
+    lows = [None, *values]
+    highs = [*values, None]
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    answer = np.where(np.isnan(human), y, human)
     best = -1
     for t_low, t_high in itertools.product(lows, highs):
-        if not t_low < t_high:
+        if t_low is not None and t_high is not None and not t_low < t_high:
             continue
-        combined = np.where(p <= t_low, 0, np.where(p >= t_high, 1, answer))
-        misses = int(((y == 1) & (combined == 0)).sum())
-        false_alarms = int(((y == 0) & (combined == 1)).sum())
-        if _upper(misses, n_pos, conf) <= 1 - sens and _upper(false_alarms, n_neg, conf) <= 1 - spec:
-            best = max(best, int(((p <= t_low) | (p >= t_high)).sum()))
+        auto_flowing = p <= t_low if t_low is not None else np.zeros(len(p), bool)
+        auto_stalled = p >= t_high if t_high is not None else np.zeros(len(p), bool)
+        routed = ~auto_flowing & ~auto_stalled
+        answer = np.where(auto_flowing, 0, np.where(auto_stalled, 1, human))  # NaN: routed, no answer
+        misses = int(((y == 1) & (answer == 0)).sum())
+        false_alarms = int(((y == 0) & (answer == 1)).sum())
+        open_pos = int((routed & np.isnan(human) & (y == 1)).sum())
+        open_neg = int((routed & np.isnan(human) & (y == 0)).sum())
+        if (_bound(misses, open_pos, n_pos, humans.miss, conf) <= 1 - sens
+                and _bound(false_alarms, open_neg, n_neg, humans.false_alarm, conf) <= 1 - spec):
+            best = max(best, int((~routed).sum()))
     return best
 
 
@@ -47,67 +70,149 @@ def _case(seed: int, n: int, with_humans: bool):
     return p, y, human
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_tuner_matches_brute_force(seed):
-    with_humans = seed % 2 == 1
-    p, y, human = _case(seed, n=40 + seed, with_humans=with_humans)
+def _targets(seed: int):
     rng = np.random.default_rng(100 + seed)
-    sens, spec, conf = rng.uniform(0.6, 0.85), rng.uniform(0.6, 0.85), rng.choice([0.5, 0.8, 0.9])
-    expected = _brute_force(p, y, human, sens, spec, conf)
+    return rng.uniform(0.6, 0.85), rng.uniform(0.6, 0.85), rng.choice([0.5, 0.8, 0.9])
+
+
+@pytest.mark.parametrize("seed", range(36))
+def test_tuner_matches_brute_force(seed):
+    humans = list(HUMANS.values())[seed % 3]
+    p, y, human = _case(seed, n=40 + seed, with_humans=seed % 2 == 1)
+    sens, spec, conf = _targets(seed)
+    expected = _brute_force(p, y, human, sens, spec, conf, humans)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TriageWarning)
-        tuned = TunedTriagePolicy(sensitivity=sens, specificity=spec, confidence=conf).fit(p, y, human)
+        tuned = TunedTriagePolicy(sensitivity=sens, specificity=spec, confidence=conf, human_errors=humans).fit(
+            p, y, human)
     if expected < 0:
         assert not tuned.feasible_ and tuned.report_.n_human == len(p)
+        assert tuned.t_low_ is None and tuned.t_high_ is None
         return
     assert tuned.feasible_
     report = tuned.report_
     assert report.n - report.n_human == expected
-    assert _upper(report.misses, int(y.sum()), conf) <= 1 - sens
-    assert _upper(report.false_alarms, int(len(y) - y.sum()), conf) <= 1 - spec
+    assert _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, conf) <= 1 - sens
+    assert 1 - report.sensitivity_lower == pytest.approx(
+        _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, conf))
+    assert 1 - report.specificity_lower == pytest.approx(
+        _bound(report.false_alarms, report.unreviewed_flowing, int(len(y) - y.sum()), humans.false_alarm, conf))
 
 
 def test_brute_force_cases_are_not_trivial():
-    """The random cases above include both automation and infeasible cases (so they can fail)."""
+    """The random cases above include automation, and infeasible ones (so they can fail)."""
     outcomes = set()
-    for seed in range(24):
+    for seed in range(36):
         p, y, human = _case(seed, n=40 + seed, with_humans=seed % 2 == 1)
-        rng = np.random.default_rng(100 + seed)
-        sens, spec, conf = rng.uniform(0.6, 0.85), rng.uniform(0.6, 0.85), rng.choice([0.5, 0.8, 0.9])
-        best = _brute_force(p, y, human, sens, spec, conf)
+        best = _brute_force(p, y, human, *_targets(seed), list(HUMANS.values())[seed % 3])
         outcomes.add("none" if best < 0 else "all" if best == len(p) else "some")
-    assert "some" in outcomes
+    assert {"none", "some"} <= outcomes
 
 
-def test_curve_rows_agree_with_evaluate_policy():
+def _off(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
+@pytest.mark.parametrize("humans", HUMANS.values(), ids=HUMANS.keys())
+def test_curve_rows_agree_with_evaluate_policy(humans):
     p, y, human = _case(7, n=80, with_humans=True)
-    tuned = TunedTriagePolicy(sensitivity=0.7, specificity=0.7, confidence=0.8).fit(p, y, human)
+    tuned = TunedTriagePolicy(sensitivity=0.7, specificity=0.7, confidence=0.8, human_errors=humans).fit(p, y, human)
     assert set(tuned.curve_["sweep"]) == {"t_low", "t_high"}
     for row in tuned.curve_.sample(10, random_state=0).itertuples():
-        report = evaluate_policy(p, y, row.t_low, row.t_high, human=human, confidence=0.8)
+        report = evaluate_policy(p, y, _off(row.t_low), _off(row.t_high), human=human, human_errors=humans,
+                                 confidence=0.8)
         assert (report.misses, report.false_alarms) == (row.misses, row.false_alarms)
+        assert (report.unreviewed_stalled, report.unreviewed_flowing) == (row.unreviewed_stalled,
+                                                                          row.unreviewed_flowing)
         assert report.n - report.n_human == row.n_auto
         assert report.sensitivity_lower == pytest.approx(row.sensitivity_lower)
+        assert report.specificity == pytest.approx(row.specificity)
 
 
 def test_clean_separation_is_fully_automatic():
-    y = np.array([0] * 400 + [1] * 400)
-    p = np.where(y == 1, 0.9, 0.1) + np.linspace(0, 0.05, 800)
+    y = np.array([0] * 800 + [1] * 800)
+    p = np.where(y == 1, 0.9, 0.1) + np.linspace(0, 0.05, 1600)
     tuned = TunedTriagePolicy(sensitivity=0.99, specificity=0.95).fit(p, y)
     assert tuned.report_.auto_share == 1.0 and tuned.report_.misses == 0
     assert tuned.t_low_ < tuned.t_high_
     assert (tuned.predict(p) == y).all()
 
 
+def _good_humans(n_known: int = 2000) -> HumanErrorRates:
+    """Humans measured on many known answers: 1 % misses, 1 % false alarms."""
+    truth = np.array([1, 0] * (n_known // 2))
+    answer = truth.copy()
+    answer[:n_known // 50] = 1 - answer[:n_known // 50]
+    return HumanErrorRates.from_known_answers(answer, truth)
+
+
 def test_humans_take_the_overlap():
     rng = np.random.default_rng(3)
     y = (rng.random(3000) < 0.3).astype(int)
     p = np.clip(0.5 * y + rng.normal(0.25, 0.2, 3000), 0, 1)
-    tuned = TunedTriagePolicy(sensitivity=0.98, specificity=0.95).fit(p, y)
+    tuned = TunedTriagePolicy(sensitivity=0.95, specificity=0.95, human_errors=_good_humans()).fit(p, y)
     decisions = tuned.predict(p)
     assert 0.3 < tuned.report_.auto_share < 1.0
-    assert tuned.report_.sensitivity_lower >= 0.98 and tuned.report_.specificity_lower >= 0.95
+    assert tuned.report_.sensitivity_lower >= 0.95 and tuned.report_.specificity_lower >= 0.95
     assert (p[decisions == Decision.HUMAN] > tuned.t_low_).all()
+
+
+def test_default_is_the_stated_prior_not_perfection():
+    rng = np.random.default_rng(3)
+    y = (rng.random(3000) < 0.3).astype(int)
+    p = np.clip(0.5 * y + rng.normal(0.25, 0.2, 3000), 0, 1)
+    with pytest.warns(TriageWarning, match="no policy meets the targets.*prior"):
+        tuned = TunedTriagePolicy(sensitivity=0.9, specificity=0.9).fit(p, y)
+    assert tuned.human_errors_ == HumanErrorRates.prior()
+    assert tuned.report_.human_basis.startswith("prior") and tuned.report_.human_miss_upper > 0.1
+    report = evaluate_policy(p, y, 0.2, 0.6)
+    assert report.human_basis == HumanErrorRates.prior().basis and report.unreviewed_stalled > 0
+
+
+@pytest.mark.parametrize("humans", [HUMANS["prior"], HUMANS["measured"], _good_humans()], ids=["prior", "measured", "good"])
+def test_human_error_bounds_are_at_least_as_strict(humans):
+    p, y, human = _case(11, n=400, with_humans=False)
+    for t_low, t_high in [(None, None), (0.1, 0.6), (0.3, None), (None, 0.8), (0.0, 1.0)]:
+        perfect = evaluate_policy(p, y, t_low, t_high, human_errors=HumanErrorRates.perfect())
+        counted = evaluate_policy(p, y, t_low, t_high, human_errors=humans)
+        assert counted.sensitivity_lower <= perfect.sensitivity_lower
+        assert counted.specificity_lower <= perfect.specificity_lower
+        assert counted.sensitivity <= perfect.sensitivity and counted.specificity <= perfect.specificity
+
+
+def test_certainly_perfect_humans_give_the_plain_clopper_pearson_bounds():
+    p, y, human = _case(12, n=300, with_humans=True)
+    report = evaluate_policy(p, y, 0.2, 0.7, human=human, human_errors=HumanErrorRates.perfect(), confidence=0.9)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    assert report.sensitivity_lower == pytest.approx(1 - _upper(report.misses, n_pos, 0.9))
+    assert report.specificity_lower == pytest.approx(1 - _upper(report.false_alarms, n_neg, 0.9))
+    assert report.human_miss_upper == 0 and report.human_basis == "humans assumed perfect"
+
+
+def test_the_old_assumption_overpromises_where_humans_err():
+    """Routing stalls to humans who miss some: the old tuner's policy fails the target once human
+    errors count; the new tuner's meets it by leaving fewer errors to the model (automating less)."""
+    rng = np.random.default_rng(5)
+    y = (rng.random(4000) < 0.3).astype(int)
+    p = np.clip(0.4 * y + rng.normal(0.3, 0.12, 4000), 0, 1)
+    humans = _good_humans()
+    perfect = TunedTriagePolicy(sensitivity=0.97, specificity=0.97, human_errors=HumanErrorRates.perfect()).fit(p, y)
+    counted = TunedTriagePolicy(sensitivity=0.97, specificity=0.97, human_errors=humans).fit(p, y)
+    assert perfect.report_.auto_share < 1 and perfect.report_.sensitivity_lower >= 0.97
+    assert evaluate_policy(p, y, perfect.t_low_, perfect.t_high_, human_errors=humans).sensitivity_lower < 0.97
+    assert counted.feasible_ and counted.report_.sensitivity_lower >= 0.97
+    assert counted.report_.auto_share < perfect.report_.auto_share
+
+
+def test_recorded_human_answers_are_counted_directly():
+    rng = np.random.default_rng(5)
+    y = (rng.random(2000) < 0.3).astype(int)
+    p = np.clip(0.5 * y + rng.normal(0.25, 0.12, 2000), 0, 1)
+    careless = np.where(rng.random(2000) < 0.1, 1 - y, y).astype(float)
+    report = evaluate_policy(p, y, 0.2, 0.6, human=careless)
+    routed = (p > 0.2) & (p < 0.6)
+    assert report.unreviewed_stalled == report.unreviewed_flowing == 0
+    assert report.misses == int(((y == 1) & ((p <= 0.2) | (routed & (careless == 0)))).sum())
 
 
 def test_too_few_stalls_warns_and_routes_everything_to_humans():
@@ -117,19 +222,21 @@ def test_too_few_stalls_warns_and_routes_everything_to_humans():
         tuned = TunedTriagePolicy(sensitivity=0.99, specificity=0.95, confidence=0.95).fit(p, y)
     messages = " | ".join(str(w.message) for w in record)
     assert "only 50 stalled" in messages and "at least 299" in messages and "every stack to humans" in messages
+    assert "prior" in messages
     assert not tuned.feasible_ and tuned.report_.n_human == len(y)
-    assert tuned.t_low_ == -np.inf and tuned.t_high_ == np.inf
+    assert tuned.t_low_ is None and tuned.t_high_ is None
 
 
-def test_human_errors_count_against_the_policy():
-    rng = np.random.default_rng(5)
-    y = (rng.random(2000) < 0.3).astype(int)
-    p = np.clip(0.5 * y + rng.normal(0.25, 0.12, 2000), 0, 1)
-    careless = np.where(rng.random(2000) < 0.1, 1 - y, y).astype(float)
-    perfect = TunedTriagePolicy(sensitivity=0.9, specificity=0.9).fit(p, y)
-    with_errors = TunedTriagePolicy(sensitivity=0.9, specificity=0.9).fit(p, y, careless)
-    assert with_errors.report_.misses + with_errors.report_.false_alarms > 0
-    assert with_errors.report_.auto_share >= perfect.report_.auto_share
+def test_one_sided_policy_has_a_none_side():
+    """Flowing stacks over all scores (some at 1.0), stalls only high: only the flowing side can decide."""
+    rng = np.random.default_rng(8)
+    y = np.array([0] * 3000 + [1] * 600)
+    p = np.where(y == 1, rng.uniform(0.5, 1.0, len(y)), rng.uniform(0.0, 1.0, len(y))).round(3)
+    p[:20] = 1.0
+    strict = TunedTriagePolicy(sensitivity=0.9, specificity=0.998, human_errors=HumanErrorRates.perfect()).fit(p, y)
+    assert strict.feasible_ and strict.t_low_ is not None and strict.t_high_ is None
+    assert strict.report_.n_auto_stalled == 0 and strict.report_.t_high is None
+    assert (strict.predict(np.array([1.0])) == Decision.HUMAN).all()
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -143,6 +250,7 @@ def test_invalid_targets(kwargs, match):
 
 @pytest.mark.parametrize("p,y,match", [
     ([0.1, np.nan], [0, 1], "NaN"),
+    ([0.1, 1.2], [0, 1], r"must lie in \[0, 1\]"),
     ([0.1, 0.2], [0, 1, 1], "labels of shape"),
     ([0.1, 0.2], [0, 2], "only 0"),
     ([0.1, 0.2], [0, 0], "both classes"),
@@ -162,18 +270,41 @@ def test_fixed_policy():
         TriagePolicy(t_low=0.8, t_high=0.2).fit()
 
 
-def test_decide_infinite_thresholds_route_all_to_humans():
-    assert (decide([0.0, 0.5, 1.0], -np.inf, np.inf) == Decision.HUMAN).all()
+@pytest.mark.parametrize("t_low,t_high,expected", [
+    (None, None, [2, 2, 2]), (None, 0.9, [2, 2, 1]), (0.0, None, [0, 2, 2]), (0.0, 1.0, [0, 2, 1]),
+])
+def test_none_switches_a_side_off(t_low, t_high, expected):
+    assert decide([0.0, 0.5, 1.0], t_low, t_high).tolist() == expected
+    assert TriagePolicy(t_low=t_low, t_high=t_high).fit().predict([0.0, 0.5, 1.0]).tolist() == expected
+
+
+@pytest.mark.parametrize("t_low,t_high,match", [
+    (0.5, 0.5, "below t_high"), (0.6, 0.4, "below t_high"), (-0.1, None, "t_low must lie in"),
+    (None, 1.5, "t_high must lie in"), (float("nan"), 0.5, "t_low must lie in"), (None, float("inf"), "t_high must"),
+    ("low", None, "t_low must be a number"),
+])
+def test_validate_thresholds_is_the_one_rule(t_low, t_high, match):
+    with pytest.raises(ValueError, match=match):
+        validate_thresholds(t_low, t_high)
+    with pytest.raises(ValueError, match=match):
+        decide([0.5], t_low, t_high)
+
+
+def test_validate_thresholds_returns_floats_or_none():
+    assert validate_thresholds(np.float32(0.25), None) == (0.25, None)
+    assert validate_thresholds(None, None) == (None, None)
+    assert validate_thresholds(0, 1) == (0.0, 1.0)
 
 
 @pytest.mark.slow
-def test_large_reference_set_is_fast():
+@pytest.mark.parametrize("humans", [HumanErrorRates.perfect(), _good_humans()], ids=["perfect", "measured"])
+def test_large_reference_set_is_fast(humans):
     import time
     rng = np.random.default_rng(0)
     y = (rng.random(500_000) < 0.01).astype(int)
     p = np.clip(0.6 * y + rng.normal(0.2, 0.1, 500_000), 0, 1)
     start = time.perf_counter()
-    tuned = TunedTriagePolicy(sensitivity=0.95, specificity=0.95, curve_points=500).fit(p, y)
+    tuned = TunedTriagePolicy(sensitivity=0.95, specificity=0.95, curve_points=500, human_errors=humans).fit(p, y)
     assert time.perf_counter() - start < 5
     assert len(tuned.curve_) <= 2 * 500 + 1
     chosen = tuned.curve_[(tuned.curve_.t_low == tuned.t_low_) & (tuned.curve_.t_high == tuned.t_high_)]

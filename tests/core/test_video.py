@@ -7,13 +7,16 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.mp4 import iter_frames, write_mp4
-from core.video import CropOptions, StackError, crop_frames, read_stack
+from core.video import CropOptions, StackError, crop_frames, fill_outline, read_stack
 from tests.core.stackfiles import stack_frames, write_changing_size, write_stack, write_zero_frames
 
 BOX = (30, 20, 90, 70)
 ROI = (27, 17, 94, 74)  # outline's pixels (x1, y1 inclusive) plus the 3-pixel margin
+ORANGE_BGR = (40, 120, 230)  # as a decoder returns the outline: inside the inRange bounds
 
 
 def luma_crop(path, roi) -> np.ndarray:
@@ -139,9 +142,65 @@ def test_giant_frames_stream_in_bounded_memory(tmp_path):
         read_stack(path, CropOptions(max_frame_pixels=10_000_000))
 
 
-def test_fill_covers_deep_stacks_in_parts():
-    from core.video import fill_outline
+def fill_frame_by_frame(volume: np.ndarray, outline: np.ndarray, fill_px: int = 7) -> np.ndarray:
+    """The fill computed one 2-D frame at a time: the reference for the chunked version."""
+    covered = cv2.dilate(outline.max(axis=0), np.ones((3, 3), np.uint8)) > 0
+    valid = (~covered).astype(np.uint16)
+    box = {"ddepth": -1, "ksize": (fill_px, fill_px), "normalize": False, "borderType": cv2.BORDER_REPLICATE}
+    weight = cv2.boxFilter(valid, **box)[covered].astype(np.int64)
+    out = volume.copy()
+    for frame in out:
+        total = cv2.boxFilter(frame * valid, **box)[covered].astype(np.int64)
+        frame[covered] = np.where(weight > 0, (total + weight // 2) // np.maximum(weight, 1), 0)
+    return out
 
+
+@settings(max_examples=60, deadline=None)
+@given(depth=st.integers(1, 300), height=st.integers(1, 40), width=st.integers(1, 40),
+       fill_px=st.sampled_from([3, 7]), data=st.data())
+def test_fill_matches_the_frame_by_frame_fill_at_every_depth(depth, height, width, fill_px, data):
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    rng = np.random.default_rng(seed)
+    volume = rng.integers(0, 256, (depth, height, width), dtype=np.uint8)
+    outline = np.zeros_like(volume)
+    y, x = data.draw(st.integers(0, height - 1), label="y"), data.draw(st.integers(0, width - 1), label="x")
+    outline[rng.integers(0, depth), y, x:] = 255
+    expected = fill_frame_by_frame(volume, outline, fill_px)
+    np.testing.assert_array_equal(fill_outline(volume.copy(), outline, fill_px), expected)
+
+
+@pytest.mark.parametrize("depth", [127, 128, 129, 130, 255, 256, 257])
+def test_fill_around_the_channel_chunk(depth):
+    """129 frames crashed ingest: the chunk of one frame came back from OpenCV without its channel axis."""
+    rng = np.random.default_rng(depth)
+    volume = rng.integers(0, 256, (depth, 30, 25), dtype=np.uint8)
+    outline = np.zeros_like(volume)
+    outline[:, 10, 3:20] = 255
+    np.testing.assert_array_equal(fill_outline(volume.copy(), outline), fill_frame_by_frame(volume, outline))
+
+
+@settings(max_examples=25, deadline=None)
+@given(depth=st.integers(2, 300), height=st.integers(24, 90), width=st.integers(24, 90), data=st.data())
+def test_crop_frames_at_every_depth_and_outline_position(depth, height, width, data):
+    x0 = data.draw(st.integers(-4, width - 8), label="x0")
+    y0 = data.draw(st.integers(-4, height - 8), label="y0")
+    x1 = data.draw(st.integers(x0 + 6, width + 4), label="x1")
+    y1 = data.draw(st.integers(y0 + 6, height + 4), label="y1")
+    frames = stack_frames(depth=depth, size=(height, width), box=None)
+    for frame in frames:
+        cv2.rectangle(frame, (x0, y0), (x1, y1), ORANGE_BGR, 1)
+    stack = crop_frames(iter(frames), "s.mp4")
+    roi = (max(x0 - 3, 0), max(y0 - 3, 0), min(x1 + 4, width), min(y1 + 4, height))
+    assert stack.roi == roi and stack.num_frames == stack.frames_with_outline == depth
+    assert stack.volume.shape == (depth, roi[3] - roi[1], roi[2] - roi[0]) == (depth, *stack.mask.shape)
+
+
+def test_129_frame_mp4_is_read(tmp_path):
+    stack = read_stack(write_stack(tmp_path / "deep.mp4", depth=129, box=BOX))
+    assert stack.roi == ROI and stack.volume.shape[0] == stack.num_frames == stack.frames_with_outline == 129
+
+
+def test_fill_covers_deep_stacks_in_parts():
     volume = np.full((300, 24, 24), 50, np.uint8)
     outline = np.zeros_like(volume)
     outline[:, 12, 4:20] = 255

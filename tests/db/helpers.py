@@ -18,6 +18,7 @@ class MetaRow:
     project_id: str
     num_frames: int
     crowd_score: float | None = None
+    tier1: bool | None = None
 
 
 @dataclass
@@ -34,7 +35,7 @@ def add_scored_stacks(session: Session, probabilities: list[float], *, labels: d
     if labels:
         import_labels(session, rows=[LabelRow(names[i], label) for i, label in labels.items()], source="labels.csv")
     run = upsert_model_run(session, name=run_name, arch="tiny", threshold=threshold)
-    frame = pd.DataFrame({"filename": names, "probability": probabilities, "spread": 0.0, "out_of_fold": False})
+    frame = pd.DataFrame({"filename": names, "probability": probabilities, "spread": 0.0, "role": "new", "fold": None})
     report = replace_predictions(session, model_run_id=run.id, predictions=frame)
     assert report.ok, report.issues
     return run.id

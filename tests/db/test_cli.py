@@ -16,13 +16,17 @@ def test_db_upgrade_and_users(tmp_path, capsys) -> None:
                       ["train", "--out", str(tmp_path / "run")], ["predict", "--model", str(tmp_path / "run")], ["tune"]]
     for command in before_upgrade:
         assert main([*command, *db]) == 1
-    assert capsys.readouterr().out.count("has no tables yet") == len(before_upgrade)
+    assert capsys.readouterr().out.count(f"no database at {tmp_path / 'cli.db'}") == len(before_upgrade)
+    assert not (tmp_path / "cli.db").exists()
     assert main(["db", "upgrade", *db]) == 0
     assert "at revision" in capsys.readouterr().out
-    assert main(["user", "add", "ada", "--role", "admin", "--password", "correct horse", *db]) == 0
-    assert main(["user", "add", "ada", "--password", "correct horse", *db]) == 1
+    secret, short = tmp_path / "secret", tmp_path / "short"
+    secret.write_text("correct horse\n")
+    short.write_text("short\n")
+    assert main(["user", "add", "ada", "--role", "admin", "--password-file", str(secret), *db]) == 0
+    assert main(["user", "add", "ada", "--password-file", str(secret), *db]) == 1
     assert "user 'ada' already exists" in capsys.readouterr().out
-    assert main(["user", "add", "bob", "--password", "short", *db]) == 1
+    assert main(["user", "add", "bob", "--password-file", str(short), *db]) == 1
     assert "at least 8 characters" in capsys.readouterr().out
     assert main(["user", "role", "nobody", "admin", *db]) == 1
     assert "no active user 'nobody'" in capsys.readouterr().out

@@ -1,6 +1,8 @@
-"""Final labels: humans where k reviews agree, else the model under the policy, else the crowd, else none."""
+"""Final labels: humans where k reviews decide (skill-weighted), else the crowd's known answer, else the model under the policy, else none."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import pytest
@@ -18,12 +20,12 @@ REVIEWS = {2: ["stalled", "stalled", "flowing"], 3: ["stalled"], 5: ["bad_stack"
 EXPECTED = {  # filename: (final_label, source, reason)
     "s000.mp4": (0, "model", "p=0.050 <= t_low=0.200"),
     "s001.mp4": (1, "model", "p=0.950 >= t_high=0.800"),
-    "s002.mp4": (1, "human", "majority of 3 reviews (2 stalled, 1 flowing)"),
+    "s002.mp4": (1, "human", "skill-weighted vote of 3 reviews (2 stalled, 1 flowing): P(stalled)=P"),
     "s003.mp4": (None, "none", "model uncertain (p=0.500); 1 of 3 reviews"),
     "s004.mp4": (0, "crowd", "crowd label; model uncertain (p=0.500); no reviews"),
     "s005.mp4": (None, "human", "2 reviewer(s) marked it a bad stack"),
-    "s006.mp4": (0, "human", "majority of 3 reviews (0 stalled, 3 flowing)"),
-    "s007.mp4": (None, "none", "model uncertain (p=0.600); reviewers tie (2 stalled, 2 flowing)"),
+    "s006.mp4": (0, "human", "skill-weighted vote of 3 reviews (0 stalled, 3 flowing): P(stalled)=P"),
+    "s007.mp4": ("P", "human", "skill-weighted vote of 4 reviews (2 stalled, 2 flowing): P(stalled)=P"),
     "x.mp4": (None, "none", "no prediction; no reviews"),
 }
 
@@ -46,10 +48,16 @@ def test_every_row_says_which_source_decided_and_why(labelled, tmp_path) -> None
         summary = write_export(session, path=tmp_path / "labels.csv")
         write_export(session, path=tmp_path / "labels.parquet")
     frame = pd.read_csv(tmp_path / "labels.csv", dtype={"final_label": "Int64"})
-    got = {row.filename: (None if pd.isna(row.final_label) else int(row.final_label), row.source, row.reason)
-           for row in frame.itertuples()}
+    weighted = frame["human_p_stalled"].notna()
+    assert (frame.loc[weighted, "final_label"] == (frame.loc[weighted, "human_p_stalled"] >= 0.5)).all()
+    got = {row.filename: ("P" if row.filename == "s007.mp4" else None if pd.isna(row.final_label)
+                          else int(row.final_label), row.source, re.sub(r"=0\.\d{3}$", "=P", row.reason))
+           for row in frame.itertuples() if row.source == "human"}
+    got |= {row.filename: (None if pd.isna(row.final_label) else int(row.final_label), row.source, row.reason)
+            for row in frame.itertuples() if row.source != "human"}
     assert got == EXPECTED
-    assert summary.rows == 9 and summary.by_source == {"model": 2, "human": 3, "crowd": 1, "none": 3}
+    assert summary.rows == 9 and summary.by_source == {"model": 2, "human": 4, "crowd": 1, "none": 2}
+    assert summary.skill_weighted == 3
     row = frame.set_index("filename").loc["s002.mp4"]
     assert (row.n_reviews, row.n_stalled, row.n_flowing, row.reviewers) == (3, 2, 1, "ann,cat,dan")
     assert row.agreement == pytest.approx(2 / 3) and (row.t_low, row.t_high, row.reviews_required) == (0.2, 0.8, 3)
@@ -64,7 +72,9 @@ def test_submission_cli_writes_the_competition_format(labelled, db_url: str, tmp
     out = tmp_path / "submission.csv"
     code = main(["export", "--out", str(out), "--format", "submission", "--db", db_url])
     assert code == 1  # x.mp4 has neither a label nor a prediction
-    assert "left out of the submission: x.mp4" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "left out of the submission: x.mp4" in printed
+    assert "3 human labels from a skill-weighted vote of several reviews" in printed
     submission = pd.read_csv(out)
     assert list(submission.columns) == ["filename", "stalled"]
     # final labels where decided; otherwise the run's own threshold (0.55): s003 0.5 -> 0, s007 0.6 -> 1

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from db.engine import make_engine
 from db.models import ModelRun, Prediction, User, Vessel
+from triage_app.commands.demo import read_logins
 
 
 @pytest.mark.slow
@@ -24,7 +25,11 @@ def test_demo_prepares_everything(tmp_path):
     for step in ("synthetic data", "database", "ingest training stacks", "ingest test stacks", "train", "predict",
                  "tune", "user admin", "user reviewer"):
         assert f"== {step}: stalltriage" in out, step
-    assert "admin / admin-demo-pw (admin)" in out and "start the app with: stalltriage app" in out
+    logins = tmp_path / "demo-logins.txt"
+    assert f"logins: admin (admin), reviewer (reviewer); passwords in {logins} (readable by you only)" in out
+    assert "start the app with: stalltriage app" in out
+    passwords = read_logins(logins)
+    assert set(passwords) == {"admin", "reviewer"} and not any(password in out for password in passwords.values())
     engine = make_engine(f"sqlite:///{tmp_path / 'stalltriage.db'}")
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Vessel).where(Vessel.status == "ok")) == 66

@@ -110,6 +110,41 @@ def test_unusable_inputs_and_store_exit_non_zero(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"error: {tmp_path / 'nowhere'}: not a directory"
 
 
+def test_unexpected_failure_is_one_line_and_its_traceback_goes_to_a_log(tmp_path, capsys, monkeypatch):
+    import core.ingest
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("1.mp4", "bug.mp4", "2.mp4"):
+        write_stack(videos / name, seed=len(name))
+    csv = tmp_path / "train_metadata.csv"
+    csv.write_text(HEADER + "".join(metadata_row(name) for name in ("1.mp4", "bug.mp4", "2.mp4")))
+
+    def read_or_fail(path, options):  # stands in for a bug hit by one stack (as 129 frames once did)
+        if path.endswith("bug.mp4"):
+            raise ValueError("shape mismatch: a bug, not a bad file")
+        return read_stack(path, options)
+
+    monkeypatch.setattr(core.ingest, "read_stack", read_or_fail)
+    data_dir = tmp_path / "data"
+    code = main(["ingest", str(videos), "--metadata", str(csv), "--data-dir", str(data_dir), "--workers", "1",
+                 "--no-progress"])
+
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    logs = list((data_dir / "logs").glob("ingest-*.log"))
+    assert len(logs) == 1 and code == 1
+    assert lines == [f"{videos / 'bug.mp4'}: unexpected error: ValueError: shape mismatch: a bug, not a bad file "
+                     f"(traceback in {logs[0]})",
+                     f"ingested 2, already stored 0, failed 1 (store: {data_dir / 'store'})"]
+    assert "Traceback" not in captured.out + captured.err
+    trace = logs[0].read_text()
+    assert trace.startswith(f"{videos / 'bug.mp4'}: unexpected error") and "Traceback (most recent call last)" in trace
+    assert "in read_or_fail" in trace
+    with VolumeStore(data_dir / "store", readonly=True) as store:
+        assert sorted(store.keys()) == ["1", "2"]
+
+
 @pytest.mark.slow
 def test_kill_9_half_way_then_rerun_stores_each_stack_once(tmp_path):
     videos = tmp_path / "videos"

@@ -14,7 +14,7 @@ from core.competition import read_labels, read_metadata
 from core.rundir import RunDir
 from core.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory
-from db.vessels import import_labels, import_metadata, record_ingest_result
+from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 from triage_app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,8 @@ def _register_in_db(synth_data, db_url, store_path) -> None:
         for split in ("train", "test"):
             rows = read_metadata(synth_data / f"{split}_metadata.csv").rows
             import_metadata(session, rows=rows, source=f"{split}_metadata.csv", split=split)
-            for row in rows:
-                record_ingest_result(session, filename=row.filename, ok=key_for(row.filename) in store)
+            record_ingest_results(session, [ingest_result_row(filename=row.filename, ok=key_for(row.filename) in store)
+                                            for row in rows])
         import_labels(session, rows=read_labels(synth_data / "train_labels.csv").rows, source="train_labels.csv")
     engine.dispose()
 

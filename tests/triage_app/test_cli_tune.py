@@ -21,13 +21,15 @@ def _policy_and_events(url: str):
 
 def test_tune_saves_the_active_policy(app_data, capsys):
     url = app_data.settings.db_url
-    code = main(["tune", "--db", url, "--sensitivity", "0.9", "--specificity", "0.95", "--confidence", "0.8"])
+    code = main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "200 reference stacks (" in out and "0 labelled stacks without out-of-fold scores" in out
-    assert "automatic:" in out and "lower bound" in out and "saved as the active policy" in out
+    assert "reference: 200 reference stacks (" in out and "): 200 out_of_fold; tier 1: 200\n" in out
+    assert "humans: no known-answer reviews yet: human error from the prior (miss rate 0.100" in out
+    assert "automatic:" in out and "lower bound" in out and "stalls routed to humans" in out
+    assert "saved as the active policy" in out
     policy, events = _policy_and_events(url)
-    assert policy[2:] == (0.9, 0.8, "cli") and 0 < policy[0] < policy[1] < 1
+    assert policy[2:] == (0.85, 0.8, "cli") and 0 < policy[0] < policy[1] < 1
     assert ("cli", "policy.activate") in events and ("cli", "policy.save") in events
 
 
@@ -42,7 +44,8 @@ def test_too_few_stalls_for_the_default_targets(app_data, capsys):
 
 def test_dry_run_and_unknown_run(app_data, capsys):
     url = app_data.settings.db_url
-    assert main(["tune", "--db", url, "--sensitivity", "0.9", "--specificity", "0.9", "--dry-run"]) == 0
+    assert main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8",
+                 "--dry-run"]) == 0
     assert "policy: t_low" in capsys.readouterr().out
     assert _policy_and_events(url) == (None, [])
     assert main(["tune", "--db", url, "--model-run", "99"]) == 1

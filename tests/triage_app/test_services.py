@@ -16,7 +16,7 @@ from core.mp4 import iter_frames
 from db import queue
 from db.models import Review
 from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
-from triage_app import services, tuning
+from triage_app import services
 from triage_app.media import MediaCache, ReviewMedia, StackRef, display_scale, find_video, prepare
 
 
@@ -52,14 +52,17 @@ def test_review_media_is_a_playable_upscaled_video_with_context(backend, app_dat
     assert len(frames) == media.depth == 24
     scale = display_scale(36, 44)
     assert scale > 1 and frames[0].shape[:2] == (36 * scale, 44 * scale)
-    assert media.frame(0).shape == (36 * scale, 44 * scale)
+    assert media.video_size == (44 * scale, 36 * scale)
+    assert media.outline is not None and media.outline.shape == (36 * scale, 44 * scale, 4)
+    orange = (media.outline[..., 3] == 255) & (media.outline[..., 0] == 255)
+    assert 0 < orange.mean() < 0.2  # a line around the vessel, not a filled area
     assert media.context is not None and media.context.shape == (128, 128, 3)
     assert tuple(media.context[46 - 2, 60]) == (0, 255, 255)  # the drawn ROI box (cyan)
 
 
 def test_missing_original_video_is_explained(app_data, tmp_path):
     filename = app_data.queue_filenames[0]
-    load = services.volume_loader(app_data.settings.store_path)
+    load = services.stack_loader(app_data.settings.store_path)
     media = prepare(StackRef(filename, Path(filename).stem, video_dirs=(str(tmp_path / "elsewhere"),)), load)
     assert media.context is None and "not found" in media.context_note and media.depth == 24
 
@@ -128,80 +131,18 @@ def test_media_cache_prefetches_in_the_background_and_does_not_keep_failures():
     cache.close()
 
 
-def test_tuning_reference_uses_only_out_of_fold_or_held_out_scores(backend, app_data):
-    with backend.factory.begin() as session:
-        frame = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-        assert len(frame) == 200 and frame["label"].isin([0, 1]).all()
-        from db.models import Prediction
-        for prediction in session.scalars(select(Prediction).limit(10)):
-            prediction.out_of_fold = False  # as if the run had trained on them without OOF scores
-    with backend.factory() as session:
-        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id)
-    assert len(reference.frame) == 190 and reference.in_sample == 10
-
-
-def test_human_review_becomes_reference_for_unlabelled_stacks(backend, app_data):
-    user = _login(backend, REVIEWER)
-    item = services.review_items(backend, user)[0]
-    services.submit_review(backend, user, item, answer="stalled", seconds=1.0)
-    with backend.factory() as session:
-        frame = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    row = frame[frame["filename"] == item.filename]
-    assert len(frame) == 201 and row["label"].item() == 1 and row["human"].item() == 1
-
-
-def test_tune_and_save_reroutes_the_queue(backend, app_data):
-    with backend.factory() as session:
-        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-        assert queue.queue_stats(session).routed_to_humans == 20
-    outcome = tuning.tune(reference, sensitivity=0.9, specificity=0.95, confidence=0.8)
-    assert outcome.tuned.feasible_ and not outcome.warnings
-    with backend.factory.begin() as session:
-        tuning.save_tuned(session, model_run_id=app_data.model_run_id, outcome=outcome, actor="test")
-    with backend.factory() as session:
-        queue_scores = np.array(session.execute(
-            select(queue.Prediction.probability).join(queue.Vessel).where(queue.Vessel.split == "test")).scalars().all())
-        routed = queue.queue_stats(session).routed_to_humans
-    t_low, t_high = outcome.tuned.t_low_, outcome.tuned.t_high_
-    assert 0 < routed == int(((queue_scores > t_low) & (queue_scores < t_high)).sum()) < 20
-    for item in services.review_items(backend, _login(backend, REVIEWER), ahead=30):
-        assert t_low < item.probability < t_high
-
-
-def test_infeasible_targets_are_not_saved(backend, app_data):
-    with backend.factory() as session:
-        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    outcome = tuning.tune(reference, sensitivity=0.999, specificity=0.999, confidence=0.99)
-    assert not outcome.tuned.feasible_ and any("at least" in w for w in outcome.warnings)
-    with backend.factory.begin() as session, pytest.raises(ValueError, match="unchanged"):
-        tuning.save_tuned(session, model_run_id=app_data.model_run_id, outcome=outcome, actor="test")
-
-
-def test_queue_preview_counts_and_hours():
-    probabilities = np.array([0.0, 0.1, 0.5, 0.6, 0.95, 1.0])
-    preview = tuning.queue_preview(probabilities, current=None, proposed=(0.1, 0.9), seconds_per_review=36)
-    assert preview["current"].tolist() == [0, 0, 6, 6 * 36 / 3600]
-    assert preview["proposed"].tolist() == [2, 2, 2, 2 * 36 / 3600]
-    assert preview.loc["to humans", "change"] == -4
-
-
-def test_project_breakdown_adds_up(backend, app_data):
-    with backend.factory() as session:
-        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    table = tuning.project_breakdown(reference, t_low=0.3, t_high=0.7, confidence=0.9)
-    whole = tuning.evaluate(reference, t_low=0.3, t_high=0.7, confidence=0.9)
-    assert table["stacks"].sum() == len(reference) and table["misses"].sum() == whole.misses
-    assert table["false_alarms"].sum() == whole.false_alarms
-    assert (table["sensitivity_lower"] <= table["sensitivity"]).all()
-
-
 def test_export_bytes_csv_and_parquet(backend):
-    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv")))
+    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv", actor="ada")))
     parquet = pd.read_parquet(io.BytesIO(services.export_bytes(backend, suffix=".parquet")))
     assert len(csv) == len(parquet) == 220
     assert set(csv["filename"]) == set(parquet["filename"])
     with pytest.raises(ValueError, match="csv or .parquet"):
         services.export_bytes(backend, suffix=".xlsx")
+    from db.audit import recent_events
+    with backend.factory() as session:
+        events = [(e.actor, e.action, e.details) for e in recent_events(session, entity="export")]
+    assert events == [(None, "export.download", {"format": "parquet", "rows": 220}),
+                      ("ada", "export.download", {"format": "csv", "rows": 220})]
 
 
 def test_user_changes_are_applied_and_audited(backend):
@@ -216,7 +157,7 @@ def test_user_changes_are_applied_and_audited(backend):
         from db.audit import recent_events
         actions = [e.action for e in recent_events(session, entity="user") if e.actor == ADMIN[0]]
         assert actions[:3] == ["user.deactivate", "user.role", "user.add"]
-        assert services.current_role(session, services.SessionUser(newbie, "newbie", "admin")) is None
+        assert services.current_user(session, services.SessionUser(newbie, "newbie", "admin")) is None
 
 
 def test_dashboard_data_after_reviews(backend, app_data):

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from triage_app.settings import DATA_DIR_ENV, DB_ENV, STORE_ENV, Settings, add_common_options, resolve
+from triage_app.settings import (DATA_DIR_ENV, DB_ENV, STORE_ENV, VIDEO_DIRS_ENV, Settings, add_common_options,
+                                  resolve)
 
 ENTRY = Path(__file__).resolve().parents[1] / "app.py"
-VIDEO_DIRS_ENV = "STALLTRIAGE_VIDEO_DIRS"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -61,12 +61,16 @@ def run(args: argparse.Namespace) -> int:
     """Check the database, then become the app server; returns an exit code only on failure."""
     from sqlalchemy.engine import make_url
 
-    from db.migrate import current_revision, head_revision
+    from db.migrate import SchemaError
+    from triage_app.database import command_session
 
     settings = resolve(args)
     shown = make_url(settings.db_url).render_as_string(hide_password=True)
-    if current_revision(settings.db_url) != head_revision():
-        print(f"error: the database {shown} is not at the newest schema: run `stalltriage db upgrade`")
+    try:
+        with command_session(settings.db_url):  # the schema check alone: the app opens its own engine
+            pass
+    except SchemaError as err:
+        print(f"error: {err}")
         return 1
     print(f"StallTriage app: http://{args.host}:{args.port} (database {shown}; Ctrl+C stops it)")
     exec_app(settings, host=args.host, port=args.port, video_dirs=args.video_dirs)

@@ -1,20 +1,31 @@
 """``stalltriage demo``: the whole chain on synthetic data, then the app.
 
 synth → db upgrade → ingest → train (a few CPU minutes) → predict → tune → demo users → app.
-Each step runs the real sub-command in this process (parsed by the same parser), so the demo
-exercises exactly what a lab would run. A rerun reuses what is there: the synthetic files, the
-ingested stacks, the training checkpoints and the users.
+Each step runs the real sub-command in this process (parsed by the sub-command's own parser), so
+the demo exercises exactly what a lab would run. A rerun reuses what is there: the synthetic
+files, the ingested stacks, the training checkpoints and the users.
+
+The demo users' passwords are never fixed in the code: each comes from its environment variable
+(``STALLTRIAGE_DEMO_ADMIN_PASSWORD``, ``STALLTRIAGE_DEMO_REVIEWER_PASSWORD``) or is generated,
+and they are written to ``DATA_DIR/demo-logins.txt``, readable by its owner only (mode 0600);
+the console says where that file is, not what it holds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from triage_app.settings import Settings, add_common_options, resolve
+from triage_app.settings import PASSWORD_ENV, Settings, add_common_options, resolve
 
-DEMO_USERS = (("admin", "admin-demo-pw", "admin"), ("reviewer", "reviewer-demo-pw", "reviewer"))
+DEMO_USERS = (("admin", "admin"), ("reviewer", "reviewer"))
+LOGINS_FILE = "demo-logins.txt"
+_LOGINS_HEADER = "# StallTriage demo logins: user, role, password (tab-separated). Keep this file private.\n"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-test", type=int, default=100, help="synthetic test stacks to review (default 100)")
     parser.add_argument("--time-budget", type=float, default=4.0, metavar="MIN",
                         help="training time budget in minutes (default 4)")
-    parser.add_argument("--profile", choices=("default", "tiny"), default="default",
+    parser.add_argument("--profile", choices=("realistic", "tiny"), default="realistic",
                         help="synthetic stack sizes (tiny: small and fast, for tests)")
     parser.add_argument("--sensitivity", type=float, default=0.95,
                         help="tuning target (default 0.95: a few hundred demo stalls cannot prove 0.99)")
@@ -42,11 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _step(title: str, argv: list[str]) -> int:
     """Run one sub-command in-process, exactly as ``stalltriage ARGV`` would; its exit code."""
-    from triage_app.cli import build_parser
+    from triage_app import commands
 
     print(f"\n== {title}: stalltriage {' '.join(argv)}", flush=True)
     started = time.monotonic()
-    args = build_parser().parse_args(argv)
+    parser = argparse.ArgumentParser(prog="stalltriage")
+    commands.register(parser.add_subparsers(dest="command", required=True), only=[argv[0]])
+    args = parser.parse_args(argv)
     args.argv = argv
     code = int(args.func(args) or 0)
     print(f"== {title}: {'done' if code == 0 else f'exit code {code}'} in {time.monotonic() - started:.0f} s",
@@ -83,11 +96,61 @@ def prepare(args: argparse.Namespace, settings: Settings) -> int:
     if _step("tune", ["tune", "--sensitivity", str(args.sensitivity), "--specificity", str(args.specificity),
                       "--confidence", str(args.confidence), *common]) != 0:
         print("no policy saved: the review queue serves every test stack (tune again with lower targets)")
-    for name, password, role in DEMO_USERS:
-        if _user_exists(settings, name):
-            continue
-        if _step(f"user {name}", ["user", "add", name, "--role", role, "--password", password, *common]) != 0:
-            return 1
+    return add_demo_users(settings)
+
+
+def password_variable(name: str) -> str:
+    """The environment variable that can set demo user ``name``'s password."""
+    return f"STALLTRIAGE_DEMO_{name.upper()}_PASSWORD"
+
+
+def read_logins(path: Path) -> dict[str, str]:
+    """User name → password from a logins file of an earlier run (empty if there is none)."""
+    if not path.is_file():
+        return {}
+    rows = (line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line and line[0] != "#")
+    return {row[0]: row[2] for row in rows if len(row) == 3}
+
+
+def write_logins(path: Path, logins: list[tuple[str, str, str]]) -> None:
+    """Write ``(user, role, password)`` rows to ``path``, readable and writable by its owner only."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier run keeps its mode through os.open
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(_LOGINS_HEADER + "".join(f"{name}\t{role}\t{password}\n" for name, role, password in logins))
+
+
+@contextmanager
+def _password_in_environment(password: str) -> Iterator[None]:
+    """Hand ``password`` to the ``user add`` step the way a lab would: through the environment."""
+    before = os.environ.get(PASSWORD_ENV)
+    os.environ[PASSWORD_ENV] = password
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[PASSWORD_ENV]
+        else:
+            os.environ[PASSWORD_ENV] = before
+
+
+def add_demo_users(settings: Settings) -> int:
+    """Create the demo users that do not exist yet (``stalltriage user add``); the exit code.
+
+    Their passwords are written to the logins file before any user is created, so no password
+    set in the database is ever missing from the file.
+    """
+    path = Path(settings.data_dir) / LOGINS_FILE
+    known = read_logins(path)
+    missing = [(name, role) for name, role in DEMO_USERS if not _user_exists(settings, name)]
+    passwords = {name: os.environ.get(password_variable(name)) or known.get(name) or secrets.token_urlsafe(12)
+                 for name, _ in missing}
+    rows = [(name, role, passwords.get(name, known.get(name))) for name, role in DEMO_USERS]
+    write_logins(path, [row for row in rows if row[2] is not None])
+    for name, role in missing:
+        with _password_in_environment(passwords[name]):
+            if _step(f"user {name}", ["user", "add", name, "--role", role, *_common(settings)]) != 0:
+                return 1
     return 0
 
 
@@ -117,7 +180,13 @@ def run(args: argparse.Namespace) -> int:
     if code:
         return code
     print(f"\ndemo ready in {(time.monotonic() - started) / 60:.1f} min; data in {settings.data_dir}")
-    print("logins:  " + "   ".join(f"{name} / {password} ({role})" for name, password, role in DEMO_USERS))
+    logins = Path(settings.data_dir) / LOGINS_FILE
+    unknown = [name for name, _ in DEMO_USERS if name not in read_logins(logins)]
+    print(f"logins: {', '.join(f'{name} ({role})' for name, role in DEMO_USERS)}; "
+          f"passwords in {logins.resolve()} (readable by you only)")
+    if unknown:
+        print(f"not in that file (set before this run): {', '.join(unknown)}; "
+              "change with `stalltriage user passwd NAME`")
     if args.no_app:
         print(f"start the app with: stalltriage app {' '.join(_common(settings))}")
         return 0

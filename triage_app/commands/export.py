@@ -10,7 +10,7 @@ from triage_app.settings import add_common_options, resolve
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``export``."""
-    parser = subparsers.add_parser("export", help="write the final labels (human, model, crowd) to CSV or Parquet")
+    parser = subparsers.add_parser("export", help="write the final labels (human, crowd, model) to CSV or Parquet")
     parser.add_argument("--out", type=Path, required=True, help="output file, .csv or .parquet")
     parser.add_argument("--format", dest="fmt", choices=("labels", "submission"), default="labels",
                         help="labels: every stack with source and reason (default); "
@@ -39,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     sources = ", ".join(f"{count} {source}" for source, count in sorted(summary.by_source.items()))
     print(f"wrote {summary.rows} rows to {args.out} (final labels by source: {sources or 'no stacks'})")
+    if summary.skill_weighted:
+        print(f"{summary.skill_weighted} human labels from a skill-weighted vote of several reviews "
+              "(column human_p_stalled)")
     for filename in summary.left_out[:20]:
         print(f"left out of the submission: {filename}: no final label and no prediction")
     if summary.left_out:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,19 +72,46 @@ def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) ->
     return Inputs(metadata, labels, pairing, problems)
 
 
-def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None]) -> Counter:
+class TraceLog:
+    """The tracebacks of unexpected per-stack failures, in a file created at the first one.
+
+    The console gets one line per failed stack; a traceback (a bug, not a bad file) would bury
+    the other lines, so it goes to ``path`` for the bug report.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def keep(self, result: IngestResult) -> str:
+        """Append ``result``'s traceback; the note that says where it is, for the console line."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(f"{result.error}\n{result.trace}\n")
+        except OSError as err:
+            return f" (traceback not kept: {err})"
+        return f" (traceback in {self.path})"
+
+
+def trace_log_path(data_dir: Path) -> Path:
+    """``DATA_DIR/logs/ingest-YYYYMMDD-HHMMSS.log``: one file per ingest run."""
+    return data_dir / "logs" / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResult], None],
+                   traces: TraceLog, counts: Counter) -> None:
     """The one place every per-file result passes through: print failures, count statuses, ``record`` it.
 
     A result arrives only after its stack is committed to the store, so recording it (e.g. in
-    the database) here never records a stack a crash could still lose.
+    the database) here never records a stack a crash could still lose. A failure is one line;
+    an unexpected one's traceback goes to ``traces``. ``counts`` counts the statuses, up to an
+    error that stops the run.
     """
-    counts: Counter = Counter()
     for result in results:
         counts[result.status] += 1
         record(result)
         if result.error:
-            print(result.error, flush=True)
-    return counts
+            print(result.error + (traces.keep(result) if result.trace else ""), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     from core.competition import CsvError
     from core.ingest import FAILED, INGESTED, SKIPPED, ingest
     from core.store import StoreError
+    from db.migrate import SchemaError
     from db.recording import IngestRecorder
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
     for option in ("workers", "batch_size"):
@@ -104,22 +135,31 @@ def run(args: argparse.Namespace) -> int:
     except (CsvError, NotADirectoryError) as err:
         print(f"error: {err}")
         return 2
-    try:
-        recorder = IngestRecorder(settings.db_url)
-    except (RuntimeError, SQLAlchemyError) as err:
-        print(f"error: database {settings.db_url}: {err}")
-        return 2
-    with recorder:
+    with ExitStack() as stack:
+        try:
+            recorder = stack.enter_context(IngestRecorder(stack.enter_context(
+                command_sessions(settings.db_url, create=True))))
+        except SchemaError as err:  # names the database itself
+            print(f"error: {err}")
+            return 2
+        except (RuntimeError, SQLAlchemyError) as err:
+            print(f"error: database {settings.db_url}: {err}")
+            return 2
         inputs.problems += recorder.import_csvs(inputs.metadata, inputs.labels)
         for line in inputs.problems:
             print(line, flush=True)
         results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
                                                  batch_size=args.batch_size,
                                                  progress=False if args.no_progress else None)
+        counts: Counter = Counter()
         try:
-            counts = handle_results(results, recorder.record)
+            handle_results(results, lambda result: recorder.record(
+                filename=result.filename, ok=result.status != FAILED, error=result.error, depth=result.num_frames,
+                box=result.roi, frame_size=result.frame_size), TraceLog(trace_log_path(settings.data_dir)), counts)
         except StoreError as err:
             print(f"error: {err}")
+            print(f"stopped after storing {counts[INGESTED]} stack(s) (kept and recorded); "
+                  "a rerun resumes with the others")
             return 1
     print(f"ingested {counts[INGESTED]}, already stored {counts[SKIPPED]}, failed {counts[FAILED]}"
           f"{f', {len(inputs.problems)} input problem(s)' if inputs.problems else ''} "

@@ -32,13 +32,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the stacks from the database, score them (sharded under torchrun), write the CSV; the exit code."""
+    """Read the stacks from the database, score them (sharded under torchrun), write the CSV and store
+    the scores; returns the exit code."""
     import torch
 
     from db.migrate import SchemaError
-    from db.vessels import stack_records
     from training import distributed
-    from triage_app.database import command_session
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
@@ -47,21 +47,27 @@ def run(args: argparse.Namespace) -> int:
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
     try:
-        try:
-            with command_session(settings.db_url) as session:
-                records = stack_records(session, split=None if args.split == "all" else args.split)
-        except SchemaError as error:
-            print(f"error: {error}")
-            return 1
-        if not records:
-            print(f"error: no ingested {args.split} stacks in the database {settings.db_url}")
-            return 1
-        frame = _score_shard(args, records, settings.store_path, device, dist)
-        if frame is None:  # the run is not usable: every rank printed the same error
-            return 1
-        return _write_results(args, settings, frame) if dist.is_main else 0
+        with command_sessions(settings.db_url) as factory:
+            return _predict(args, settings, factory, device, dist)
+    except SchemaError as error:
+        print(f"error: {error}")
+        return 1
     finally:
         distributed.shutdown(dist)
+
+
+def _predict(args: argparse.Namespace, settings, factory, device, dist) -> int:  # noqa: ANN001 - Settings, sessionmaker
+    from db.vessels import stack_records
+
+    with factory() as session:
+        records = stack_records(session, split=None if args.split == "all" else args.split)
+    if not records:
+        print(f"error: no ingested {args.split} stacks in the database {settings.db_url}")
+        return 1
+    frame = _score_shard(args, records, settings.store_path, device, dist)
+    if frame is None:  # the run is not usable: every rank printed the same error
+        return 1
+    return _write_results(args, factory, frame) if dist.is_main else 0
 
 
 def _score_shard(args: argparse.Namespace, records: list, store_path, device, dist):
@@ -87,9 +93,10 @@ def _score_shard(args: argparse.Namespace, records: list, store_path, device, di
     return merged
 
 
-def _write_results(args: argparse.Namespace, settings, frame) -> int:
+def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: ANN001 - sessionmaker
     """Rank 0: the CSV, the summary line and the database rows."""
     from core.predict import ROLES
+    from core.rundir import RunDir
     from db.recording import record_predictions
 
     out = args.out or args.model / f"predictions_{args.split}.csv"
@@ -100,7 +107,11 @@ def _write_results(args: argparse.Namespace, settings, frame) -> int:
     print(f"scored {len(frame)} stacks ({', '.join(f'{roles.get(r, 0)} {r}' for r in ROLES)}); "
           f"{int((frame['probability'] >= threshold).sum())} at or above the run's threshold {threshold:.4f}; "
           f"wrote {out}")
-    report = record_predictions(settings.db_url, run_dir=args.model, predictions=frame)
+    layout = RunDir(args.model)
+    config, tuned = (layout.read_json(path) if path.exists() else {} for path in (layout.config, layout.threshold))
+    with factory.begin() as session:
+        report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
+                                    predictions=frame, source=str(args.model))
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")

@@ -20,9 +20,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data set seed (default 0)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--stall-rate", type=float, default=0.3,
-                        help="fraction of stalled stacks (default 0.3, like the competition's micro subset)")
-    parser.add_argument("--profile", choices=("default", "tiny"), default="default",
-                        help="stack sizes: competition-like (default) or tiny (fast, for tests)")
+                        help="fraction of stalled training stacks (default 0.3, like the competition's micro subset)")
+    parser.add_argument("--test-stall-rate", type=float, default=None,
+                        help="fraction of stalled test stacks (default: the --stall-rate)")
+    parser.add_argument("--profile", default="realistic", metavar="realistic|tiny",
+                        help="realistic (default: Stall Catchers-like sizes, hard cases in every tier) "
+                             "or tiny (small, fast and mostly clear, for tests)")
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         out = generate(args.out_dir, args.n_train, args.n_test, args.seed, stall_rate=args.stall_rate,
-                       profile=args.profile, workers=args.workers)
+                       test_stall_rate=args.test_stall_rate, profile=args.profile, workers=args.workers)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2

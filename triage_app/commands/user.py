@@ -1,14 +1,27 @@
-"""``stalltriage user add|list|passwd|role|deactivate``: manage who can log in to the app."""
+"""``stalltriage user add|list|passwd|role|deactivate``: manage who can log in to the app.
+
+A password never comes from the command line (it would sit in the process list and the shell
+history): it is read from a file (``--password-file``), from the environment variable
+``STALLTRIAGE_PASSWORD``, or asked for twice at a prompt that does not echo it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+from pathlib import Path
 
-from triage_app.settings import add_common_options, resolve
+from triage_app.settings import PASSWORD_ENV, add_common_options, resolve
 
-PASSWORD_ENV = "STALLTRIAGE_PASSWORD"
+
+class _RefusePassword(argparse.Action):
+    """``--password X`` stops with a pointer to the safe ways (X is never echoed)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error(f"a password is never taken on the command line (the process list and the shell "
+                     f"history would keep it): use --password-file FILE, the {PASSWORD_ENV} environment "
+                     "variable, or the prompt")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,8 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     passwd = actions.add_parser("passwd", help="set a user's password")
     passwd.add_argument("name")
     for action in (add, passwd):
-        action.add_argument("--password", default=None,
-                            help=f"the password (default: env {PASSWORD_ENV}, else asked for)")
+        action.add_argument("--password-file", type=Path, default=None, metavar="FILE",
+                            help=f"read the password from FILE's first line (default: env {PASSWORD_ENV}, "
+                                 "else asked for twice)")
+        action.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
     role = actions.add_parser("role", help="change a user's role")
     role.add_argument("name")
     role.add_argument("role", choices=("reviewer", "admin"))
@@ -34,14 +49,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action.set_defaults(func=run)
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password is not None:
-        return args.password
+class PasswordError(ValueError):
+    """No usable password was given; the message says why."""
+
+
+def read_password(name: str, password_file: Path | None) -> str:
+    """The password for user ``name``: from ``password_file``, else the environment, else a prompt.
+
+    The file's first line is the password (its line ending dropped). The prompt asks twice and
+    does not echo.
+
+    Raises
+    ------
+    PasswordError
+        The file cannot be read or is empty, or the two prompted entries differ.
+    """
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise PasswordError(f"{password_file}: cannot read the password file: {err}") from err
+        if not lines or not lines[0]:
+            raise PasswordError(f"{password_file}: the first line (the password) is empty")
+        return lines[0]
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
-    first = getpass.getpass(f"password for {args.name}: ")
+    first = getpass.getpass(f"password for {name}: ")
     if getpass.getpass("again: ") != first:
-        raise SystemExit("passwords differ; nothing changed")
+        raise PasswordError("the two passwords differ; nothing changed")
     return first
 
 
@@ -59,18 +94,20 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{user.name}\t{user.role}\t{'active' if user.active else 'inactive'}")
                 return 0
             if args.user_action == "add":
-                users.add_user(session, name=args.name, password=_password(args), role=args.role, actor="cli")
+                password = read_password(args.name, args.password_file)
+                users.add_user(session, name=args.name, password=password, role=args.role, actor="cli")
                 print(f"added {args.role} {args.name}")
                 return 0
             user = users.get_user(session, name=args.name)
             if args.user_action == "passwd":
-                users.set_password(session, user_id=user.id, password=_password(args), actor="cli")
+                users.set_password(session, user_id=user.id, password=read_password(args.name, args.password_file),
+                                   actor="cli")
             elif args.user_action == "role":
                 users.set_role(session, user_id=user.id, role=args.role, actor="cli")
             else:
                 users.deactivate_user(session, user_id=user.id, actor="cli")
             print(f"{args.user_action}: {args.name} done")
             return 0
-    except (SchemaError, DatabaseInputError) as error:
+    except (PasswordError, SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
         return 1

@@ -1,0 +1,125 @@
+"""core.skill: reviewer skill from known answers, Dawid–Skene labels, human error rates."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import beta
+
+from core.skill import (PRIOR_SENSITIVITY, PRIOR_SPECIFICITY, DawidSkene, ErrorRate, HumanErrorRates, ReviewerSkill,
+                        out_of_fold_labels)
+
+
+def _known_answer_reviews(rng, skills: dict[str, tuple[float, float]], n_per_reviewer: int, prevalence: float = 0.3):
+    rows = []
+    for reviewer, (sens, spec) in skills.items():
+        truth = (rng.random(n_per_reviewer) < prevalence).astype(int)
+        right = rng.random(n_per_reviewer) < np.where(truth == 1, sens, spec)
+        rows.append(pd.DataFrame({"reviewer": reviewer, "truth": truth, "answer": np.where(right, truth, 1 - truth)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_skill_recovers_simulated_reviewers_within_their_intervals():
+    skills = {f"r{i}": (sens, spec) for i, (sens, spec) in enumerate(
+        [(0.95, 0.98), (0.85, 0.92), (0.99, 0.99), (0.6, 0.7), (0.9, 0.95), (0.97, 0.9)])}
+    covered, total = 0, 0
+    for seed in range(20):
+        table = ReviewerSkill(confidence=0.95).fit(_known_answer_reviews(np.random.default_rng(seed), skills, 400)).table()
+        for row in table.itertuples():
+            sens, spec = skills[row.reviewer]
+            covered += (row.sensitivity_low <= sens <= row.sensitivity_high) + (row.specificity_low <= spec <= row.specificity_high)
+            total += 2
+    assert covered / total >= 0.85  # 95 % intervals under a weak prior; chance alone would not do this
+
+
+def test_skill_table_columns_and_counts():
+    reviews = pd.DataFrame({"reviewer": ["a", "a", "a", "b"], "answer": [1, 0, 0, 1], "truth": [1, 1, 0, 0]})
+    table = ReviewerSkill().fit(reviews).table().set_index("reviewer")
+    assert list(table.columns) == ["n_known_stalled", "n_known_flowing", "sensitivity_mean", "sensitivity_low",
+                                   "sensitivity_high", "specificity_mean", "specificity_low", "specificity_high"]
+    assert table.loc["a", ["n_known_stalled", "n_known_flowing"]].tolist() == [2, 1]
+    a, b = PRIOR_SENSITIVITY
+    assert table.loc["a", "sensitivity_mean"] == pytest.approx((a + 1) / (a + b + 2))
+    assert table.loc["b", "sensitivity_mean"] == pytest.approx(a / (a + b))  # no known stalls: the prior
+    pa, pb = PRIOR_SPECIFICITY
+    assert table.loc["b", "specificity_high"] == pytest.approx(beta.ppf(0.975, pa, pb + 1))
+
+
+@pytest.mark.parametrize("reviews,match", [
+    (pd.DataFrame({"reviewer": ["a"], "answer": [1]}), "missing column"),
+    (pd.DataFrame({"reviewer": ["a"], "answer": [0.5], "truth": [1]}), "drop unsure"),
+])
+def test_skill_rejects_bad_reviews(reviews, match):
+    with pytest.raises(ValueError, match=match):
+        ReviewerSkill().fit(reviews)
+
+
+def _crowd(rng, n_stacks: int, skills: dict[str, tuple[float, float]], prevalence: float = 0.3):
+    truth = (rng.random(n_stacks) < prevalence).astype(int)
+    rows = []
+    for reviewer, (sens, spec) in skills.items():
+        right = rng.random(n_stacks) < np.where(truth == 1, sens, spec)
+        rows.append(pd.DataFrame({"stack": np.arange(n_stacks), "reviewer": reviewer,
+                                  "answer": np.where(right, truth, 1 - truth)}))
+    return pd.Series(truth, index=np.arange(n_stacks)), pd.concat(rows, ignore_index=True)
+
+
+def test_dawid_skene_beats_majority_with_one_expert_and_two_careless_reviewers():
+    rng = np.random.default_rng(0)
+    truth, reviews = _crowd(rng, 2000, {"expert": (0.98, 0.98), "careless1": (0.65, 0.7), "careless2": (0.7, 0.65)})
+    known = truth.sample(200, random_state=0)
+    model = DawidSkene().fit(reviews, known)
+    unknown = ~truth.index.isin(known.index)
+    majority = (reviews.groupby("stack")["answer"].mean() > 0.5).astype(int)
+    ds_accuracy = (model.labels_[unknown] == truth[unknown]).mean()
+    majority_accuracy = (majority[unknown] == truth[unknown]).mean()
+    assert ds_accuracy > majority_accuracy + 0.1
+    assert model.skill_.loc["expert", "sensitivity"] > 0.9 > model.skill_.loc["careless1", "sensitivity"]
+    assert (model.proba_[known.index] == known).all()  # known answers are clamped
+    assert (model.predict(reviews)[unknown] == model.labels_[unknown]).mean() > 0.99
+
+
+def test_dawid_skene_on_known_answers_only_equals_reviewer_skill():
+    rng = np.random.default_rng(1)
+    truth, reviews = _crowd(rng, 300, {"a": (0.9, 0.95), "b": (0.8, 0.9)})
+    model = DawidSkene().fit(reviews, truth)
+    table = ReviewerSkill().fit(reviews.assign(truth=truth[reviews["stack"]].to_numpy())).table().set_index("reviewer")
+    assert model.skill_["sensitivity"].to_numpy() == pytest.approx(table["sensitivity_mean"].to_numpy())
+    assert model.skill_["specificity"].to_numpy() == pytest.approx(table["specificity_mean"].to_numpy())
+
+
+def test_human_error_rates_from_known_answers():
+    truth = np.array([1] * 100 + [0] * 300)
+    answer = truth.copy()
+    answer[:5] = 0      # 5 misses
+    answer[100:103] = 1  # 3 false alarms
+    rates = HumanErrorRates.from_known_answers(answer, truth, reviewers=["a", "b"] * 200)
+    prior = HumanErrorRates.prior()
+    assert rates.miss == ErrorRate(prior.miss.a + 5, prior.miss.b + 95)
+    assert rates.false_alarm == ErrorRate(prior.false_alarm.a + 3, prior.false_alarm.b + 297)
+    assert rates.basis.startswith("400 known answers by 2 reviewers (100 stalled, 300 flowing)")
+    assert rates.miss.upper(0.95) > rates.miss.mean > 0.04
+
+
+def test_prior_and_perfect():
+    prior = HumanErrorRates.prior()
+    assert "no known-answer" in prior.basis and prior.miss.mean == pytest.approx(0.1)
+    perfect = HumanErrorRates.perfect()
+    assert perfect.miss.certain_zero and perfect.miss.upper(0.99) == 0 and perfect.false_alarm.mean == 0
+    assert set(prior.as_dict()) == {"basis", "miss_a", "miss_b", "false_alarm_a", "false_alarm_b"}
+    with pytest.raises(ValueError, match="b > 0"):
+        ErrorRate(1.0, 0.0)
+
+
+def test_out_of_fold_labels_never_use_the_stacks_own_truth():
+    rng = np.random.default_rng(3)
+    truth, reviews = _crowd(rng, 400, {"a": (0.95, 0.95), "b": (0.9, 0.9), "c": (0.85, 0.95)})
+    reviews.loc[reviews["stack"] < 5, "answer"] = 1 - truth[reviews.loc[reviews["stack"] < 5, "stack"]].to_numpy()
+    labels = out_of_fold_labels(reviews, truth, folds=4)
+    assert list(labels.index) == list(truth.index)
+    unanimous = reviews.groupby("stack")["answer"].agg(["min", "max"])
+    unanimous_wrong = (unanimous["min"] == unanimous["max"]) & (unanimous["min"] != truth)
+    assert unanimous_wrong.any()
+    assert (labels[unanimous_wrong] == unanimous.loc[unanimous_wrong, "min"]).all()  # the humans' answer, not the truth
+    assert (labels == truth).mean() > 0.9
+    with pytest.raises(ValueError, match="fewer than folds"):
+        out_of_fold_labels(reviews, truth.iloc[:3], folds=5)

@@ -1,0 +1,174 @@
+"""Tuning on the app's prepared database: the reference, the human error model, saving, the page's data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select, update
+
+from core.skill import HumanErrorRates
+from db import queue
+from db.audit import recent_events
+from db.models import CrowdAnswer, Prediction, Review, Vessel
+from db.policy import active_policy
+from tests.db.helpers import add_plain_users
+from tests.fixtures.app_data import ADMIN, AppData
+from triage_app import services, tuning
+
+
+@pytest.fixture
+def backend(app_data: AppData):
+    backend = services.open_backend(app_data.settings)
+    yield backend
+    backend.close()
+
+
+def _admin(backend) -> services.SessionUser:
+    with backend.factory.begin() as session:
+        return services.login(session, name=ADMIN[0], password=ADMIN[1])
+
+
+def test_the_reference_is_every_labelled_stack_scored_out_of_fold_or_held_out(backend, app_data):
+    with backend.factory.begin() as session:
+        labelled = select(Prediction.vessel_id).join(CrowdAnswer, CrowdAnswer.vessel_id == Prediction.vessel_id)
+        ids = session.scalars(labelled.order_by(Prediction.vessel_id)).all()
+        session.execute(update(Prediction).where(Prediction.vessel_id.in_(ids[:50])).values(role="held_out", fold=None))
+        session.execute(update(Prediction).where(Prediction.vessel_id.in_(ids[50:60])).values(role="new", fold=None))
+        session.execute(update(CrowdAnswer).where(CrowdAnswer.vessel_id.in_(ids[60:100])).values(tier1=False))
+    with backend.factory() as session:
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id)
+    frame = reference.frame
+    assert len(frame) == 190 and reference.left_out == 10 and frame["label"].isin([0, 1]).all()
+    table = reference.composition().set_index(["role", "tier"])["stacks"]
+    assert table.to_dict() == {("held_out", "tier 1"): 50, ("out_of_fold", "other"): 40,
+                               ("out_of_fold", "tier 1"): 100}
+    text = reference.describe()
+    assert text.startswith(f"190 reference stacks ({int(frame['label'].sum())} stalled): 50 held_out, 140 out_of_fold")
+    assert "other: 40, tier 1: 150" in text and "10 labelled stacks scored as new left out" in text
+
+
+def test_human_reviews_of_unlabelled_stacks_never_enter_the_reference(backend, app_data):
+    with backend.factory.begin() as session:
+        user, = add_plain_users(session, ["hal"])
+        stack = queue.claim_next(session, user_id=user)
+        queue.submit_review(session, user_id=user, vessel_id=stack.vessel_id, answer="stalled")
+    with backend.factory() as session:
+        frame = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    assert len(frame) == 200 and stack.filename not in set(frame["filename"])
+
+
+def _known_answer_reviews(backend, answers: dict[str, list[int]]) -> None:
+    """Known-answer reviews: each user answers the first labelled stacks as listed (1 stalled)."""
+    with backend.factory.begin() as session:
+        rows = session.execute(select(Vessel.id, CrowdAnswer.label).join(CrowdAnswer)
+                               .order_by(Vessel.id)).all()
+        users = add_plain_users(session, list(answers))
+        for user, given in zip(users, answers.values()):
+            for (vessel_id, _), answer in zip(rows, given):
+                queue.submit_review(session, user_id=user, vessel_id=vessel_id,
+                                    answer="stalled" if answer else "flowing")
+
+
+def _truth(backend, n: int) -> list[int]:
+    with backend.factory() as session:
+        return session.scalars(select(CrowdAnswer.label).order_by(CrowdAnswer.vessel_id).limit(n)).all()
+
+
+def test_without_known_answers_the_human_error_is_the_stated_prior(backend, app_data):
+    with backend.factory() as session:
+        assert tuning.human_error_model(session) == HumanErrorRates.prior()
+        data = tuning.thresholds_data(session, model_run_id=app_data.model_run_id, sensitivity=0.9,
+                                      specificity=0.9, confidence=0.8)
+    assert tuning.describe_humans(data.outcome.tuned.report_).startswith(
+        "no known-answer reviews yet: human error from the prior (miss rate 0.100")
+
+
+def test_known_answer_reviews_set_the_human_error_rates(backend, app_data):
+    truth = _truth(backend, 60)
+    _known_answer_reviews(backend, {"good": truth, "bad": [0] * len(truth)})  # "bad" misses every stall
+    with backend.factory() as session:
+        single = tuning.human_error_model(session)
+        paired = tuning.human_error_model(session, reviews_required=2)
+    stalls = sum(truth)
+    assert single.miss.a == pytest.approx(HumanErrorRates.prior().miss.a + stalls)  # "bad" missed them all
+    assert single.false_alarm.a == pytest.approx(HumanErrorRates.prior().false_alarm.a)
+    assert "120 known answers by 2 reviewers" in single.basis
+    assert "60 known answers" in paired.basis  # one skill-weighted label per stack answered by both
+    assert paired.miss.mean < single.miss.mean
+    _known_answer_reviews(backend, {"late": truth})
+    with backend.factory() as session:
+        assert tuning.human_error_model(session, reviews_required=2) == paired  # only the first k answers count
+        assert "60 known answers" in tuning.human_error_model(session, reviews_required=3).basis
+
+
+def test_tune_counts_human_error_and_the_bounds_say_so(backend, app_data):
+    with backend.factory() as session:
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    prior = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8,
+                        human_errors=HumanErrorRates.prior()).tuned
+    perfect = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8,
+                          human_errors=HumanErrorRates.perfect()).tuned
+    assert prior.report_.human_miss_upper > 0 == perfect.report_.human_miss_upper
+    assert prior.report_.sensitivity_lower >= 0.8 and prior.report_.specificity_lower >= 0.8
+
+
+def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, app_data):
+    admin = _admin(backend)
+    with backend.factory() as session:
+        assert queue.queue_stats(session).routed_to_humans == 20
+    policy_id = services.activate_thresholds(backend, admin, model_run_id=app_data.model_run_id, t_low=None,
+                                             t_high=0.6, reviews_required=1, sensitivity=0.9, specificity=0.9,
+                                             confidence=0.8)
+    with backend.factory() as session:
+        policy = active_policy(session)
+        scores = np.array(session.scalars(select(Prediction.probability).join(Vessel)
+                                          .where(Vessel.split == "test")).all())
+        routed = queue.queue_stats(session).routed_to_humans
+        events = [(e.actor, e.action) for e in recent_events(session, entity="triage_policy")]
+    assert (policy.id, policy.t_low, policy.t_high) == (policy_id, None, 0.6)
+    assert routed == int((scores < 0.6).sum()) < 20
+    assert (ADMIN[0], "policy.activate") in events
+    with pytest.raises(Exception, match="t_low must be below t_high"):
+        services.activate_thresholds(backend, admin, model_run_id=app_data.model_run_id, t_low=0.7, t_high=0.6,
+                                     reviews_required=1, sensitivity=0.9, specificity=0.9, confidence=0.8)
+
+
+def test_project_breakdown_adds_up_to_the_whole(backend, app_data):
+    with backend.factory() as session:
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    humans = HumanErrorRates.prior()
+    table = tuning.project_breakdown(reference, t_low=0.3, t_high=0.7, confidence=0.9, human_errors=humans)
+    whole = tuning.evaluate(reference, t_low=0.3, t_high=0.7, confidence=0.9, human_errors=humans)
+    assert table["stacks"].sum() == len(reference) and table["misses"].sum() == whole.misses
+    assert table["false_alarms"].sum() == whole.false_alarms
+    assert (table["sensitivity_lower"] <= table["sensitivity"]).all()
+
+
+def test_queue_preview_counts_and_hours():
+    probabilities = np.array([0.0, 0.1, 0.5, 0.6, 0.95, 1.0])
+    preview = tuning.queue_preview(probabilities, current=None, proposed=(0.1, 0.9), seconds_per_review=36)
+    assert preview["current"].tolist() == [0, 0, 6, 6 * 36 / 3600]
+    assert preview["proposed"].tolist() == [2, 2, 2, 2 * 36 / 3600]
+    assert preview.loc["to humans", "change"] == -4
+    assert tuning.queue_preview(probabilities, current=None, proposed=(None, 0.9))["proposed"].tolist()[:3] == [0, 2, 4]
+
+
+def test_the_known_answer_rate_is_set_by_an_admin_and_shown(backend, app_data):
+    services.set_known_answer_rate(backend, _admin(backend), rate=0.2)
+    with backend.factory() as session:
+        data = tuning.thresholds_data(session, model_run_id=app_data.model_run_id, sensitivity=0.9,
+                                      specificity=0.9, confidence=0.8)
+        event = recent_events(session, entity="app_setting")[0]
+    assert data.known_answer_rate == 0.2 and (event.actor, event.details["to"]) == (ADMIN[0], 0.2)
+
+
+def test_reviewer_skill_rests_on_the_known_answers(backend, app_data):
+    truth = _truth(backend, 40)
+    _known_answer_reviews(backend, {"good": truth, "bad": [1 - t for t in truth]})
+    skill = services.dashboard_data(backend)["skill"].set_index("user")
+    assert list(skill.columns) == services.SKILL_COLUMNS[1:]
+    assert (skill["n_known_stalled"] + skill["n_known_flowing"] == 40).all()
+    assert skill.loc["good", "sensitivity_mean"] > 0.85 > skill.loc["bad", "sensitivity_mean"]
+    assert skill.loc["good", "specificity_low"] > skill.loc["bad", "specificity_high"]
+    with backend.factory() as session:
+        assert session.query(Review).filter(Review.known_answer.is_(True)).count() == 80
