@@ -26,7 +26,7 @@ from monai.visualize import GradCAM
 
 from core.models import Net3D
 from core.predict import Ensemble
-from core.preprocess import InputSpec, depth_indices, prepare_volume
+from core.preprocess import InputSpec, depth_indices, prepare_stack
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,15 @@ class Explainer:
             self._cams[id(model)] = GradCAM(nn_module=model, target_layers="features", postprocessing=_unchanged)
         return self._cams[id(model)]
 
-    def grad_cam(self, filename: str, volume: np.ndarray) -> np.ndarray:
+    def grad_cam(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean Grad-CAM of the stack's members on a stored ``uint8 (D, H, W)`` stack, on the input
         grid: ``float32 (d, size, size)`` in [0, 1], one map per slice kept by
-        :func:`core.preprocess.depth_indices`."""
+        :func:`core.preprocess.depth_indices`. ``mask`` is the stored outline mask (for runs that
+        take it as a second channel; all ones when ``None``)."""
         members = self.members(filename)
         log.debug("Grad-CAM of %s with %d members", filename, len(members))
         spec = self.ensemble.spec
-        image = torch.from_numpy(prepare_volume(volume, spec))[None, None]
+        image = torch.from_numpy(prepare_stack(volume, mask, spec))[None]
         depth = image.shape[2]
         pad = max(0, max(m.min_depth for m in members) - depth)  # pad here, so the map keeps the real depth
         image = torch.nn.functional.pad(image, (0, 0, 0, 0, 0, pad)).requires_grad_(True)
@@ -80,9 +81,9 @@ class Explainer:
         peak = float(mean.max())
         return (mean / peak if peak > 0 else mean).astype(np.float32)
 
-    def explain(self, filename: str, volume: np.ndarray) -> np.ndarray:
+    def explain(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Grad-CAM of a stored ``uint8 (D, H, W)`` stack on its own grid: ``float32 (D, H, W)`` in [0, 1]."""
-        return to_stack(self.grad_cam(filename, volume), *volume.shape, self.ensemble.spec)
+        return to_stack(self.grad_cam(filename, volume, mask), *volume.shape, self.ensemble.spec)
 
 
 def to_stack(saliency: np.ndarray, depth: int, height: int, width: int, spec: InputSpec) -> np.ndarray:
