@@ -169,7 +169,8 @@ def test_default_is_the_stated_prior_not_perfection():
     assert report.human_basis == HumanErrorRates.prior().basis and report.unreviewed_stalled > 0
 
 
-@pytest.mark.parametrize("humans", [HUMANS["prior"], HUMANS["measured"], _good_humans()], ids=["prior", "measured", "good"])
+@pytest.mark.parametrize("humans", [HUMANS["prior"], HUMANS["measured"], _good_humans()],
+                         ids=["prior", "measured", "good"])
 def test_human_error_bounds_are_at_least_as_strict(humans):
     p, y, human = _case(11, n=400, with_humans=False)
     for t_low, t_high in [(None, None), (0.1, 0.6), (0.3, None), (None, 0.8), (0.0, 1.0)]:
