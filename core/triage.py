@@ -394,8 +394,10 @@ class TunedTriagePolicy(TriagePolicy):
     -----
     Tune on scores from the predictor that will be applied, for stacks it never trained on
     (out-of-fold or held out): in-sample scores are over-confident and the guarantee would not
-    hold on new stacks. The bounds are exact optima of the stated objective: the most automatic
-    decisions whose bounds pass, ties broken by fewer counted misses, then false alarms.
+    hold on new stacks. The chosen pair is the exact optimum over every pair of candidate
+    thresholds: the most automatic decisions whose bounds pass, ties broken by fewer counted
+    misses, then false alarms. For human error measured where the humans work (the routed band),
+    see :func:`core.guarantee.tune_with_known_answers`.
 
     Examples
     --------
