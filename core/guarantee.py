@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.skill import HumanErrorRates
-from core.triage import HUMAN_ALPHA_SHARE, Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.combined_bound import HUMAN_ALPHA_SHARE
+from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
 
