@@ -148,8 +148,8 @@ class Prediction(Base):
     """The ensemble's probability for one stack under one model run.
 
     ``role`` says how the run scored the stack (one of :data:`PREDICTION_ROLES`); only scores the
-    run never trained on may be used to tune thresholds. ``fold`` is the fold whose member gave an
-    out-of-fold score (NULL for other roles).
+    run never trained on may be used to tune thresholds. ``fold`` is the fold whose members scored
+    the stack (for an out-of-fold score, the fold that held it out); NULL when not known.
 
     ``review_level`` is queue bookkeeping kept in step by ``db.queue_levels``: the stack's number
     of reviews that count towards k, or NULL when the crowd's label is known (it never needs a

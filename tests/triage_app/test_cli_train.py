@@ -9,7 +9,7 @@ from core.competition import read_labels, read_metadata
 from core.rundir import RunDir
 from core.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory
-from db.vessels import import_labels, import_metadata, record_ingest_result
+from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 from triage_app.cli import main
 
 TINY_TRAIN = ["--folds", "2", "--epochs", "2", "--snapshots", "1", "--size", "16", "--max-depth", "16",
@@ -36,8 +36,8 @@ def _register_in_db(synth_data, db_url, store_path) -> None:
         for split in ("train", "test"):
             rows = read_metadata(synth_data / f"{split}_metadata.csv").rows
             import_metadata(session, rows=rows, source=f"{split}_metadata.csv", split=split)
-            for row in rows:
-                record_ingest_result(session, filename=row.filename, ok=key_for(row.filename) in store)
+            record_ingest_results(session, [ingest_result_row(filename=row.filename, ok=key_for(row.filename) in store)
+                                            for row in rows])
         import_labels(session, rows=read_labels(synth_data / "train_labels.csv").rows, source="train_labels.csv")
     engine.dispose()
 
@@ -53,12 +53,15 @@ def test_train_then_predict(ingested, synth_data, tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(run.root), "--split", "all", "--out", str(out), *ingested]) == 0
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["filename", "probability", "spread", "out_of_fold"]
+    assert list(frame.columns) == ["filename", "probability", "spread", "role", "fold"]
     train = set(pd.read_csv(synth_data / "train_metadata.csv")["filename"])
     test = set(pd.read_csv(synth_data / "test_metadata.csv")["filename"])
     assert set(frame["filename"]) == train | test
-    assert set(frame.loc[frame["out_of_fold"], "filename"]) == set(pd.read_csv(run.oof)["filename"]) <= train
-    assert not frame.loc[frame["filename"].isin(test), "out_of_fold"].any()
+    trained_on = set(pd.read_csv(run.oof)["filename"])
+    assert set(frame.loc[frame["role"] == "out_of_fold", "filename"]) == trained_on <= train
+    assert set(frame.loc[frame["role"] == "held_out", "filename"]) == train - trained_on
+    assert (frame.loc[frame["filename"].isin(test), "role"] == "new").all()
+    assert frame["fold"].between(0, 1).all()
     assert frame["probability"].between(0, 1).all() and (frame["spread"] >= 0).all()
 
     assert main(["predict", "--model", str(run.root), *ingested]) == 0  # default: test split, CSV in the run
