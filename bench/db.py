@@ -17,7 +17,8 @@ stack), the same again (a rerun replaces the rows), and a policy change re-routi
 an active policy (0.05, 0.95) with k = 1; ``--reviewed`` reviews already done on the test stacks
 closest to the boundary (the worst case for a queue that would step over them). Then, one
 reviewer at a time (20 reviewers in turn), each round claims the next stack (timed) and reviews
-it (timed); finally the full export is written to CSV and Parquet (timed).
+it (timed), every tenth round the queue's counts are taken (timed); finally the full export is
+written to CSV and Parquet (timed).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def load(url: str, vessels: int, reviewed: int, seed: int = 0) -> None:
                            "VALUES (1, 'bench', 'slim3d', '{}', '{}', 0.5, %s)", (now,))
         _copy(connection, "prediction", pd.DataFrame(index=ids, data={
             "model_run_id": 1, "vessel_id": ids, "probability": probability,
-            "spread": rng.uniform(0, 0.1, vessels).round(4), "out_of_fold": train,
+            "spread": rng.uniform(0, 0.1, vessels).round(4), "role": np.where(train, "out_of_fold", "new"),
             "review_level": pd.Series(0, index=ids, dtype="Int64").mask(train),
             "created_at": now}))
         _copy(connection, "app_user", pd.DataFrame({
@@ -187,7 +188,7 @@ def measure(url: str, claims: int) -> dict[str, list[float] | float]:
 
 def _measure(engine, claims: int) -> dict[str, list[float] | float]:  # noqa: ANN001 - an Engine
     factory = make_session_factory(engine)
-    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": []}
+    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [], "counts": []}
     for round_ in range(claims):
         user_id = 1 + round_ % REVIEWERS
         order = "stalled" if round_ % 4 == 3 else "boundary"
@@ -198,6 +199,11 @@ def _measure(engine, claims: int) -> dict[str, list[float] | float]:  # noqa: AN
                                                          answer="flowing"))
         timings["claim_stalled" if order == "stalled" else "claim"].append(claimed - started)
         timings["review"].append(time.perf_counter() - claimed)
+        if round_ % 10 == 0:
+            started = time.perf_counter()
+            with factory() as session:
+                queue_stats(session)
+            timings["counts"].append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp, factory() as session:
         for suffix in (".csv", ".parquet"):
             started = time.perf_counter()
@@ -246,6 +252,7 @@ def main() -> None:
     print(f"claim-next (closest to boundary), {len(timings['claim'])} claims: {_ms(timings['claim'])}")
     print(f"claim-next (most likely stalled), {len(timings['claim_stalled'])} claims: {_ms(timings['claim_stalled'])}")
     print(f"submit review, {len(timings['review'])} reviews: {_ms(timings['review'])}")
+    print(f"queue counts (queue_stats), {len(timings['counts'])} calls: {_ms(timings['counts'])}")
     for suffix in (".csv", ".parquet"):
         print(f"full export {suffix}: {timings[f'export{suffix}_rows']} rows in {timings[f'export{suffix}']:.1f} s")
 
