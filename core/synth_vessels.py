@@ -164,7 +164,7 @@ def target_cells(rng: np.random.Generator, mode: str, depth: int, length: int, c
         speed = rng.choice([-1, 1]) * rng.uniform(0.35, 1.2)
         return flow_cells(rng, depth, length, cell_len, coverage, speed)
     if mode == "sparse":
-        return flow_cells(rng, depth, length, cell_len, coverage * rng.uniform(0.08, 0.25))
+        return flow_cells(rng, depth, length, cell_len, coverage * rng.uniform(0.05, 0.15))
     if mode == "stall":
         return stalled_cells(rng, depth, length, cell_len, coverage, z_center, z_half, (0, length), segment)
     if mode == "partial":

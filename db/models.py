@@ -219,6 +219,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Part of every signed session token; raising it ends the user's sessions everywhere."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

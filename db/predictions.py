@@ -87,14 +87,6 @@ def _problems(frame: pd.DataFrame) -> pd.Series:
     return problems
 
 
-def _with_roles(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The frame with ``role`` and ``fold``; a frame from before roles (an ``out_of_fold`` flag) is translated."""
-    if "role" in predictions.columns or "out_of_fold" not in predictions.columns:
-        return predictions
-    return predictions.assign(role=predictions["out_of_fold"].map({True: "out_of_fold", False: "new"}),
-                              fold=predictions.get("fold"))
-
-
 _STAGE_TYPES = {"line": Integer(), "filename": String(255), "probability": Float(), "spread": Float(),
                 "role": String(16), "fold": Integer()}
 
@@ -121,7 +113,6 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
         ``added`` rows written; issues for unknown filenames and invalid values (those rows are
         skipped, every other row is written), in the frame's row order.
     """
-    predictions = _with_roles(predictions)
     missing = [column for column in PREDICTION_COLUMNS if column not in predictions.columns]
     if missing:
         raise ValueError(f"{source}: predictions lack columns {missing}")

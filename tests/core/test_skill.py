@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from core.skill import PRIOR_SENSITIVITY, PRIOR_SPECIFICITY, DawidSkene, ErrorRate, HumanErrorRates, ReviewerSkill
+from core.skill import (PRIOR_SENSITIVITY, PRIOR_SPECIFICITY, DawidSkene, ErrorRate, HumanErrorRates, ReviewerSkill,
+                        out_of_fold_labels)
 
 
 def _known_answer_reviews(rng, skills: dict[str, tuple[float, float]], n_per_reviewer: int, prevalence: float = 0.3):
@@ -107,3 +108,18 @@ def test_prior_and_perfect():
     assert set(prior.as_dict()) == {"basis", "miss_a", "miss_b", "false_alarm_a", "false_alarm_b"}
     with pytest.raises(ValueError, match="b > 0"):
         ErrorRate(1.0, 0.0)
+
+
+def test_out_of_fold_labels_never_use_the_stacks_own_truth():
+    rng = np.random.default_rng(3)
+    truth, reviews = _crowd(rng, 400, {"a": (0.95, 0.95), "b": (0.9, 0.9), "c": (0.85, 0.95)})
+    reviews.loc[reviews["stack"] < 5, "answer"] = 1 - truth[reviews.loc[reviews["stack"] < 5, "stack"]].to_numpy()
+    labels = out_of_fold_labels(reviews, truth, folds=4)
+    assert list(labels.index) == list(truth.index)
+    unanimous = reviews.groupby("stack")["answer"].agg(["min", "max"])
+    unanimous_wrong = (unanimous["min"] == unanimous["max"]) & (unanimous["min"] != truth)
+    assert unanimous_wrong.any()
+    assert (labels[unanimous_wrong] == unanimous.loc[unanimous_wrong, "min"]).all()  # the humans' answer, not the truth
+    assert (labels == truth).mean() > 0.9
+    with pytest.raises(ValueError, match="fewer than folds"):
+        out_of_fold_labels(reviews, truth.iloc[:3], folds=5)

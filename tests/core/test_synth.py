@@ -12,8 +12,8 @@ from sklearn.metrics import matthews_corrcoef, roc_auc_score
 from core.synth import generate, make_job, stack_filename
 from core.synth_features import METADATA_FEATURES, handmade_features, leak_scores, orange_mask, read_bgr
 from core.synth_profiles import DIFFICULTY
-from core.synth_render import render_stack
-from core.synth_vessels import CELL_MODES, STALLED_MODES
+from core.synth_render import OUTLINE_RGB, render_stack
+from core.synth_vessels import CELL_MODES, STALLED_MODES, penetrating, target_cells
 
 TRAIN_META = ["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]
 
@@ -42,8 +42,9 @@ def test_csvs_have_the_competition_columns_and_match_the_files(synth_data):
 
 @pytest.fixture(scope="module")
 def realistic_data(tmp_path_factory):
-    """A few realistic-profile stacks, both splits (≈ 0.3 s each)."""
-    return generate(tmp_path_factory.mktemp("realistic"), 6, 2, seed=4, stall_rate=0.5, workers=2, progress=False)
+    """Five realistic-profile stacks, both splits: jitter, black slices, blackout, end-on vessels,
+    neighbours, a plug and a stall in part of the depth among them."""
+    return generate(tmp_path_factory.mktemp("realistic"), 4, 1, seed=6, stall_rate=0.5, workers=2, progress=False)
 
 
 @pytest.mark.parametrize("data", ["synth_data", "realistic_data"])
@@ -203,3 +204,52 @@ def test_the_temporal_cue_separates_stalled_from_flowing(leak_check_set):
     metadata_auc = max(max(roc_auc_score(y, leak_check_set[c]), 1 - roc_auc_score(y, leak_check_set[c]))
                        for c in ("roi_h", "depth", "brightness", "file_size", "bytes_per_voxel"))
     assert cue_auc > 0.75 and cue_auc > metadata_auc + 0.2
+
+
+def _shadows(mode: str, seed: int = 0, depth: int = 60, length: int = 120) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    z_center = np.full(length, depth / 2, np.float32)
+    return target_cells(rng, mode, depth, length, 6.0, 0.35, z_center, depth / 3, (20.0, 100.0))
+
+
+def _slice_correlation(shadow: np.ndarray) -> float:
+    """Median correlation of the shadows between neighbouring slices where both have cells."""
+    pairs = [np.corrcoef(a, b)[0, 1] for a, b in zip(shadow[:-1], shadow[1:]) if a.std() > 0.05 and b.std() > 0.05]
+    return float(np.median(pairs)) if pairs else float("nan")
+
+
+def test_cell_modes_behave_as_described_along_depth():
+    corr = {mode: np.median([_slice_correlation(_shadows(mode, s)) for s in range(5)]) for mode in CELL_MODES}
+    assert corr["flow"] < 0.2 and corr["sparse"] < 0.3  # fresh places in every slice: flicker
+    assert corr["stall"] > 0.9 and corr["plug"] > 0.9  # cells stay put
+    assert 0.3 < corr["slow"] < corr["stall"]  # moving, yet correlated: looks still for a while
+    sparse, flow = _shadows("sparse"), _shadows("flow")
+    assert (sparse[:, 20:100].max(axis=1) < 0.5).mean() > 0.4 > (flow[:, 20:100].max(axis=1) < 0.5).mean()
+    partial = _shadows("partial")[:, 20:100]
+    centred = partial - partial.mean(axis=0)
+    lag1 = (centred[1:] * centred[:-1]).mean(axis=0) / np.maximum(centred.var(axis=0), 1e-9)
+    static = lag1 > 0.8  # positions along the segment whose shadow changes smoothly with depth
+    flickering = (centred.var(axis=0) > 0.01) & (lag1 < 0.3)
+    assert static.mean() > 0.05 and flickering.mean() > 0.2  # static in part of the segment only
+    assert np.ptp(np.flatnonzero(static)) < 0.65 * len(static)
+    in_depth = _shadows("stall_depth")
+    halves = [_slice_correlation(in_depth[:20]), _slice_correlation(in_depth[40:])]
+    assert max(halves) > 0.9 and min(halves) < 0.3  # static in part of the depth only
+
+
+def test_a_penetrating_vessel_is_a_flickering_blob_that_drifts_little():
+    vol = np.zeros((40, 60, 60), np.float32)
+    penetrating(np.random.default_rng(1), vol, np.array([30.0, 30.0]), 6.0, 150.0, 0.8)
+    ys, xs = np.nonzero(vol.max(axis=0) > 20)
+    assert 8 <= np.ptp(ys) <= 20 and 8 <= np.ptp(xs) <= 20  # round, about its diameter
+    centres = np.array([np.argwhere(s > 20).mean(axis=0) for s in vol])
+    assert np.ptp(centres, axis=0).max() < 6  # moves only slightly with depth
+    assert np.std(vol[:, 27:34, 27:34].mean(axis=(1, 2))) > 5  # cells passing make it flicker
+
+
+def test_black_slices_and_masks_keep_the_outline():
+    job = next(j for j in (make_job(0, "train", i) for i in range(400)) if j.spec.black_slices >= 3)
+    frames = render_stack(job.spec)
+    black = (frames[..., 1] == 0).mean(axis=(1, 2)) > 0.9
+    assert black.sum() >= job.spec.black_slices
+    assert (frames[black] == OUTLINE_RGB).all(axis=-1).sum() >= 20 * black.sum()

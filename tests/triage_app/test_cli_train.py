@@ -53,12 +53,15 @@ def test_train_then_predict(ingested, synth_data, tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(run.root), "--split", "all", "--out", str(out), *ingested]) == 0
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["filename", "probability", "spread", "out_of_fold"]
+    assert list(frame.columns) == ["filename", "probability", "spread", "role", "fold"]
     train = set(pd.read_csv(synth_data / "train_metadata.csv")["filename"])
     test = set(pd.read_csv(synth_data / "test_metadata.csv")["filename"])
     assert set(frame["filename"]) == train | test
-    assert set(frame.loc[frame["out_of_fold"], "filename"]) == set(pd.read_csv(run.oof)["filename"]) <= train
-    assert not frame.loc[frame["filename"].isin(test), "out_of_fold"].any()
+    trained_on = set(pd.read_csv(run.oof)["filename"])
+    assert set(frame.loc[frame["role"] == "out_of_fold", "filename"]) == trained_on <= train
+    assert set(frame.loc[frame["role"] == "held_out", "filename"]) == train - trained_on
+    assert (frame.loc[frame["filename"].isin(test), "role"] == "new").all()
+    assert frame["fold"].between(0, 1).all()
     assert frame["probability"].between(0, 1).all() and (frame["spread"] >= 0).all()
 
     assert main(["predict", "--model", str(run.root), *ingested]) == 0  # default: test split, CSV in the run
