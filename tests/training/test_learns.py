@@ -32,6 +32,7 @@ def _records(data, split: str) -> list[StackRecord]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 6 minutes at load 8 on the shared machine, over 15 at load 16
 def test_seeded_small_run_reaches_the_stated_auc(tmp_path):
     data = generate(tmp_path / "data", 200, 60, seed=3, profile="tiny", workers=2, progress=False)
     store = tmp_path / "store"
