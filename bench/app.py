@@ -1,6 +1,6 @@
 """Review latency: from submitting an answer to the next stack's video being ready, at 100k vessels.
 
-    python bench/app.py [--vessels 100000] [--reviews 40] [--think 2.0] [--db URL]
+    python bench/app.py [--vessels 100000] [--reviews 40] [--think 2.0] [--db URL | --postgres]
 
 Builds a database with ``--vessels`` stacks (200 labelled, enough in the review queue, the rest
 scored far from the boundary), a real volume store and original videos, then measures two paths
@@ -16,8 +16,9 @@ side by side in one run, each over ``--reviews`` answers:
     ``services.media_for`` for the next stack and ``services.prefetch`` for the one after
     (database + prepared media), after the same think time.
 
-Prints a Markdown table (median, p95, max in ms). The database is SQLite unless ``--db`` names a
-migrated, empty PostgreSQL database.
+Prints a Markdown table (median, p95, max in ms). The database is a new SQLite file unless
+``--db`` names an empty database (migrated here) or ``--postgres`` asks for a throwaway
+PostgreSQL 15 server (started as in the tests, removed at the end).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from db.engine import open_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from tests.fixtures.app_data import ADMIN, REVIEWER, build_app_data  # noqa: E402
 from triage_app import services  # noqa: E402
@@ -136,20 +139,37 @@ def main() -> None:
     parser.add_argument("--vessels", type=int, default=100_000)
     parser.add_argument("--reviews", type=int, default=40)
     parser.add_argument("--think", type=float, default=2.0, help="seconds a reviewer watches each stack")
-    parser.add_argument("--db", default=None, help="a migrated, empty database URL (default: a new SQLite file)")
+    parser.add_argument("--db", default=None, help="an empty database URL (default: a new SQLite file)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server instead")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="stalltriage-bench-app-"))
-    url = args.db or f"sqlite:///{root / 'bench.db'}"
-    if args.db is None:
-        upgrade(url)
+    server = None
+    if args.postgres:
+        from tests.fixtures.postgres import PostgresServer
+
+        server = PostgresServer().start()
+        server.execute("CREATE DATABASE bench")
+        args.db = server.database_url("bench")
+    try:
+        _run(args, root, args.db or f"sqlite:///{root / 'bench.db'}")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(args: argparse.Namespace, root: Path, url: str) -> None:
+    with open_engine(url) as engine:
+        upgrade(engine)
     n_queue = 2 * args.reviews + 20
     start = time.perf_counter()
     data = build_app_data(root, url, n_labelled=200, n_queue=n_queue, n_background=args.vessels - 200 - n_queue)
-    print(f"built {args.vessels:,} vessels in {time.perf_counter() - start:.0f} s ({url})", flush=True)
+    print(f"built {args.vessels:,} vessels in {time.perf_counter() - start:.0f} s ({make_url(url).get_backend_name()})",
+          flush=True)
+    load_before = os.getloadavg()[0]
     shown, playable = browser_path(data.settings, reviews=args.reviews, think=args.think)
     service = service_path(data.settings, reviews=args.reviews, think=args.think)
     print(f"\n{args.vessels:,} vessels, think time {args.think} s, {platform.node()}, {os.cpu_count()} CPUs, "
-          f"load average at the end {os.getloadavg()[0]:.1f}\n")
+          f"load average at the start {load_before:.1f}, at the end {os.getloadavg()[0]:.1f}\n")
     print("| path | reviews | median ms | p95 ms | max ms |\n|---|---|---|---|---|")
     print(_row("browser: key press -> next stack on screen", shown))
     print(_row("browser: key press -> next video playable", playable))

@@ -1,17 +1,25 @@
-"""Ensemble + test-time-augmentation inference from a run directory.
+"""Cross-fitted ensemble + test-time-augmentation inference from a run directory.
 
-The ensemble is every snapshot of every fold (see :mod:`core.rundir`). A stack the run trained
-on is scored only by the members of the fold that held it out, so its score is out-of-fold,
-never in-sample (thresholds are later tuned on these scores), and is marked ``out_of_fold``.
+A run holds one predictor per fold (its snapshots, see :mod:`core.rundir`). Every stack is scored
+by exactly ONE fold's members (cross-fitting), so the scores the thresholds are tuned on and the
+scores of the stacks they decide come from the same kind of predictor:
+
+* a stack the run trained on: by the fold that held it out (role ``"out_of_fold"``);
+* any other stack: by the fold :func:`crossfit_fold` derives from a stable hash of its filename,
+  role ``"held_out"`` when it has a label or crowd score (the run never trained on it) and
+  ``"new"`` when it has neither.
+
 Test-time augmentation averages over 1, 2, 4 or 8 flip views. Per stack: ``probability`` is the
-mean over members × views, ``spread`` their standard deviation. Stacks are batched in order of
-depth so a batch pads little. With the run's own TTA setting, a trained-on stack's score is read
-from the run's ``oof.csv`` (computed by exactly those members); with another, it is recomputed.
+mean over the fold's members × views, ``spread`` their standard deviation. Stacks are batched in
+order of depth so a batch pads little. With the run's own TTA setting, a trained-on stack's score
+is read from the run's ``oof.csv`` (computed by exactly those members); with another, it is
+recomputed.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.models import Net3D, create_model
-from core.preprocess import InputSpec, StackDataset, pad_collate
+from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, depth_indices, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.store import VolumeStore
@@ -33,7 +41,18 @@ log = logging.getLogger(__name__)
 # Flip axes of a (B, 1, D, H, W) batch: width, height, then depth; 2**k views use the first k.
 _FLIP_AXES = (4, 3, 2)
 TTA_VIEWS = (1, 2, 4, 8)
-COLUMNS = ["filename", "probability", "spread", "out_of_fold"]
+COLUMNS = ["filename", "probability", "spread", "role", "fold"]
+ROLES = ("out_of_fold", "held_out", "new")
+
+
+def crossfit_fold(filename: str, folds: int) -> int:
+    """The fold whose members score a stack the run did not train on: CRC-32 of the filename mod ``folds``.
+
+    Stable across processes, machines and reruns (unlike Python's ``hash``), so a stack always
+    gets the same score from the same run, and roughly uniform, so each fold decides a similar
+    share of new stacks.
+    """
+    return zlib.crc32(filename.encode()) % folds
 
 
 def flip_views(n_views: int) -> list[tuple[int, ...]]:
@@ -73,8 +92,16 @@ class Ensemble:
         return dict(zip(self.oof.index, self.oof["fold"].astype(int)))
 
     def members(self, fold: int | None = None) -> list[Net3D]:
-        """The fold's members, or all of them for stacks the run never trained on."""
+        """The fold's members, or every member of every fold (``fold=None``)."""
         return self.folds[fold] if fold is not None else [m for ms in self.folds.values() for m in ms]
+
+    def assign(self, record: StackRecord) -> tuple[str, int]:
+        """The stack's role and the fold that scores it (see the module docstring)."""
+        trained = self.fold_of.get(record.filename)
+        if trained is not None:
+            return "out_of_fold", trained
+        known = record.label is not None or record.crowd_score is not None
+        return ("held_out" if known else "new"), crossfit_fold(record.filename, len(self.folds))
 
 
 def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> Ensemble:
@@ -97,22 +124,39 @@ def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> En
             raise FileNotFoundError(f"{run.fold_dir(fold)}: no snapshot_e*.pt weights")
         folds[fold] = [load_member(config, p, device) for p in paths]
     oof = pd.read_csv(run.oof, dtype={"filename": str}).set_index("filename")
-    return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds, oof=oof,
+    return Ensemble(arch=config["arch"], spec=run_spec(config), folds=folds, oof=oof,
                     threshold=float(run.read_json(run.threshold)["threshold"]), tta=int(config["tta"]))
+
+
+def run_spec(config: dict) -> InputSpec:
+    """The input shape of a run from its ``config.json`` (runs from before the mask channel have one channel)."""
+    return InputSpec(**config["input"])
 
 
 def load_member(config: dict, path: Path, device: str | torch.device = "cpu") -> Net3D:
     """One ensemble member: the network ``config["arch"]`` with the weights at ``path``, in eval mode."""
-    model = create_model(config["arch"], **config["model_kwargs"])
+    model = create_model(config["arch"], in_channels=run_spec(config).channels, **config["model_kwargs"])
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model = model.to(device).eval()
     return model.to(memory_format=torch.channels_last_3d) if torch.device(device).type == "cuda" else model
 
 
-def _depth_order(store_path: Path, keys: Sequence[str]) -> np.ndarray:
+def depth_batches(store_path: str | Path, keys: Sequence[str], spec: InputSpec, batch_size: int) -> list[list[int]]:
+    """Batches of indices into ``keys`` whose stacks pad to the same depth, shallowest first.
+
+    A batch is padded to its longest stack (rounded up to 8 slices), and the padding reaches the
+    features of the real slices next to it (batch norm turns zeros into non-zeros), so a stack's
+    score would depend on its companions. Batching only stacks of one padded depth makes every
+    score a function of the stack alone: the same on one process or sharded over many.
+    """
     with VolumeStore(store_path, readonly=True) as store:
-        depths = [store.get(k).volume.shape[0] for k in keys]
-    return np.argsort(depths, kind="stable")
+        depths = [len(depth_indices(store.get(k).volume.shape[0], spec.max_depth)) for k in keys]
+    padded = [max(DEPTH_MULTIPLE, -(-d // DEPTH_MULTIPLE) * DEPTH_MULTIPLE) for d in depths]
+    batches = []
+    for depth in sorted(set(padded)):
+        same = [i for i, p in enumerate(padded) if p == depth]
+        batches += [same[i:i + batch_size] for i in range(0, len(same), batch_size)]
+    return batches
 
 
 def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
@@ -140,20 +184,20 @@ def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
 def score_keys(models: Sequence[Net3D], store_path: str | Path, keys: Sequence[str], spec: InputSpec, *,
                n_views: int = 1, batch_size: int = 8, workers: int = 0,
                device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
-    """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store."""
-    order = _depth_order(Path(store_path), keys)
-    dataset = StackDataset(store_path, [keys[i] for i in order], spec)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate,
-                        pin_memory=torch.device(device).type == "cuda")
-    out = np.empty((len(keys), len(models) * n_views), dtype=np.float32)
-    out[order] = score_loader(models, loader, n_views, device, progress)
-    return out
+    """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store.
+
+    Stacks are batched by padded depth (:func:`depth_batches`), so each score depends on its stack only.
+    """
+    dataset = StackDataset(store_path, keys, spec)
+    loader = DataLoader(dataset, batch_sampler=depth_batches(store_path, keys, spec, batch_size), num_workers=workers,
+                        collate_fn=pad_collate, pin_memory=torch.device(device).type == "cuda")
+    return score_loader(models, loader, n_views, device, progress)
 
 
 def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_path: str | Path, *,
                    tta: int | None = None, batch_size: int = 8, workers: int = 0,
                    device: str | torch.device = "cpu", progress: bool = True) -> pd.DataFrame:
-    """Score ``records`` with the run's ensemble.
+    """Score ``records`` with the run's cross-fitted ensemble (one fold's members per stack).
 
     Parameters
     ----------
@@ -169,27 +213,28 @@ def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_pa
     Returns
     -------
     pandas.DataFrame
-        ``filename, probability, spread, out_of_fold`` in the order of ``records``; the run's
-        decision threshold is in ``df.attrs["threshold"]``.
+        ``filename, probability, spread, role, fold`` in the order of ``records``: ``role`` is
+        ``"out_of_fold"``, ``"held_out"`` or ``"new"`` and ``fold`` the fold whose members scored
+        the stack. The run's decision threshold is in ``df.attrs["threshold"]``.
     """
     ensemble = load_ensemble(run_dir, device)
     n_views = ensemble.tta if tta is None else tta
-    fold_of = ensemble.fold_of
+    roles, folds = zip(*(ensemble.assign(rec) for rec in records)) if records else ((), ())
     prob = np.zeros(len(records))
     spread = np.zeros(len(records))
-    groups: dict[int | None, list[int]] = {}
+    groups: dict[int, list[int]] = {}
     for i, rec in enumerate(records):
-        if rec.filename in fold_of and n_views == ensemble.tta:  # the score training already computed
+        if roles[i] == "out_of_fold" and n_views == ensemble.tta:  # the score training already computed
             prob[i], spread[i] = ensemble.oof.loc[rec.filename, ["probability", "spread"]]
         else:
-            groups.setdefault(fold_of.get(rec.filename), []).append(i)
-    for fold, idx in groups.items():
+            groups.setdefault(folds[i], []).append(i)
+    for fold, idx in sorted(groups.items()):
         scores = score_keys(ensemble.members(fold), store_path, [records[i].key for i in idx], ensemble.spec,
                             n_views=n_views, batch_size=batch_size, workers=workers, device=device,
                             progress=progress)
         prob[idx], spread[idx] = scores.mean(axis=1), scores.std(axis=1)
-        log.info("scored %d stacks with %s", len(idx), "all folds" if fold is None else f"fold {fold} (out of fold)")
+        log.info("scored %d stacks with fold %d", len(idx), fold)
     df = pd.DataFrame({"filename": [r.filename for r in records], "probability": prob, "spread": spread,
-                       "out_of_fold": [r.filename in fold_of for r in records]}, columns=COLUMNS)
+                       "role": list(roles), "fold": np.asarray(folds, dtype=int)}, columns=COLUMNS)
     df.attrs["threshold"] = ensemble.threshold
     return df

@@ -85,3 +85,11 @@ def model_human_disagreements(session: Session, *, model_run_id: int, threshold:
     wrong["confidence"] = (wrong["probability"] - 0.5).abs()
     return (wrong.sort_values("confidence", ascending=False)[["filename", "probability", "human", "n_reviews"]]
             .reset_index(drop=True))
+
+
+def reviewed_scores(session: Session, *, model_run_id: int) -> pd.DataFrame:
+    """filename, probability of the run's reviewed stacks (to compare reviewers with the model)."""
+    reviewed = select(Review.vessel_id).distinct().scalar_subquery()
+    query = (select(Vessel.filename, Prediction.probability).join(Vessel, Vessel.id == Prediction.vessel_id)
+             .where(Prediction.model_run_id == model_run_id, Prediction.vessel_id.in_(reviewed)))
+    return _frame(session, query)

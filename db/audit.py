@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEvent
+from db.models import AuditEvent, utcnow
 
 
 def record_event(session: Session, *, actor: str | None, action: str, entity: str,
-                 entity_id: str | int | None = None, details: dict[str, Any] | None = None) -> AuditEvent:
+                 entity_id: str | int | None = None, details: dict[str, Any] | None = None,
+                 at: datetime | None = None) -> AuditEvent:
     """Add an audit event to the caller's transaction (it is kept only if that transaction commits).
 
     Parameters
@@ -24,9 +26,12 @@ def record_event(session: Session, *, actor: str | None, action: str, entity: st
         The table and the row changed.
     details
         JSON-serialisable before/after values.
+    at
+        When it happened (default: now, UTC).
     """
     event = AuditEvent(actor=actor, action=action, entity=entity,
-                       entity_id=None if entity_id is None else str(entity_id), details=details or {})
+                       entity_id=None if entity_id is None else str(entity_id), details=details or {},
+                       at=at or utcnow())
     session.add(event)
     return event
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,6 +62,19 @@ def make_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) -> E
     engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+@contextmanager
+def open_engine(url: str, **options: bool) -> Iterator[Engine]:
+    """An engine for ``url`` (options as :func:`make_engine`), disposed when the block ends.
+
+    A command opens one and passes it (or sessions from it) down; nothing below opens another.
+    """
+    engine = make_engine(url, **options)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:

@@ -148,8 +148,8 @@ class Prediction(Base):
     """The ensemble's probability for one stack under one model run.
 
     ``role`` says how the run scored the stack (one of :data:`PREDICTION_ROLES`); only scores the
-    run never trained on may be used to tune thresholds. ``fold`` is the fold whose member gave an
-    out-of-fold score (NULL for other roles).
+    run never trained on may be used to tune thresholds. ``fold`` is the fold whose members scored
+    the stack (for an out-of-fold score, the fold that held it out); NULL when not known.
 
     ``review_level`` is queue bookkeeping kept in step by ``db.queue_levels``: the stack's number
     of reviews that count towards k, or NULL when the crowd's label is known (it never needs a
@@ -219,6 +219,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Part of every signed session token; raising it ends the user's sessions everywhere."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

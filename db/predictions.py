@@ -9,16 +9,18 @@ keeps the training stacks' out-of-fold scores, which tuning needs).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert, select
+from sqlalchemy import (Float, Insert, Integer, String, Table, bindparam, case, exists, func, select, true)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Vessel, utcnow
-from db.queue_levels import refresh_review_levels
-from db.vessels import BATCH, ImportReport, RowIssue
+from db.bulk import analyze, frame_rows, staged
+from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Vessel, utcnow
+from db.queue_levels import COUNTED
+from db.vessels import ImportReport, RowIssue
 
 PREDICTION_COLUMNS = ("filename", "probability", "spread", "role", "fold")
 
@@ -63,37 +65,45 @@ def list_model_runs(session: Session) -> list[ModelRun]:
     return list(session.scalars(select(ModelRun).order_by(ModelRun.id.desc())))
 
 
-def _valid_prediction(row: dict[str, Any]) -> str | None:
-    probability, spread, fold = row["probability"], row["spread"], row["fold"]
-    if probability is None or not math.isfinite(probability) or not 0.0 <= probability <= 1.0:
-        return f"probability {probability!r} is not in [0, 1]"
-    if spread is not None and (not math.isfinite(spread) or spread < 0):
-        return f"spread {spread!r} is not a finite non-negative number"
-    if row["role"] not in PREDICTION_ROLES:
-        return f"role {row['role']!r} is not one of {', '.join(PREDICTION_ROLES)}"
-    if fold is not None and (not float(fold).is_integer() or fold < 0):
-        return f"fold {fold!r} is not a non-negative whole number"
-    return None
+def _problems(frame: pd.DataFrame) -> pd.Series:
+    """Why each row cannot be stored (None when it can), checked column by column over the frame."""
+    probability = pd.to_numeric(frame["probability"], errors="coerce")
+    spread = pd.to_numeric(frame["spread"], errors="coerce")
+    fold = pd.to_numeric(frame["fold"], errors="coerce")
+    values = frame.astype(object).where(frame.notna(), None)
+    checks = [
+        (~probability.between(0.0, 1.0), lambda row: f"probability {row.probability!r} is not in [0, 1]"),
+        (frame["spread"].notna() & ~(np.isfinite(spread) & (spread >= 0)),
+         lambda row: f"spread {row.spread!r} is not a finite non-negative number"),
+        (~frame["role"].isin(PREDICTION_ROLES),
+         lambda row: f"role {row.role!r} is not one of {', '.join(PREDICTION_ROLES)}"),
+        (frame["fold"].notna() & ~((fold % 1 == 0) & (fold >= 0)),
+         lambda row: f"fold {row.fold!r} is not a non-negative whole number"),
+    ]
+    problems = pd.Series(None, index=frame.index, dtype=object)
+    for failed, message in checks:
+        failed &= problems.isna()
+        problems[failed] = [message(row) for row in values[failed].itertuples()]
+    return problems
 
 
-def _with_roles(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The frame with ``role`` and ``fold``; a frame from before roles (an ``out_of_fold`` flag) is translated."""
-    if "role" in predictions.columns or "out_of_fold" not in predictions.columns:
-        return predictions
-    return predictions.assign(role=predictions["out_of_fold"].map({True: "out_of_fold", False: "new"}),
-                              fold=predictions.get("fold"))
+_STAGE_TYPES = {"line": Integer(), "filename": String(255), "probability": Float(), "spread": Float(),
+                "role": String(16), "fold": Integer()}
 
 
 def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.DataFrame,
                         source: str = "predictions") -> ImportReport:
     """Store a run's predictions, replacing its earlier rows for the same stacks (atomic in the caller's transaction).
 
+    The rows are written set-based (staged, then one ``INSERT … SELECT … ON CONFLICT DO UPDATE``
+    that also fills the queue bookkeeping), so a million rows take seconds, not hours.
+
     Parameters
     ----------
     predictions
         Columns ``filename``, ``probability``, ``spread``, ``role`` (one of
-        :data:`db.models.PREDICTION_ROLES`) and ``fold`` (the out-of-fold member's fold, else
-        missing): the frame that ``core.predict`` returns.
+        :data:`db.models.PREDICTION_ROLES`) and ``fold`` (the fold whose members scored the
+        stack, or missing): the frame that ``core.predict`` returns.
     source
         Named in issues (e.g. the run directory).
 
@@ -101,43 +111,50 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     -------
     ImportReport
         ``added`` rows written; issues for unknown filenames and invalid values (those rows are
-        skipped, every other row is written).
+        skipped, every other row is written), in the frame's row order.
     """
-    predictions = _with_roles(predictions)
     missing = [column for column in PREDICTION_COLUMNS if column not in predictions.columns]
     if missing:
         raise ValueError(f"{source}: predictions lack columns {missing}")
-    report = ImportReport()
-    frame = predictions.loc[:, list(PREDICTION_COLUMNS)].astype(object)
-    frame = frame.where(pd.notna(frame), None)
-    records = frame.to_dict("records")
-    now = utcnow()
-    seen: set[str] = set()
-    for start in range(0, len(records), BATCH):
-        batch = records[start:start + BATCH]
-        ids = dict(session.execute(select(Vessel.filename, Vessel.id)
-                                   .where(Vessel.filename.in_({str(r["filename"]) for r in batch}))).all())
-        rows = []
-        for row in batch:
-            filename = str(row["filename"])
-            problem = ("not in the database (ingest it first)" if filename not in ids
-                       else "appears twice; first kept" if filename in seen else _valid_prediction(row))
-            if problem:
-                report.issues.append(RowIssue(source, None, filename, f"prediction skipped: {problem}"))
-                continue
-            seen.add(filename)
-            rows.append({"model_run_id": model_run_id, "vessel_id": ids[filename],
-                         "probability": float(row["probability"]),
-                         "spread": None if row["spread"] is None else float(row["spread"]),
-                         "role": row["role"], "fold": None if row["fold"] is None else int(row["fold"]),
-                         "created_at": now})
-        session.execute(delete(Prediction).where(Prediction.model_run_id == model_run_id,
-                                                 Prediction.vessel_id.in_([row["vessel_id"] for row in rows])))
-        if rows:
-            session.execute(insert(Prediction), rows)
-            refresh_review_levels(session, vessel_ids=[row["vessel_id"] for row in rows], model_run_id=model_run_id)
-        report.added += len(rows)
+    frame = predictions.loc[:, list(PREDICTION_COLUMNS)].reset_index(drop=True)
+    frame["filename"] = frame["filename"].astype(str)
+    problems = _problems(frame)
+    valid = problems.isna()
+    twice = valid & frame["filename"].where(valid).duplicated()
+    problems[twice] = "appears twice; first kept"
+    stage = frame[valid & ~twice].assign(line=lambda rows: rows.index, fold=lambda rows: rows["fold"].astype("Int64"))
+    with staged(session, "prediction", frame_rows(stage.loc[:, list(_STAGE_TYPES)]), _STAGE_TYPES) as rows:
+        connection = session.connection()
+        unknown = connection.execute(select(rows.c.line).where(~exists().where(Vessel.filename == rows.c.filename)))
+        unknown_lines = [line for line, in unknown]
+        problems[unknown_lines] = "not in the database (ingest it first)"
+        connection.execute(_upsert_statement(connection.dialect.name, rows),
+                           {"run_id": model_run_id, "now": utcnow()})
+    report = ImportReport(added=len(stage) - len(unknown_lines))
+    report.issues = [RowIssue(source, None, frame.at[line, "filename"], f"prediction skipped: {problem}")
+                     for line, problem in problems.dropna().items()]
+    analyze(session, "prediction", report.added)
     return report
+
+
+def _upsert_statement(dialect: str, rows: Table) -> Insert:
+    """Write the staged rows of known stacks for run ``:run_id``, each with its review level."""
+    counted = (select(Review.vessel_id, func.count().label("n")).where(COUNTED)
+               .group_by(Review.vessel_id).subquery())
+    level = case((CrowdAnswer.label.is_not(None), None), else_=func.coalesce(counted.c.n, 0))
+    source = (select(bindparam("run_id", type_=Integer()), Vessel.id, rows.c.probability, rows.c.spread,
+                     rows.c.role, rows.c.fold, level, bindparam("now", type_=UTCDateTime()))
+              .select_from(rows).join(Vessel, Vessel.filename == rows.c.filename)
+              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
+              .outerjoin(counted, counted.c.vessel_id == Vessel.id)
+              .where(true()))  # SQLite needs a WHERE to tell the join's ON from ON CONFLICT
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(Prediction).from_select(
+        ["model_run_id", "vessel_id", "probability", "spread", "role", "fold", "review_level", "created_at"], source)
+    return statement.on_conflict_do_update(
+        index_elements=[Prediction.model_run_id, Prediction.vessel_id],
+        set_={name: statement.excluded[name]
+              for name in ("probability", "spread", "role", "fold", "review_level", "created_at")})
 
 
 def predictions_frame(session: Session, *, model_run_id: int) -> pd.DataFrame:

@@ -1,30 +1,26 @@
 """Recording what the CLI's long jobs did: an ingest run's CSV rows and per-file results, a predict run.
 
-The commands stay thin: they hand their typed results (``core.competition``, ``core.ingest``,
-``core.predict``) to these functions, which own the transactions.
+The commands stay thin: they open the database (one engine per command), read their inputs
+(CSVs, the run directory) and hand typed results to these functions, which own the transactions.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.competition import CsvResult, LabelRow, MetadataRow
-from core.ingest import FAILED, IngestResult
-from core.rundir import RunDir
-from db.engine import make_engine, make_session_factory
-from db.migrate import ensure_schema
 from db.predictions import replace_predictions, upsert_model_run
-from db.vessels import ImportReport, import_labels, import_metadata, record_ingest_result
+from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
 
-RESULTS_PER_TRANSACTION = 256
+RESULTS_PER_TRANSACTION = 1000
 
 
 class IngestRecorder:
-    """Records an ingest run in the database (created on first use), in short transactions.
+    """Records an ingest run in the database, in short transactions on the command's sessions.
 
     Use as a context manager: :meth:`import_csvs` before decoding, :meth:`record` for each
     per-file result (committed every ``RESULTS_PER_TRANSACTION`` results and on exit). A result
@@ -33,21 +29,16 @@ class IngestRecorder:
     changes nothing.
     """
 
-    def __init__(self, url: str) -> None:
-        ensure_schema(url)
-        self._engine = make_engine(url)
-        self._factory = make_session_factory(self._engine)
-        self._pending: list[IngestResult] = []
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._pending: list[dict[str, Any]] = []
 
     def __enter__(self) -> IngestRecorder:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        try:
-            self.flush()
-        finally:
-            self._engine.dispose()
+        self.flush()
 
     def import_csvs(self, metadata: CsvResult[MetadataRow], labels: CsvResult[LabelRow] | None) -> list[str]:
         """Add the CSVs' vessels and crowd answers; returns one line per row not applied (conflicts, bad values).
@@ -65,9 +56,11 @@ class IngestRecorder:
                                              source=str(labels.path)))
         return [str(issue) for report in reports for issue in report.issues]
 
-    def record(self, result: IngestResult) -> None:
-        """Queue one file's result; written with the next batch."""
-        self._pending.append(result)
+    def record(self, *, filename: str, ok: bool, error: str | None = None, depth: int | None = None,
+               box: tuple[int, int, int, int] | None = None, frame_size: tuple[int, int] | None = None) -> None:
+        """Queue one file's result (arguments as :func:`db.vessels.ingest_result_row`); written with the next batch."""
+        self._pending.append(ingest_result_row(filename=filename, ok=ok, error=error, depth=depth, box=box,
+                                               frame_size=frame_size))
         if len(self._pending) >= RESULTS_PER_TRANSACTION:
             self.flush()
 
@@ -76,36 +69,32 @@ class IngestRecorder:
         if not self._pending:
             return
         with self._factory.begin() as session:
-            for result in self._pending:
-                record_ingest_result(session, filename=result.filename, ok=result.status != FAILED,
-                                     error=result.error, depth=result.num_frames, box=result.roi,
-                                     frame_size=result.frame_size)
+            record_ingest_results(session, self._pending)
         self._pending = []
 
 
-def record_predictions(url: str, *, run_dir: Path, predictions: pd.DataFrame) -> ImportReport:
-    """Store a predict run: the model run (described by RUN_DIR) and one row per scored stack.
+def record_predictions(session: Session, *, name: str, config: dict[str, Any], threshold: dict[str, Any],
+                       predictions: pd.DataFrame, source: str) -> ImportReport:
+    """Store a predict run in the session's transaction: the model run and one row per scored stack.
 
-    The run is named by RUN_DIR's resolved path; its arch and training configuration come from
-    ``config.json``, its out-of-fold metrics and decision threshold from ``threshold.json``.
-    Earlier rows of the same run for the same stacks are replaced in the same transaction.
+    Parameters
+    ----------
+    name
+        The run's name: its run directory's resolved path (also stored as where the checkpoints are).
+    config, threshold
+        The run directory's ``config.json`` (arch and training configuration) and
+        ``threshold.json`` (out-of-fold metrics under ``oof``, the decision threshold), as read by
+        the command; empty when a file is missing.
+    predictions
+        The frame ``core.predict`` returns; its ``attrs["threshold"]`` stands in for a missing
+        ``threshold.json``.
+    source
+        Named in issues (the run directory as given).
+
+    Earlier rows of the same run for the same stacks are replaced.
     """
-    ensure_schema(url)
-    layout = RunDir(run_dir)
-    config = _read_json(layout.config)
-    threshold = _read_json(layout.threshold)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            run = upsert_model_run(session, name=str(Path(run_dir).resolve()), arch=config.get("arch"),
-                                   params=config, metrics=threshold.get("oof", {}),
-                                   threshold=threshold.get("threshold", predictions.attrs.get("threshold")),
-                                   checkpoint_path=str(Path(run_dir).resolve()))
-            return replace_predictions(session, model_run_id=run.id, predictions=predictions, source=str(run_dir))
-    finally:
-        engine.dispose()
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
-
+    run = upsert_model_run(session, name=name, arch=config.get("arch"), params=config,
+                           metrics=threshold.get("oof", {}),
+                           threshold=threshold.get("threshold", predictions.attrs.get("threshold")),
+                           checkpoint_path=name)
+    return replace_predictions(session, model_run_id=run.id, predictions=predictions, source=source)

@@ -9,21 +9,20 @@ every other row is kept. Rows are any objects with the attributes named below (t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (Boolean, Float, Integer, SmallInteger, String, Text, bindparam, case, func, insert, literal,
+                        select, update)
+from sqlalchemy.orm import Session
 
 from core.competition import RowIssue
 from core.records import StackRecord
 from core.store import key_for
-from db.models import SPLITS, CrowdAnswer, Vessel, utcnow
-from db.queue_levels import refresh_review_levels
-
-BATCH = 2000
+from db.bulk import analyze, staged
+from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Vessel, utcnow
 
 
 @dataclass
@@ -41,39 +40,43 @@ class ImportReport:
         return not self.issues
 
 
-def _batches(rows: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+_VESSEL_FIELDS = ("project_id", "split", "num_frames")
+_ANSWER_FIELDS = ("crowd_score", "tier1", "micro", "nano")
+_FILENAMES = {"filename": String(255)}
+_NEW_VESSEL_TYPES = {"filename": String(255), "project_id": String(64), "split": String(8), "num_frames": Integer(),
+                     "has_answer": Boolean(), "crowd_score": Float(), "tier1": Boolean(), "micro": Boolean(),
+                     "nano": Boolean()}
+_FILL_TYPES = {"vessel_id": Integer(), "project_id": String(64), "num_frames": Integer(), "new_answer": Boolean(),
+               "crowd_score": Float(), "tier1": Boolean(), "micro": Boolean(), "nano": Boolean()}
+_LABEL_TYPES = {"vessel_id": Integer(), "new_answer": Boolean(), "label": SmallInteger(), "newly_labelled": Boolean()}
 
 
-def _vessels_by_filename(session: Session, filenames: Sequence[str]) -> dict[str, Vessel]:
-    query = (select(Vessel).where(Vessel.filename.in_(set(filenames)))
-             .options(selectinload(Vessel.crowd_answer)))
-    return {vessel.filename: vessel for vessel in session.scalars(query)}
+def _conflicts(stored: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """The values that disagree with stored non-empty ones (a None value agrees with anything)."""
+    return [f"{name} {value!r} differs from stored {stored[name]!r}" for name, value in values.items()
+            if value is not None and stored[name] is not None and stored[name] != value]
 
 
-def _merge(target: Any, values: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Fill ``target``'s empty attributes from ``values``; list those that disagree instead.
+def _fill(stored: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Fill ``stored``'s empty fields from ``values`` (in place); True when one was filled."""
+    filled = [name for name, value in values.items() if value is not None and stored[name] is None]
+    stored.update({name: values[name] for name in filled})
+    return bool(filled)
 
-    Nothing is changed when any attribute disagrees. Returns (changed, conflicts).
-    """
-    conflicts = [f"{name} {value!r} differs from stored {getattr(target, name)!r}"
-                 for name, value in values.items()
-                 if value is not None and getattr(target, name) is not None and getattr(target, name) != value]
-    if conflicts:
-        return False, conflicts
-    changed = False
-    for name, value in values.items():
-        if value is not None and getattr(target, name) is None:
-            setattr(target, name, value)
-            changed = True
-    return changed, []
+
+def _stored_stacks(session: Session, filenames: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What is stored about these stacks, by filename: vessel id and fields, and the crowd answer (None if none)."""
+    with staged(session, "filename", ((name,) for name in filenames), _FILENAMES) as names:
+        query = (select(Vessel.filename, Vessel.id, *(Vessel.__table__.c[name] for name in _VESSEL_FIELDS),
+                        CrowdAnswer.vessel_id.label("answered"), CrowdAnswer.label, CrowdAnswer.labels_file,
+                        *(CrowdAnswer.__table__.c[name] for name in _ANSWER_FIELDS))
+                 .join(names, names.c.filename == Vessel.filename)
+                 .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id))
+        rows = session.connection().execute(query).all()
+    answer_fields = ("label", "labels_file", *_ANSWER_FIELDS)
+    return {filename: {"id": vessel_id, **dict(zip(_VESSEL_FIELDS, values[:3])),
+                       "answer": None if values[3] is None else dict(zip(answer_fields, values[4:]))}
+            for filename, vessel_id, *values in rows}
 
 
 def _crowd_score(row: Any, issue: list[str]) -> float | None:
@@ -112,6 +115,10 @@ def _optional_bool(value: Any) -> bool | None:
 def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split: str) -> ImportReport:
     """Add vessels (and their crowd answers, for training metadata) from metadata rows.
 
+    The rows are compared with what is stored in one pass and written set-based (a million rows
+    take seconds). A row repeating a filename of an earlier row is merged like a row of a later
+    import.
+
     Parameters
     ----------
     rows
@@ -124,129 +131,197 @@ def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    rows = list(rows)
     report = ImportReport()
-    for batch in _batches(rows):
-        existing = _vessels_by_filename(session, [str(row.filename) for row in batch])
-        for row in batch:
-            _import_metadata_row(session, row, source=source, split=split, existing=existing, report=report)
-    session.flush()
+    stored = _stored_stacks(session, {str(row.filename or "").strip() for row in rows} - {""})
+    new: dict[str, dict[str, Any]] = {}
+    filled: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        line = getattr(row, "line", None)
+        filename = str(row.filename or "").strip()
+        if not filename:
+            report.issues.append(RowIssue(source, line, None, "row has no filename; skipped"))
+            continue
+        notes: list[str] = []
+        project = getattr(row, "project_id", None)
+        vessel_values = {"project_id": None if project is None else str(project), "split": split,
+                         "num_frames": _num_frames(row, notes)}
+        answer_values = {"crowd_score": _crowd_score(row, notes), "tier1": _optional_bool(getattr(row, "tier1", None)),
+                         "micro": _optional_bool(getattr(row, "micro", None)),
+                         "nano": _optional_bool(getattr(row, "nano", None))}
+        report.issues.extend(RowIssue(source, line, filename, note) for note in notes)
+        has_answer = any(value is not None for value in answer_values.values())
+        stack = stored.get(filename)
+        if stack is None:
+            stored[filename] = new[filename] = {**vessel_values, "answer": answer_values if has_answer else None}
+            report.added += 1
+            continue
+        answer = stack["answer"]
+        conflicts = _conflicts(stack, vessel_values) or (_conflicts(answer, answer_values) if has_answer and answer
+                                                         else [])
+        if conflicts:
+            report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
+                                          + "; ".join(conflicts)))
+            continue
+        changed = _fill(stack, vessel_values)
+        if has_answer and answer is None:
+            stack["answer"], stack["new_answer"], changed = dict(answer_values), True, True
+        elif has_answer:
+            changed = _fill(answer, answer_values) or changed
+        if changed and filename not in new:
+            filled[filename] = stack
+        report.updated += changed
+        report.unchanged += not changed
+    _insert_vessels(session, new, source=source)
+    _fill_vessels(session, filled, source=source)
     return report
 
 
-def _import_metadata_row(session: Session, row: Any, *, source: str, split: str,
-                         existing: dict[str, Vessel], report: ImportReport) -> None:
-    line = getattr(row, "line", None)
-    filename = str(row.filename or "").strip()
-    if not filename:
-        report.issues.append(RowIssue(source, line, None, "row has no filename; skipped"))
+def _insert_vessels(session: Session, new: dict[str, dict[str, Any]], *, source: str) -> None:
+    """Insert new vessels (and their crowd answers) in two set-based statements."""
+    connection = session.connection()
+    rows = ((name, *(stack[field] for field in _VESSEL_FIELDS), stack["answer"] is not None,
+             *((stack["answer"] or {}).get(field) for field in _ANSWER_FIELDS)) for name, stack in new.items())
+    with staged(session, "new_vessel", rows, _NEW_VESSEL_TYPES) as stage:
+        now = bindparam("now", type_=UTCDateTime())
+        connection.execute(insert(Vessel).from_select(
+            ["filename", *_VESSEL_FIELDS, "metadata_file", "status", "created_at"],
+            select(stage.c.filename, *(stage.c[field] for field in _VESSEL_FIELDS), literal(source),
+                   literal("pending"), now)), {"now": utcnow()})
+        connection.execute(insert(CrowdAnswer).from_select(
+            ["vessel_id", *_ANSWER_FIELDS, "metadata_file"],
+            select(Vessel.id, *(stage.c[field] for field in _ANSWER_FIELDS), literal(source))
+            .join(Vessel, Vessel.filename == stage.c.filename).where(stage.c.has_answer)))
+    analyze(session, "vessel", len(new))
+
+
+def _fill_vessels(session: Session, filled: dict[str, dict[str, Any]], *, source: str) -> None:
+    """Write the empty fields of stored vessels and crowd answers that rows filled in (rare after a first import)."""
+    if not filled:
         return
-    notes: list[str] = []
-    project = getattr(row, "project_id", None)
-    vessel_values = {"project_id": None if project is None else str(project), "split": split,
-                     "num_frames": _num_frames(row, notes)}
-    answer_values = {"crowd_score": _crowd_score(row, notes), "tier1": _optional_bool(getattr(row, "tier1", None)),
-                     "micro": _optional_bool(getattr(row, "micro", None)),
-                     "nano": _optional_bool(getattr(row, "nano", None))}
-    report.issues.extend(RowIssue(source, line, filename, note) for note in notes)
-    has_answer = any(value is not None for value in answer_values.values())
-    vessel = existing.get(filename)
-    if vessel is None:
-        vessel = Vessel(filename=filename, metadata_file=source, **vessel_values)
-        if has_answer:
-            vessel.crowd_answer = CrowdAnswer(metadata_file=source, **answer_values)
-        session.add(vessel)
-        existing[filename] = vessel
-        report.added += 1
-        return
-    changed, conflicts = _merge(vessel, vessel_values)
-    if not conflicts and has_answer:
-        if vessel.crowd_answer is None:
-            vessel.crowd_answer = CrowdAnswer(metadata_file=source)
-        answer_changed, conflicts = _merge(vessel.crowd_answer, answer_values)
-        changed = changed or answer_changed
-    if conflicts:
-        report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
-                                      + "; ".join(conflicts)))
-    elif changed:
-        report.updated += 1
-    else:
-        report.unchanged += 1
+    connection = session.connection()
+    rows = ((stack["id"], stack["project_id"], stack["num_frames"], stack.get("new_answer", False),
+             *((stack["answer"] or {}).get(field) for field in _ANSWER_FIELDS)) for stack in filled.values())
+    with staged(session, "filled_vessel", rows, _FILL_TYPES) as stage:
+        vessel, answer = Vessel.__table__, CrowdAnswer.__table__
+        connection.execute(update(Vessel).where(Vessel.id == stage.c.vessel_id)
+                        .values({name: func.coalesce(vessel.c[name], stage.c[name]) for name in ("project_id",
+                                                                                                 "num_frames")})
+                        )
+        connection.execute(insert(CrowdAnswer).from_select(
+            ["vessel_id", *_ANSWER_FIELDS, "metadata_file"],
+            select(stage.c.vessel_id, *(stage.c[field] for field in _ANSWER_FIELDS), literal(source))
+            .where(stage.c.new_answer)))
+        connection.execute(update(CrowdAnswer).where(CrowdAnswer.vessel_id == stage.c.vessel_id, ~stage.c.new_answer)
+                        .values({name: func.coalesce(answer.c[name], stage.c[name]) for name in _ANSWER_FIELDS})
+                        )
 
 
 def import_labels(session: Session, *, rows: Iterable[Any], source: str) -> ImportReport:
-    """Set the crowd's binary label of known vessels from ``train_labels.csv`` rows.
+    """Set the crowd's binary label of known vessels from ``train_labels.csv`` rows, set-based.
 
     Rows have ``filename`` and ``stalled`` (0 or 1), and ``line`` if known. A label for a file
     that no metadata introduced is reported and skipped. A labelled stack leaves the review queue.
     """
+    rows = list(rows)
     report = ImportReport()
-    for batch in _batches(rows):
-        existing = _vessels_by_filename(session, [str(row.filename) for row in batch])
-        labelled = [vessel.id for row in batch
-                    if (vessel := _import_label_row(row, source=source, existing=existing, report=report))]
-        session.flush()
-        refresh_review_levels(session, vessel_ids=labelled)
+    stored = _stored_stacks(session, {str(row.filename or "").strip() for row in rows} - {""})
+    written: dict[int, tuple[bool, int, bool]] = {}
+    for row in rows:
+        line = getattr(row, "line", None)
+        filename = str(row.filename or "").strip()
+        stack = stored.get(filename)
+        if stack is None:
+            report.issues.append(RowIssue(source, line, filename or None,
+                                          "label for a file that is in no metadata file; skipped"))
+            continue
+        label = row.stalled
+        if label is None or isinstance(label, float) and math.isnan(label) or label not in (0, 1):
+            report.issues.append(RowIssue(source, line, filename, f"stalled must be 0 or 1, not {label!r}; skipped"))
+            continue
+        answer = stack["answer"]
+        new_answer = answer is None
+        if new_answer:
+            answer = stack["answer"] = {**dict.fromkeys(_ANSWER_FIELDS), "label": None, "labels_file": None}
+        conflicts = _conflicts(answer, {"label": int(label)})
+        if conflicts:
+            report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
+                                          + "; ".join(conflicts)))
+            continue
+        changed = answer["label"] is None
+        if changed or answer["labels_file"] is None:
+            earlier = written.get(stack["id"])
+            written[stack["id"]] = (new_answer or bool(earlier and earlier[0]), int(label),
+                                    changed or bool(earlier and earlier[2]))
+        answer.update(label=int(label), labels_file=answer["labels_file"] or source)
+        report.updated += changed
+        report.unchanged += not changed
+    _write_labels(session, written, source=source)
     return report
 
 
-def _import_label_row(row: Any, *, source: str, existing: dict[str, Vessel], report: ImportReport) -> Vessel | None:
-    """Apply one label row; returns the vessel when its label was newly set."""
-    line = getattr(row, "line", None)
-    filename = str(row.filename or "").strip()
-    vessel = existing.get(filename)
-    if vessel is None:
-        report.issues.append(RowIssue(source, line, filename or None,
-                                      "label for a file that is in no metadata file; skipped"))
-        return None
-    label = row.stalled
-    if label is None or isinstance(label, float) and math.isnan(label) or label not in (0, 1):
-        report.issues.append(RowIssue(source, line, filename, f"stalled must be 0 or 1, not {label!r}; skipped"))
-        return None
-    if vessel.crowd_answer is None:
-        vessel.crowd_answer = CrowdAnswer()
-    changed, conflicts = _merge(vessel.crowd_answer, {"label": int(label)})
-    if conflicts:
-        report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
-                                      + "; ".join(conflicts)))
-        return None
-    if vessel.crowd_answer.labels_file is None:
-        vessel.crowd_answer.labels_file = source
-    if changed:
-        report.updated += 1
-        return vessel
-    report.unchanged += 1
-    return None
+def _write_labels(session: Session, written: dict[int, tuple[bool, int, bool]], *, source: str) -> None:
+    """Store labels (new crowd answers or filled-in ones) and take newly labelled stacks out of the queue."""
+    if not written:
+        return
+    connection = session.connection()
+    with staged(session, "label", ((vessel_id, *values) for vessel_id, values in written.items()),
+                _LABEL_TYPES) as stage:
+        connection.execute(insert(CrowdAnswer).from_select(
+            ["vessel_id", "label", "labels_file"],
+            select(stage.c.vessel_id, stage.c.label, literal(source)).where(stage.c.new_answer)))
+        connection.execute(update(CrowdAnswer).where(CrowdAnswer.vessel_id == stage.c.vessel_id, ~stage.c.new_answer)
+                        .values(label=func.coalesce(CrowdAnswer.label, stage.c.label),
+                                labels_file=func.coalesce(CrowdAnswer.labels_file, literal(source)))
+                        )
+        connection.execute(update(Prediction).where(Prediction.vessel_id.in_(
+            select(stage.c.vessel_id).where(stage.c.newly_labelled))).values(review_level=None)
+            )
+    analyze(session, "crowd_answer", len(written))
 
 
-def record_ingest_result(session: Session, *, filename: str, ok: bool, error: str | None = None,
-                         depth: int | None = None, box: tuple[int, int, int, int] | None = None,
-                         frame_size: tuple[int, int] | None = None, at: datetime | None = None) -> bool:
-    """Store how ingesting one file went: status ``ok`` or ``failed`` with the error.
+_RESULT_TYPES = {"filename": String(255), "ok": Boolean(), "error": Text(), "depth": Integer(), "roi_x": Integer(),
+                 "roi_y": Integer(), "roi_width": Integer(), "roi_height": Integer(), "frame_width": Integer(),
+                 "frame_height": Integer()}
+
+
+def ingest_result_row(*, filename: str, ok: bool, error: str | None = None, depth: int | None = None,
+                      box: tuple[int, int, int, int] | None = None,
+                      frame_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One file's ingest outcome as a row for :func:`record_ingest_results`.
 
     ``box`` is the ROI as ``core.video`` gives it, (x0, y0, x1, y1) in frame pixels with the end
-    exclusive (stored as x, y, width, height); ``frame_size`` is (width, height). The latest
-    attempt wins (a rerun that succeeds clears an earlier error). Returns False when no metadata
-    row introduced ``filename`` (nothing is stored then).
+    exclusive (stored as x, y, width, height); ``frame_size`` is (width, height).
     """
-    vessel = session.scalar(select(Vessel).where(Vessel.filename == filename))
-    if vessel is None:
-        return False
-    vessel.status = "ok" if ok else "failed"
-    vessel.error = None if ok else (error or "unknown error")
-    if ok:
-        vessel.depth = depth
-        x0, y0, x1, y1 = box or (None,) * 4
-        vessel.roi_x, vessel.roi_y = x0, y0
-        vessel.roi_width, vessel.roi_height = (x1 - x0, y1 - y0) if box else (None, None)
-        vessel.frame_width, vessel.frame_height = frame_size or (None, None)
-    vessel.ingested_at = at or utcnow()
-    return True
+    x0, y0, x1, y1 = box or (None,) * 4
+    width, height = frame_size or (None, None)
+    return {"filename": filename, "ok": ok, "error": None if ok else (error or "unknown error"), "depth": depth,
+            "roi_x": x0, "roi_y": y0, "roi_width": None if box is None else x1 - x0,
+            "roi_height": None if box is None else y1 - y0, "frame_width": width, "frame_height": height}
 
 
-def ingest_status_counts(session: Session) -> dict[str, int]:
-    """How many vessels are pending, ok and failed."""
-    rows = session.execute(select(Vessel.status, func.count()).group_by(Vessel.status))
-    return {status: count for status, count in rows}
+def record_ingest_results(session: Session, rows: Sequence[dict[str, Any]], *, at: datetime | None = None) -> int:
+    """Store how ingesting files went (rows from :func:`ingest_result_row`), in one set-based update.
+
+    Status becomes ``ok`` or ``failed`` with the error; a success also stores depth, ROI and frame
+    size (a failure keeps what an earlier success stored). The latest attempt wins, within the rows
+    too (a rerun that succeeds clears an earlier error). Files that no metadata row introduced are
+    not stored. Returns how many vessels were updated.
+    """
+    connection = session.connection()
+    latest = {row["filename"]: tuple(row[name] for name in _RESULT_TYPES) for row in rows}
+    if not latest:
+        return 0
+    with staged(session, "ingest_result", latest.values(), _RESULT_TYPES) as stage:
+        on_success = {name: case((stage.c.ok, stage.c[name]), else_=Vessel.__table__.c[name])
+                      for name in ("depth", "roi_x", "roi_y", "roi_width", "roi_height", "frame_width", "frame_height")}
+        statement = (update(Vessel).where(Vessel.filename == stage.c.filename)
+                     .values(status=case((stage.c.ok, "ok"), else_="failed"), error=stage.c.error,
+                             ingested_at=bindparam("at", type_=UTCDateTime()), **on_success)
+                     )
+        updated = connection.execute(statement, {"at": at or utcnow()}).rowcount
+    analyze(session, "vessel", updated)
+    return updated
 
 
 def stack_records(session: Session, *, split: str | None = None, ingested_only: bool = True) -> list[StackRecord]:

@@ -48,14 +48,16 @@ def broadcast_ints(values: list[int], info: DistInfo) -> list[int]:
     return tensor.tolist()
 
 
-def any_rank(flag: bool, info: DistInfo) -> bool:
-    """True on every rank if ``flag`` is true on any (so all ranks stop at the same step)."""
+def gather_to_main(value: object, info: DistInfo) -> list[object] | None:
+    """Every rank's ``value`` (pickled over the process group), in rank order, on rank 0; ``None`` elsewhere.
+
+    On one process: ``[value]``.
+    """
     if not info.enabled:
-        return flag
-    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-    tensor = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())
+        return [value]
+    out: list[object] | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(value, out, dst=0)
+    return out
 
 
 def barrier(info: DistInfo) -> None:

@@ -14,11 +14,12 @@ from triage_app import ui
 
 PAGES = Path(__file__).parent / "app_pages"
 
-st.set_page_config(page_title="StallTriage", page_icon=":material/bloodtype:", layout="wide")
+st.set_page_config(page_title="StallTriage", page_icon=ui.page_icon(), layout="wide")
 
 user = ui.session_user()
 if user is None:
     ui.login_form()
+    ui.sync_cookie()
     st.stop()
 
 pages = [st.Page(PAGES / "review.py", title="Review", icon=":material/visibility:", default=True),
@@ -32,5 +33,6 @@ page = st.navigation(pages)
 with st.sidebar:
     st.caption(f"Logged in as **{user.name}** ({user.role})")
     st.button("Log out", key="sidebar_logout", on_click=ui.logout)
+    ui.sync_cookie()
 
 page.run()

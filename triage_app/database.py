@@ -1,4 +1,4 @@
-"""Opening the database for one command: schema check, session, clean-up."""
+"""Opening the database for one command: schema check, one engine, sessions from it, clean-up."""
 
 from __future__ import annotations
 
@@ -6,42 +6,50 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 @contextmanager
-def command_session(url: str, *, write: bool = False) -> Iterator[Session]:
-    """A session on the database at ``url`` for the length of one command.
+def command_sessions(url: str, *, create: bool = False) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the database at ``url`` for the length of one command, all from one engine.
 
     The schema is checked first, so a command run before ``stalltriage db upgrade`` stops with
-    one clear line instead of an SQL traceback; a SQLite file that does not exist is not created
-    (a mistyped path would otherwise leave an empty database behind). With ``write=True`` the session runs in one
-    transaction that commits when the block ends and rolls back if it raises.
+    one clear line instead of an SQL traceback. Without ``create`` a SQLite file that does not
+    exist is not created (a mistyped path would otherwise leave an empty database behind); with
+    ``create=True`` an empty or new database gets the schema first (ingest needs no
+    ``db upgrade`` on a first run).
 
     Raises
     ------
     db.migrate.SchemaError
-        The database does not exist, has no tables yet or is at another revision.
+        The database does not exist (without ``create``), has no tables yet (without
+        ``create``) or is at another revision.
     """
-    from db.engine import make_engine, make_session_factory
-    from db.migrate import SchemaError, check_schema
-
     from sqlalchemy.engine import make_url
 
-    missing = missing_sqlite_file(url)
+    from db.engine import make_session_factory, open_engine
+    from db.migrate import SchemaError, check_schema, ensure_schema
+
+    missing = None if create else missing_sqlite_file(url)
     if missing is not None:
         raise SchemaError(f"no database at {missing}; run `stalltriage db upgrade` first")
-    try:
-        check_schema(url)
-    except SchemaError as err:
-        raise SchemaError(f"{make_url(url).render_as_string(hide_password=True)}: {err}") from err
-    engine = make_engine(url)
-    try:
-        factory = make_session_factory(engine)
-        with (factory.begin() if write else factory()) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with open_engine(url) as engine:
+        try:
+            (ensure_schema if create else check_schema)(engine)
+        except SchemaError as err:
+            raise SchemaError(f"{make_url(url).render_as_string(hide_password=True)}: {err}") from err
+        yield make_session_factory(engine)
+
+
+@contextmanager
+def command_session(url: str, *, write: bool = False) -> Iterator[Session]:
+    """One session on the database at ``url`` for the length of one command (see :func:`command_sessions`).
+
+    With ``write=True`` the session runs in one transaction that commits when the block ends and
+    rolls back if it raises.
+    """
+    with command_sessions(url) as factory, (factory.begin() if write else factory()) as session:
+        yield session
 
 
 def missing_sqlite_file(url: str) -> Path | None:

@@ -1,5 +1,11 @@
-"""What a reviewer watches: the ROI as an upscaled, browser-playable H.264 loop, single frames for
-the slider, and the full frame with the ROI box for context — prepared ahead of time.
+"""What a reviewer watches: the ROI as an upscaled, browser-playable H.264 loop with the orange
+outline as volunteers know it, and the full frame with the ROI box for context — prepared ahead of
+time.
+
+The stored ROI is the model's input, with the outline in-painted away (see :mod:`core.video`); the
+outline is drawn back for people from the stored mask (the region on and inside the outline), as a
+transparent image laid over the video at the video's size, so the viewer can toggle it without a
+second video.
 
 A stack is prepared once (read from the volume store, upscaled, encoded) and cached; the next
 stack in a reviewer's queue is prepared in a background thread while the current one is watched,
@@ -25,6 +31,8 @@ from core.mp4 import DecodeError, iter_frames, write_mp4
 log = logging.getLogger(__name__)
 
 BOX_COLOUR = (0, 255, 255)  # cyan in RGB: stands out next to the orange outline
+OUTLINE_COLOUR = (255, 140, 0)  # orange in RGB, as the lab draws it
+FPS = 10.0  # slices per second of the review videos
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,10 @@ class StackRef:
 
 @dataclass(frozen=True)
 class ReviewMedia:
-    """A prepared stack: ``video`` (mp4 bytes), the native ``volume`` (D, H, W) for the frame
-    slider, its display ``scale``, and the RGB ``context`` frame (None when the original video
-    cannot be found; ``context_note`` then says why)."""
+    """A prepared stack: ``video`` (mp4 bytes), the native ``volume`` (D, H, W), its display
+    ``scale``, the RGB ``context`` frame (None when the original video cannot be found;
+    ``context_note`` then says why) and the ``outline`` overlay (RGBA at the video's size, None
+    when the store holds no mask for the stack)."""
 
     filename: str
     video: bytes
@@ -51,15 +60,40 @@ class ReviewMedia:
     scale: int
     context: np.ndarray | None
     context_note: str = ""
+    outline: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
         """Number of slices."""
         return int(self.volume.shape[0])
 
-    def frame(self, index: int) -> np.ndarray:
-        """Slice ``index`` upscaled like the video, for the frame slider."""
-        return upscale(self.volume[index], self.scale)
+    @property
+    def video_size(self) -> tuple[int, int]:
+        """(width, height) of the encoded video (yuv420p pads odd sizes by one pixel)."""
+        return video_size(self.volume.shape[1], self.volume.shape[2], self.scale)
+
+
+def video_size(height: int, width: int, scale: int) -> tuple[int, int]:
+    """(width, height) of an ROI encoded at ``scale``: even sizes, as ``core.mp4.write_mp4`` pads them."""
+    w, h = width * scale, height * scale
+    return w + w % 2, h + h % 2
+
+
+def outline_overlay(mask: np.ndarray, scale: int, *, thickness: int = 1) -> np.ndarray:
+    """The border of a filled ROI mask as an orange line on a transparent RGBA image at video size.
+
+    ``mask`` is ``(H, W)``, non-zero on and inside the outline (what ingest stores). The line runs
+    just inside the mask's edge, ``thickness`` video pixels wide; the browser enlarges it with the
+    video, to about the lab's 1–2 px outline seen at the same zoom.
+    """
+    width, height = video_size(mask.shape[0], mask.shape[1], scale)
+    big = np.zeros((height, width), np.uint8)
+    big[:mask.shape[0] * scale, :mask.shape[1] * scale] = upscale((mask > 0).astype(np.uint8) * 255, scale) > 127
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * thickness + 1, 2 * thickness + 1))
+    line = (big > 0) & (cv2.erode(big, kernel) == 0)  # the crop's own edges are not the outline
+    overlay = np.zeros((height, width, 4), np.uint8)
+    overlay[line] = (*OUTLINE_COLOUR, 255)
+    return overlay
 
 
 def display_scale(height: int, width: int, *, target: int = 160, most: int = 8) -> int:
@@ -86,7 +120,7 @@ def upscale(image: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
 
 
-def encode_loop(volume: np.ndarray, *, scale: int, fps: float = 10.0) -> bytes:
+def encode_loop(volume: np.ndarray, *, scale: int, fps: float = FPS) -> bytes:
     """The volume upscaled and encoded as H.264 mp4 bytes (plays in every browser).
 
     x264's ``ultrafast`` preset: about 4x faster than ``medium`` for files about 1.4x larger,
@@ -126,14 +160,28 @@ def context_frame(path: Path, roi: tuple[int, int, int, int] | None) -> np.ndarr
     return frame
 
 
-def prepare(ref: StackRef, load_volume: Callable[[str], np.ndarray], *, target: int = 160,
-            fps: float = 10.0) -> ReviewMedia:
-    """Read one stack's ROI volume, encode its review video and find its context frame."""
-    volume = np.asarray(load_volume(ref.key))
+def encode_frames(frames: np.ndarray, *, scale: int, fps: float = FPS) -> bytes:
+    """RGB frames ``(D, H, W, 3)`` upscaled and encoded like :func:`encode_loop` (the model's view)."""
+    with tempfile.TemporaryDirectory(prefix="stalltriage-") as tmp:
+        path = Path(tmp) / "frames.mp4"
+        big = [cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) for frame in frames]
+        write_mp4(path, np.stack(big), fps=fps, preset="ultrafast")
+        return path.read_bytes()
+
+
+def prepare(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndarray | None]], *, target: int = 160,
+            fps: float = FPS) -> ReviewMedia:
+    """Read one stack's ROI volume and mask, encode its review video, draw its outline and find its
+    context frame."""
+    volume, mask = load_stack(ref.key)
+    volume = np.asarray(volume)
     if volume.dtype != np.uint8 or volume.ndim != 3 or volume.shape[0] == 0:
         raise ValueError(f"{ref.filename}: stored volume is {volume.dtype} {volume.shape}, expected uint8 (D, H, W)")
     scale = display_scale(volume.shape[1], volume.shape[2], target=target)
     video = encode_loop(volume, scale=scale, fps=fps)
+    outline = None
+    if mask is not None and mask.shape == volume.shape[1:]:
+        outline = outline_overlay(mask, scale)
     context, note = None, ""
     path = find_video(ref.filename, ref.video_dirs)
     if path is None:
@@ -144,7 +192,7 @@ def prepare(ref: StackRef, load_volume: Callable[[str], np.ndarray], *, target: 
         except DecodeError as error:
             note = str(error)
     return ReviewMedia(filename=ref.filename, video=video, volume=volume, scale=scale, context=context,
-                       context_note=note)
+                       context_note=note, outline=outline)
 
 
 class MediaCache:

@@ -24,7 +24,7 @@ from db import app_queries, known_answers, predictions, queue, users
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Vessel
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
-from triage_app import tuning
+from triage_app import sessions, tuning
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,28 +40,71 @@ class SessionUser:
     id: int
     name: str
     role: str
+    session_version: int = 0
 
     @property
     def is_admin(self) -> bool:
         """Admins tune thresholds, export and manage users."""
         return self.role == "admin"
 
+    @classmethod
+    def of(cls, user: users.User) -> SessionUser:
+        """The plain copy of a database user."""
+        return cls(id=user.id, name=user.name, role=user.role, session_version=user.session_version)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login attempt: the user, or the seconds to wait when the name is throttled."""
+
+    user: SessionUser | None
+    wait_s: float = 0.0
+
+
+def login_attempt(session: Session, *, name: str, password: str) -> LoginOutcome:
+    """Check a name and password (argon2id), throttled and audited by ``db.users.login``.
+    The caller commits, so that the audit events stay."""
+    result = users.login(session, name=name, password=password)
+    return LoginOutcome(user=None if result.user is None else SessionUser.of(result.user), wait_s=result.wait_s)
+
 
 def login(session: Session, *, name: str, password: str) -> SessionUser | None:
-    """Check a name and password (argon2id); the user, or None when they do not match."""
-    user = users.authenticate(session, name=name, password=password)
-    return None if user is None else SessionUser(id=user.id, name=user.name, role=user.role)
+    """The user when the name and password match (see :func:`login_attempt`), else None."""
+    return login_attempt(session, name=name, password=password).user
 
 
-def current_role(session: Session, user: SessionUser) -> str | None:
-    """The user's role as the database has it now (None if deactivated): pages check this, not
-    the copy in the browser session, so a demoted admin loses admin pages at once."""
+def session_token(user: SessionUser, *, secret: str) -> str:
+    """A signed token for the browser's session cookie (see :mod:`triage_app.sessions`)."""
+    return sessions.issue_token(secret, user_id=user.id, version=user.session_version)
+
+
+def resume(session: Session, *, token: str | None, secret: str) -> SessionUser | None:
+    """The user of a session cookie's token (None if invalid, expired or ended)."""
+    user = sessions.user_for_token(session, secret, token)
+    return None if user is None else SessionUser.of(user)
+
+
+def current_user(session: Session, user: SessionUser) -> SessionUser | None:
+    """The session's user as the database has it now: None once deactivated or their sessions
+    ended (logout elsewhere, password change); the role is the current one, so a demoted admin
+    loses admin pages at once."""
+    from db.models import User
+
+    row = session.get(User, user.id)
+    if row is None or not row.active or row.session_version != user.session_version:
+        return None
+    return SessionUser.of(row)
+
+
+def logout(backend: Backend, user: SessionUser) -> None:
+    """End every session of ``user`` (their cookies stop working), audited."""
     from db.errors import UnknownUserError
 
-    try:
-        return users.get_user(session, user_id=user.id).role
-    except UnknownUserError:
-        return None
+    with backend.factory.begin() as session:
+        try:
+            users.end_sessions(session, user_id=user.id, actor=user.name)
+        except UnknownUserError:
+            log.info("logout of %s: already deactivated", user.name)
 
 
 # --- reviewing ----------------------------------------------------------------------------------
@@ -81,18 +124,21 @@ class Backend:
         self.engine.dispose()
 
 
-def volume_loader(store_path: Path) -> Callable[[str], np.ndarray]:
-    """``key -> uint8 (D, H, W)`` reading the volume store, opened read-only on first use."""
+def stack_loader(store_path: Path) -> Callable[[str], tuple[np.ndarray, np.ndarray | None]]:
+    """``key -> (uint8 (D, H, W) volume, (H, W) outline mask or None)`` reading the volume store,
+    opened read-only on first use."""
     lock = threading.Lock()
 
     @functools.cache
     def store() -> VolumeStore:
         return VolumeStore(store_path, readonly=True)
 
-    def load(key: str) -> np.ndarray:
+    def load(key: str) -> tuple[np.ndarray, np.ndarray | None]:
         with lock:
             opened = store()
-        return np.array(opened.get(key).volume)  # a private copy: the cache outlives LMDB transactions
+        stored = opened.get(key)
+        # private copies: the cache outlives LMDB transactions
+        return np.array(stored.volume), None if stored.mask is None else np.array(stored.mask)
 
     return load
 
@@ -100,7 +146,7 @@ def volume_loader(store_path: Path) -> Callable[[str], np.ndarray]:
 def open_backend(settings: Settings, *, video_dirs: Sequence[str] = (), cache_size: int = 64) -> Backend:
     """Engine, session factory and a media cache reading ``settings.store_path``."""
     engine = make_engine(settings.db_url)
-    load = volume_loader(settings.store_path)
+    load = stack_loader(settings.store_path)
     media = MediaCache(lambda ref: prepare(ref, load), capacity=cache_size)
     return Backend(engine=engine, factory=make_session_factory(engine), media=media,
                    video_dirs=tuple(str(d) for d in video_dirs))
@@ -178,12 +224,85 @@ def media_for(backend: Backend, item: ReviewItem) -> ReviewMedia:
     return backend.media.get(item.ref)
 
 
-# --- thresholds ------------------------------------------------------------------------------------
+# --- what the model sees ------------------------------------------------------------------------
+
+def explained_run_dir(session: Session) -> Path | None:
+    """The run folder of the model the queue serves (the active policy's run, else the newest),
+    when it is a finished run on this machine; None otherwise."""
+    from core.rundir import RunDir
+    from db.models import ModelRun
+
+    rule = queue.queue_rule(session)
+    run = None if rule is None else session.get(ModelRun, rule.model_run_id)
+    if run is None:
+        return None
+    folder = Path(run.checkpoint_path or run.name)
+    return folder if RunDir(folder).is_complete() else None
+
+
+def load_explainer(run_dir: Path):  # noqa: ANN201 - core.saliency.Explainer (torch is imported on first use)
+    """Grad-CAM for the members of the run at ``run_dir`` (loaded on the CPU)."""
+    from core.predict import load_ensemble
+    from core.saliency import Explainer
+
+    return Explainer(load_ensemble(run_dir, device="cpu"))
+
+
+def model_view(explainer, media: ReviewMedia) -> bytes:  # noqa: ANN001 - core.saliency.Explainer
+    """The review video with the ensemble's Grad-CAM blended in, at the same size and frame rate."""
+    from core.saliency import overlay
+    from triage_app.media import encode_frames
+
+    saliency = explainer.explain(media.filename, media.volume)
+    return encode_frames(overlay(media.volume, saliency), scale=media.scale)
+
+
+# --- thresholds ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedPolicy:
+    """The active policy as the Thresholds page starts from it."""
+
+    id: int
+    model_run_id: int
+    t_low: float | None
+    t_high: float | None
+    reviews_required: int
+    sensitivity: float | None
+    specificity: float | None
+    confidence: float | None
+    created_by: str | None
+    created_at: object
+
+
+def saved_policy(backend: Backend) -> SavedPolicy | None:
+    """The active policy, or None when there is none (every scored stack then goes to humans)."""
+    from db.policy import active_policy
+
+    with backend.factory() as session:
+        policy = active_policy(session)
+        if policy is None:
+            return None
+        return SavedPolicy(id=policy.id, model_run_id=policy.model_run_id, t_low=policy.t_low, t_high=policy.t_high,
+                           reviews_required=policy.reviews_required, sensitivity=policy.target_sensitivity,
+                           specificity=policy.target_specificity, confidence=policy.confidence,
+                           created_by=policy.created_by, created_at=policy.created_at)
+
+
+def queue_probabilities(backend: Backend, *, model_run_id: int) -> np.ndarray:
+    """Scores of the run's stacks that a policy can route to humans: those without a crowd answer
+    (the queue never routes a stack whose crowd label is known), as the Dashboard counts them."""
+    from db.models import Prediction
+
+    with backend.factory() as session:
+        return np.asarray(session.scalars(select(Prediction.probability).where(
+            Prediction.model_run_id == model_run_id, Prediction.review_level.is_not(None))).all(), dtype=float)
+
 
 def model_runs(backend: Backend) -> dict[int, str]:
-    """Model runs, newest first, as id -> display name."""
+    """Model runs, newest first, as id -> short name (the run folder's name, not its full path)."""
     with backend.factory() as session:
-        return {run.id: f"{run.name} (run {run.id})" for run in predictions.list_model_runs(session)}
+        return {run.id: f"{Path(run.name).name} (run {run.id})" for run in predictions.list_model_runs(session)}
 
 
 def thresholds_page_data(backend: Backend, *, model_run_id: int, sensitivity: float, specificity: float,
@@ -222,35 +341,53 @@ def _reviewer_skill(session: Session) -> pd.DataFrame:
     return table.rename(columns={"reviewer": "user"}).loc[:, SKILL_COLUMNS]
 
 
-def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame]:
+def dashboard_data(backend: Backend) -> dict[str, pd.DataFrame | float]:
     """Frames for the Dashboard: ``per_hour`` reviews, ``agreement`` per reviewer, reviewer ``skill``
-    from known-answer stacks and model-vs-human ``disagreements`` (for the run the queue serves, at
-    its decision threshold)."""
+    from known-answer stacks, model-vs-human ``disagreements`` (for the run the queue serves, at
+    its decision threshold: filename, probability, "model says", "humans say", reviews),
+    ``reviews`` (every review) and ``scores`` (filename, probability of the reviewed stacks), and
+    the ``threshold`` used."""
     from db.models import ModelRun
 
     with backend.factory() as session:
         rule = queue.queue_rule(session)
         data = {"per_hour": app_queries.reviews_per_hour(session),
-                "agreement": app_queries.reviewer_agreement(session), "skill": _reviewer_skill(session)}
+                "agreement": app_queries.reviewer_agreement(session), "skill": _reviewer_skill(session),
+                "reviews": queue.reviews_frame(session)}
+        threshold = 0.5
         if rule is None:
-            data["disagreements"] = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
+            wrong = pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
+            data["scores"] = pd.DataFrame(columns=["filename", "probability"])
         else:
             run = session.get(ModelRun, rule.model_run_id)
             threshold = run.threshold if run.threshold is not None else 0.5
-            data["disagreements"] = app_queries.model_human_disagreements(
-                session, model_run_id=rule.model_run_id, threshold=threshold)
+            wrong = app_queries.model_human_disagreements(session, model_run_id=rule.model_run_id,
+                                                          threshold=threshold)
+            data["scores"] = app_queries.reviewed_scores(session, model_run_id=rule.model_run_id)
+    names = {1: "stalled", 0: "flowing"}
+    data["disagreements"] = pd.DataFrame({
+        "filename": wrong["filename"], "probability": wrong["probability"],
+        "model says": (wrong["probability"] >= threshold).astype(int).map(names),
+        "humans say": wrong["human"].map(names), "reviews": wrong["n_reviews"]})
+    data["threshold"] = threshold
     return data
 
 
-def export_bytes(backend: Backend, *, suffix: str) -> bytes:
-    """The final labels with provenance as a ``.csv`` or ``.parquet`` file's bytes."""
+def export_bytes(backend: Backend, *, suffix: str, actor: str | None = None) -> bytes:
+    """The final labels with provenance as a ``.csv`` or ``.parquet`` file's bytes; the download is
+    audited (``export.download``, by ``actor``)."""
+    from db.audit import record_event
     from db.export import write_export
 
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"export format must be .csv or .parquet, not {suffix!r}")
-    with tempfile.TemporaryDirectory(prefix="stalltriage-export-") as tmp, backend.factory() as session:
+    with tempfile.TemporaryDirectory(prefix="stalltriage-export-") as tmp:
         path = Path(tmp) / f"labels{suffix}"
-        write_export(session, path=path)
+        with backend.factory() as session:
+            summary = write_export(session, path=path)
+        with backend.factory.begin() as session:
+            record_event(session, actor=actor, action="export.download", entity="export",
+                         details={"format": suffix.lstrip("."), "rows": summary.rows})
         return path.read_bytes()
 
 
@@ -259,6 +396,18 @@ def users_frame(backend: Backend) -> pd.DataFrame:
     with backend.factory() as session:
         return pd.DataFrame([{"id": u.id, "name": u.name, "role": u.role, "active": u.active,
                               "created_at": u.created_at} for u in users.list_users(session, include_inactive=True)])
+
+
+def user_audit_frame(backend: Backend, *, limit: int = 50) -> pd.DataFrame:
+    """The newest audited user changes and logins: at, actor, action, user, details."""
+    from db.audit import recent_events
+
+    with backend.factory() as session:
+        events = recent_events(session, limit=limit, entity="user")
+        return pd.DataFrame([{"at": e.at, "actor": e.actor, "action": e.action,
+                              "user": (e.details or {}).get("name", e.actor if e.action.startswith("login") else None),
+                              "details": ", ".join(f"{k} {v}" for k, v in (e.details or {}).items() if k != "name")}
+                             for e in events], columns=["at", "actor", "action", "user", "details"])
 
 
 def change_user(backend: Backend, admin: SessionUser, action: str, **kwargs: object) -> None:

@@ -2,18 +2,38 @@
 
 Roles are enforced on the server: the router adds admin pages only for admins, and every admin
 page calls :func:`require_admin`, which re-reads the user's role from the database on each run.
+
+Sessions survive a reload: after a login the browser keeps a signed, expiring token in a cookie
+(set by a two-line script mounted with ``st.components.v2``, which runs in the page itself, not
+in a sandboxed frame); a new browser session reads it back with ``st.context.cookies``. See
+:mod:`triage_app.sessions` for what makes a token valid.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import streamlit as st
+from PIL import Image
 
-from triage_app import services
+from triage_app import services, sessions
 from triage_app.settings import Settings, resolve, video_dirs
 
 USER_KEY = "auth_user"
+TOKEN_KEY = "auth_token"
+
+_COOKIE_JS = """
+export default function (component) {
+    const { data } = component;
+    if (!data) return;
+    const tail = "; path=/; SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");
+    document.cookie = data.token ? `${data.name}=${data.token}; max-age=${data.max_age}${tail}`
+                                 : `${data.name}=; max-age=0${tail}`;
+}
+"""
+_cookie = st.components.v2.component("stalltriage_session_cookie", js=_COOKIE_JS)
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,21 +48,54 @@ def backend() -> services.Backend:
     return _backend(settings.db_url, str(settings.store_path), video_dirs())
 
 
+@st.cache_resource(show_spinner=False)
+def page_icon() -> Image.Image:
+    """The browser tab's icon, drawn here: a named Material icon would be fetched from Google's
+    font servers by the browser, which fails on an offline lab machine."""
+    icon = np.zeros((64, 64, 4), np.uint8)
+    cv2.circle(icon, (32, 32), 30, (214, 39, 40, 255), -1)  # a red vessel cross-section
+    cv2.circle(icon, (32, 32), 12, (255, 140, 20, 255), 4)  # with an orange outline
+    return Image.fromarray(icon)
+
+
+@st.cache_resource(show_spinner=False)
+def _secret(folder: str) -> str:
+    return sessions.load_secret(Path(folder))
+
+
+def secret() -> str:
+    """The session-signing secret of this data folder."""
+    return _secret(str(resolve(None).store_path.parent))
+
+
 def session_user() -> services.SessionUser | None:
-    """The logged-in user of this browser session, re-checked against the database (None if
-    logged out, deactivated or removed); the role is the database's current one."""
+    """The logged-in user of this browser session, re-checked against the database on every run.
+
+    A new browser session (a reload, a direct URL) is resumed from the session cookie. None if
+    logged out, deactivated, removed, or the user's sessions were ended since.
+    """
     user = st.session_state.get(USER_KEY)
-    if user is None:
-        return None
     with backend().factory() as session:
-        role = services.current_role(session, user)
-    if role is None:
-        del st.session_state[USER_KEY]
-        return None
-    if role != user.role:
-        user = services.SessionUser(id=user.id, name=user.name, role=role)
-        st.session_state[USER_KEY] = user
-    return user
+        if user is None:
+            token = st.context.cookies.get(sessions.COOKIE)
+            current = services.resume(session, token=token, secret=secret())
+            if current is not None:
+                st.session_state[TOKEN_KEY] = token
+        else:
+            current = services.current_user(session, user)
+    if current is None:
+        st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(TOKEN_KEY, None)
+    elif current != user:
+        st.session_state[USER_KEY] = current
+    return current
+
+
+def sync_cookie() -> None:
+    """Keep the browser's session cookie in step with this session: set while logged in, else cleared."""
+    token = st.session_state.get(TOKEN_KEY)
+    _cookie(key="auth_cookie", data={"name": sessions.COOKIE, "token": token, "max_age": sessions.MAX_AGE_S},
+            height=0)
 
 
 def require_login() -> services.SessionUser:
@@ -64,7 +117,8 @@ def require_admin() -> services.SessionUser:
 
 
 def login_form() -> None:
-    """Username + password form; on success the user is kept in the session and the app reruns."""
+    """Username + password form; on success the user and their token are kept in the session and
+    the app reruns. Failed attempts are audited and throttled (``db.users.login``)."""
     st.title("StallTriage")
     with st.form("login_form"):
         name = st.text_input("User name", key="login_name")
@@ -72,15 +126,21 @@ def login_form() -> None:
         submitted = st.form_submit_button("Log in", key="login_submit", type="primary")
     if submitted:
         with backend().factory.begin() as session:
-            user = services.login(session, name=name, password=password)
-        if user is None:
+            outcome = services.login_attempt(session, name=name, password=password)
+        if outcome.wait_s > 0:
+            st.error(f"Too many failed logins for this name: try again in {outcome.wait_s:.0f} s.")
+        elif outcome.user is None:
             st.error("Unknown user name or wrong password.")
         else:
-            st.session_state[USER_KEY] = user
+            st.session_state[USER_KEY] = outcome.user
+            st.session_state[TOKEN_KEY] = services.session_token(outcome.user, secret=secret())
             st.rerun()
 
 
 def logout() -> None:
-    """Forget the user and everything this session kept."""
+    """End the user's sessions (their cookies stop working) and forget everything this session kept."""
+    user = st.session_state.get(USER_KEY)
+    if user is not None:
+        services.logout(backend(), user)
     for key in list(st.session_state):
         del st.session_state[key]

@@ -1,13 +1,16 @@
-"""core.predict: flip views, and a tiny train + predict: out-of-fold scores for trained-on stacks."""
+"""core.predict: flip views, and a tiny train + predict: every stack scored by exactly one fold."""
 
 from __future__ import annotations
+
+import dataclasses
+import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from core.predict import flip_views, load_ensemble, member_probabilities, predict_stacks
+from core.predict import crossfit_fold, flip_views, load_ensemble, member_probabilities, predict_stacks, score_keys
 from core.rundir import RunDir
 from tests.training.toy import TINY, toy_data  # noqa: F401 - a fixture
 from training.config import TrainConfig
@@ -53,19 +56,40 @@ def trained(toy_data, tmp_path_factory):
     return run_dir
 
 
+def test_crossfit_fold_is_stable_and_spreads_over_the_folds():
+    names = [f"{i:06d}.mp4" for i in range(2000)]
+    folds = [crossfit_fold(n, 5) for n in names]
+    assert folds == [crossfit_fold(n, 5) for n in names]  # same answer on every call and process
+    assert crossfit_fold("100109.mp4", 5) == zlib.crc32(b"100109.mp4") % 5
+    assert min(np.bincount(folds, minlength=5)) > 2000 / 5 * 0.85
+
+
 @pytest.mark.slow
-def test_predict_reports_out_of_fold_scores(trained, toy_data):
+def test_every_stack_is_scored_by_one_fold(trained, toy_data):
     store, _, records = toy_data
-    frame = predict_stacks(trained, records, store, progress=False)
-    assert list(frame.columns) == ["filename", "probability", "spread", "out_of_fold"]
-    assert frame["filename"].tolist() == [r.filename for r in records]
-    is_train = np.array([r.split == "train" for r in records])
-    assert frame["out_of_fold"].to_numpy().tolist() == is_train.tolist()
+    unlabelled = [dataclasses.replace(r, filename=f"new_{r.filename}", label=None, crowd_score=None)
+                  for r in records if r.split == "test"][:4]
+    frame = predict_stacks(trained, [*records, *unlabelled], store, progress=False)
+    assert list(frame.columns) == ["filename", "probability", "spread", "role", "fold"]
+    assert frame["filename"].tolist() == [r.filename for r in [*records, *unlabelled]]
+    is_train = np.array([r.split == "train" for r in records] + [False] * len(unlabelled))
+    expected = np.where(is_train, "out_of_fold", "held_out")
+    expected[len(records):] = "new"
+    assert frame["role"].tolist() == expected.tolist()
     oof = pd.read_csv(RunDir(trained).oof).set_index("filename")
     train_rows = frame[is_train].set_index("filename")
     np.testing.assert_allclose(train_rows["probability"], oof.loc[train_rows.index, "probability"])
+    assert (train_rows["fold"] == oof.loc[train_rows.index, "fold"]).all()
+    ensemble = load_ensemble(trained)
+    others = frame[~is_train]
+    keys = np.array([r.key for r in [*records, *unlabelled]])[~is_train]
+    assert others["fold"].tolist() == [crossfit_fold(name, 2) for name in others["filename"]]
+    for fold in (0, 1):  # the fold's own members score its share, batched as predict batches them
+        mine = (others["fold"] == fold).to_numpy()
+        scores = score_keys(ensemble.members(fold), store, list(keys[mine]), ensemble.spec)
+        np.testing.assert_allclose(others.loc[mine, "probability"], scores.mean(axis=1), atol=1e-6)
+        np.testing.assert_allclose(others.loc[mine, "spread"], scores.std(axis=1), atol=1e-6)
     assert frame["probability"].between(0, 1).all()
-    assert (frame.loc[~is_train, "spread"] > 0).all()  # 2 folds × 2 snapshots disagree a little
     assert frame.attrs["threshold"] == RunDir(trained).read_json(RunDir(trained).threshold)["threshold"]
 
 
@@ -75,9 +99,9 @@ def test_tta_recomputes_with_the_held_out_fold_only(trained, toy_data):
     ensemble = load_ensemble(trained)
     assert [len(ensemble.members(k)) for k in range(2)] == [2, 2] and len(ensemble.members()) == 4
     frame = predict_stacks(trained, records, store, tta=4, progress=False)
-    assert frame["out_of_fold"].sum() == sum(r.split == "train" for r in records)
+    assert (frame["role"] == "out_of_fold").sum() == sum(r.split == "train" for r in records)
     oof = pd.read_csv(RunDir(trained).oof).set_index("filename")
-    train = frame[frame["out_of_fold"]].set_index("filename")
+    train = frame[frame["role"] == "out_of_fold"].set_index("filename")
     # TTA changes the scores a little, not the ranking much: same fold members, more views
     assert np.corrcoef(train["probability"], oof.loc[train.index, "probability"])[0, 1] > 0.8
 

@@ -39,7 +39,7 @@ def add_queue(session, *, routed: int, known: list[tuple[float, int]], untrusted
     run = upsert_model_run(session, name="run", threshold=0.5)
     probabilities = [0.5] * routed + [p for p, _ in known] + [0.5] * untrusted
     frame = pd.DataFrame({"filename": regular + calibration + doubtful, "probability": probabilities,
-                          "spread": 0.0, "out_of_fold": False})
+                          "spread": 0.0, "role": "new", "fold": 0})
     assert replace_predictions(session, model_run_id=run.id, predictions=frame).ok
     return run.id
 

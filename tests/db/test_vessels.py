@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from db.models import CrowdAnswer, Vessel
-from db.vessels import import_labels, import_metadata, record_ingest_result
+from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 
 
 @dataclass
@@ -110,18 +110,24 @@ def test_bad_values_are_reported_and_good_rows_kept(session_factory) -> None:
 def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factory) -> None:
     with session_factory.begin() as session:
         import_metadata(session, rows=[Meta("x.mp4", "p", 30)], source="test_metadata.csv", split="test")
-        assert record_ingest_result(session, filename="x.mp4", ok=False, error="no orange outline")
-        assert not record_ingest_result(session, filename="unknown.mp4", ok=True)
+        assert record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=False, error="no orange outline"),
+                                               ingest_result_row(filename="unknown.mp4", ok=True)]) == 1
     with session_factory.begin() as session:
         vessel = session.scalar(select(Vessel))
         assert (vessel.status, vessel.error, vessel.split) == ("failed", "no orange outline", "test")
-        record_ingest_result(session, filename="x.mp4", ok=True, depth=30, box=(5, 6, 45, 56), frame_size=(320, 240))
-    with session_factory() as session:
+        record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=True, depth=30, box=(5, 6, 45, 56),
+                                                          frame_size=(320, 240))])
+    with session_factory.begin() as session:
         vessel = session.scalar(select(Vessel))
         assert (vessel.status, vessel.error, vessel.depth) == ("ok", None, 30)
         assert (vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height) == (5, 6, 40, 50)
         assert (vessel.frame_width, vessel.frame_height) == (320, 240)
         assert vessel.ingested_at.tzinfo is not None
+        record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=False, error="gone"),
+                                        ingest_result_row(filename="x.mp4", ok=False, error="still gone")])
+    with session_factory() as session:  # a later failure keeps what the success stored; the last row wins
+        vessel = session.scalar(select(Vessel))
+        assert (vessel.status, vessel.error, vessel.depth, vessel.roi_width) == ("failed", "still gone", 30, 40)
 
 
 def test_stack_records_give_training_what_is_known(session_factory) -> None:
@@ -131,9 +137,10 @@ def test_stack_records_give_training_what_is_known(session_factory) -> None:
         import_metadata(session, rows=TRAIN, source="train_metadata.csv", split="train")
         import_metadata(session, rows=[Meta("t.mp4", "p3", 30)], source="test_metadata.csv", split="test")
         import_labels(session, rows=[Label("a.mp4", 1), Label("b.mp4", 0)], source="train_labels.csv")
-        for name in ("a.mp4", "b.mp4", "t.mp4"):
-            record_ingest_result(session, filename=name, ok=True, depth=10, box=(0, 0, 8, 8), frame_size=(64, 64))
-        record_ingest_result(session, filename="c.mp4", ok=False, error="truncated")
+        record_ingest_results(session, [
+            *(ingest_result_row(filename=name, ok=True, depth=10, box=(0, 0, 8, 8), frame_size=(64, 64))
+              for name in ("a.mp4", "b.mp4", "t.mp4")),
+            ingest_result_row(filename="c.mp4", ok=False, error="truncated")])
     with session_factory() as session:
         train = stack_records(session, split="train")
         everything = stack_records(session, ingested_only=False)

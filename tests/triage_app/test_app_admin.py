@@ -9,6 +9,7 @@ from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import TriagePolicy
 from db.policy import active_policy
+from db.users import get_user, list_users
 from tests.fixtures.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
 
@@ -25,11 +26,15 @@ def sessions(app_data):
     engine.dispose()
 
 
+def _input(at, prefix: str):
+    return at.number_input(key=[n.key for n in at.number_input if n.key.startswith(prefix)][0])
+
+
 def _thresholds(at, sensitivity: float, specificity: float, confidence: float):
     at.switch_page(str(PAGES / "thresholds.py")).run()
-    at.number_input(key="thresholds_sensitivity").set_value(sensitivity)
-    at.number_input(key="thresholds_specificity").set_value(specificity)
-    at.number_input(key="thresholds_confidence").set_value(confidence).run()
+    _input(at, "thresholds_sensitivity").set_value(sensitivity)
+    _input(at, "thresholds_specificity").set_value(specificity)
+    _input(at, "thresholds_confidence").set_value(confidence).run()
     assert not at.exception, at.exception
     return at
 
@@ -38,7 +43,7 @@ def test_thresholds_page_warns_about_too_few_stalls():
     at = _thresholds(logged_in(*ADMIN), 0.99, 0.95, 0.95)
     assert any("at least 299 are needed" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) == 3
-    assert {m.label for m in at.metric} >= {"Decided automatically", "Sensitivity", "Specificity"}
+    assert {m.label for m in at.metric} >= {"Decided automatically", "Sensitivity (bound)", "Specificity (bound)"}
 
 
 def test_saving_a_policy_reroutes_the_queue(sessions):
@@ -50,8 +55,9 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     captions = " ".join(c.value for c in at.caption)
     assert "Reference: 200 reference stacks" in captions and "200 out_of_fold; tier 1: 200" in captions
     assert "Humans: no known-answer reviews yet: human error from the prior" in captions
-    t_low = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]).value
-    t_high = at.number_input(key=[n.key for n in at.number_input if n.key.startswith("thresholds_t_high")][0]).value
+    at.button(key="thresholds_use_tuned").click().run()
+    t_low, t_high = _input(at, "thresholds_t_low").value, _input(at, "thresholds_t_high").value
+    assert 0 < t_low < t_high < 1
     at.button(key="thresholds_save").click().run()
     assert not at.exception and "active policy" in at.success[0].value
     with sessions() as session:
@@ -61,7 +67,7 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
         routed = queue.queue_stats(session).routed_to_humans
         assert 0 < routed < 20
     reviewer = logged_in(*REVIEWER)
-    shown = reviewer.image[1].proto.imgs[0].caption.split(":")[0]
+    shown = reviewer.image[0].proto.imgs[0].caption.split(":")[0]
     with sessions() as session:
         probability = session.execute(select(queue.Prediction.probability).join(queue.Vessel)
                                       .where(queue.Vessel.filename == shown)).scalar_one()
@@ -70,8 +76,9 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
 
 def test_manual_thresholds_must_be_ordered(sessions):
     at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
-    low_key = [n.key for n in at.number_input if n.key.startswith("thresholds_t_low")][0]
-    at.number_input(key=low_key).set_value(1.0).run()
+    for side in ("t_low", "t_high"):
+        at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith(f"thresholds_{side}_on")][0]).check().run()
+    _input(at, "thresholds_t_low").set_value(1.0).run()
     assert [e.value.split(",")[0] for e in at.error] == ["t_low must be below t_high"]
     assert not [b for b in at.button if b.key == "thresholds_save"]
     with sessions() as session:
@@ -80,7 +87,8 @@ def test_manual_thresholds_must_be_ordered(sessions):
 
 def test_a_side_switched_off_is_saved_as_null_and_the_known_answer_rate_is_set(sessions):
     at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
-    at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith("thresholds_t_low")][0]).uncheck().run()
+    at.button(key="thresholds_use_tuned").click().run()
+    at.checkbox(key=[c.key for c in at.checkbox if c.key.startswith("thresholds_t_low_on")][0]).uncheck().run()
     at.button(key="thresholds_save").click().run()
     at.number_input(key="thresholds_known_rate").set_value(0.2)
     at.button(key="thresholds_known_save").click().run()
@@ -90,6 +98,33 @@ def test_a_side_switched_off_is_saved_as_null_and_the_known_answer_rate_is_set(s
         assert policy.t_low is None and 0 < policy.t_high < 1
         from db.known_answers import known_answer_rate
         assert known_answer_rate(session) == 0.2
+
+
+def test_thresholds_page_opens_on_the_saved_policy(sessions, app_data):
+    from db.policy import save_policy
+
+    with sessions.begin() as session:
+        save_policy(session, model_run_id=app_data.model_run_id, t_low=0.35, t_high=0.7, reviews_required=2,
+                    target_sensitivity=0.9, target_specificity=0.9, confidence=0.8, created_by="cli")
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "thresholds.py")).run()
+    assert not at.exception
+    values = {n.key.rsplit("_", 1)[0]: n.value for n in at.number_input if n.key != "thresholds_known_rate"}
+    assert values == {"thresholds_sensitivity": 0.9, "thresholds_specificity": 0.9, "thresholds_confidence": 0.8,
+                      "thresholds_reviews": 2, "thresholds_t_low": 0.35, "thresholds_t_high": 0.7}
+    assert at.button(key="thresholds_save").disabled  # nothing to save: the proposal is the saved policy
+    assert "Saved policy" in at.caption[0].value and "t_low 0.350000" in at.caption[0].value
+    assert all(c.value for c in at.checkbox if c.key.startswith("thresholds_t_"))  # both sides decide
+    shown = {m.label: m.value for m in at.metric if m.label == "To humans"}
+    assert shown  # both columns show the queue they would route
+    to_humans = [m.value for m in at.metric if m.label == "To humans"]
+    assert to_humans[0] == to_humans[1]
+    _input(at, "thresholds_t_low").set_value(0.3).run()
+    assert not at.button(key="thresholds_save").disabled
+    to_humans = [int(m.value.replace(",", "")) for m in at.metric if m.label == "To humans"]
+    assert to_humans[1] >= to_humans[0]
+    at.button(key="thresholds_use_saved").click().run()
+    assert _input(at, "thresholds_t_low").value == 0.35
 
 
 def test_export_page_offers_csv_and_parquet():
@@ -119,6 +154,47 @@ def test_users_page_reports_bad_input():
     at.text_input(key="users_add_password").input("whatever-password")
     at.button(key="users_add_submit").click().run()
     assert [e.value for e in at.error] == [f"user {REVIEWER[0]!r} already exists"]
+    assert at.text_input(key="users_add_name").value == REVIEWER[0]  # kept, to fix the typo
+
+
+def _change(at, name: str, action: str):
+    at.selectbox(key="users_change_name").select(name).run()
+    at.radio(key="users_change_action").set_value(action).run()
+    return at
+
+
+def test_users_page_refuses_to_demote_the_last_admin(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "users.py")).run()
+    assert at.selectbox(key="users_change_name").value is None  # nobody preselected
+    _change(at, ADMIN[0], "role")
+    assert at.selectbox(key=[s.key for s in at.selectbox if s.key.startswith("users_change_role")][0]).value == "reviewer"
+    at.button(key="users_change_apply").click().run()
+    assert [w.value for w in at.warning] == [f"Confirm: {ADMIN[0]}: role admin → reviewer? You will lose the admin pages."]
+    at.button(key="users_confirm").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"{ADMIN[0]} is the last active admin and cannot be demoted: "
+                                           "make another user admin first"]
+    with sessions() as session:
+        assert get_user(session, name=ADMIN[0]).role == "admin"
+
+
+def test_users_page_asks_before_a_deactivation(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "users.py")).run()
+    _change(at, REVIEWER[0], "deactivate")
+    at.button(key="users_change_apply").click().run()
+    with sessions() as session:
+        assert get_user(session, name=REVIEWER[0]).active  # not yet: a confirmation is asked
+    at.button(key="users_cancel").click().run()
+    assert not at.warning
+    at.button(key="users_change_apply").click().run()
+    at.button(key="users_confirm").click().run()
+    assert [s.value for s in at.success] == [f"{REVIEWER[0]}: deactivated (their sessions end)."]
+    with sessions() as session:
+        assert [u.name for u in list_users(session)] == [ADMIN[0]]
+    audit = at.dataframe[-1].value
+    assert audit["action"].iloc[0] == "user.deactivate" and audit["actor"].iloc[0] == ADMIN[0]
 
 
 def test_dashboard_counts_reviews():
@@ -127,6 +203,7 @@ def test_dashboard_counts_reviews():
     at.switch_page(str(PAGES / "dashboard.py")).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20"
+    assert metrics["Reviewed"] == "1" and metrics["Routed to humans"] == "20" and metrics["Still need reviews"] == "19"
+    assert metrics["Pace"].endswith("/ day") and metrics["Done at this pace"] != "no pace yet"
     assert any("No answers to known-answer stacks yet" in i.value for i in at.info)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 4  # burn-down, savings, agreement over time, throughput

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -9,9 +14,10 @@ from core.competition import read_labels, read_metadata
 from core.rundir import RunDir
 from core.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory
-from db.vessels import import_labels, import_metadata, record_ingest_result
+from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 from triage_app.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAIN = ["--folds", "2", "--epochs", "2", "--snapshots", "1", "--size", "16", "--max-depth", "16",
               "--width", "6", "--tier2", "cut", "--device", "cpu"]
 
@@ -36,8 +42,8 @@ def _register_in_db(synth_data, db_url, store_path) -> None:
         for split in ("train", "test"):
             rows = read_metadata(synth_data / f"{split}_metadata.csv").rows
             import_metadata(session, rows=rows, source=f"{split}_metadata.csv", split=split)
-            for row in rows:
-                record_ingest_result(session, filename=row.filename, ok=key_for(row.filename) in store)
+            record_ingest_results(session, [ingest_result_row(filename=row.filename, ok=key_for(row.filename) in store)
+                                            for row in rows])
         import_labels(session, rows=read_labels(synth_data / "train_labels.csv").rows, source="train_labels.csv")
     engine.dispose()
 
@@ -53,16 +59,40 @@ def test_train_then_predict(ingested, synth_data, tmp_path, capsys):
     out = tmp_path / "pred.csv"
     assert main(["predict", "--model", str(run.root), "--split", "all", "--out", str(out), *ingested]) == 0
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["filename", "probability", "spread", "out_of_fold"]
+    assert list(frame.columns) == ["filename", "probability", "spread", "role", "fold"]
     train = set(pd.read_csv(synth_data / "train_metadata.csv")["filename"])
     test = set(pd.read_csv(synth_data / "test_metadata.csv")["filename"])
     assert set(frame["filename"]) == train | test
-    assert set(frame.loc[frame["out_of_fold"], "filename"]) == set(pd.read_csv(run.oof)["filename"]) <= train
-    assert not frame.loc[frame["filename"].isin(test), "out_of_fold"].any()
+    trained_on = set(pd.read_csv(run.oof)["filename"])
+    assert set(frame.loc[frame["role"] == "out_of_fold", "filename"]) == trained_on <= train
+    assert set(frame.loc[frame["role"] == "held_out", "filename"]) == train - trained_on
+    assert (frame.loc[frame["filename"].isin(test), "role"] == "new").all()
+    assert frame["fold"].between(0, 1).all()
     assert frame["probability"].between(0, 1).all() and (frame["spread"] >= 0).all()
 
     assert main(["predict", "--model", str(run.root), *ingested]) == 0  # default: test split, CSV in the run
     assert set(pd.read_csv(run.root / "predictions_test.csv")["filename"]) == test
+
+    sharded = tmp_path / "sharded.csv"  # torchrun: 2 gloo ranks score half each, rank 0 writes one result
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "triage_app.cli", "predict", "--model", str(run.root), "--split", "all", "--out", str(sharded),
+           *ingested]
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("scored ") == 1  # one summary: only rank 0 writes
+    pd.testing.assert_frame_equal(pd.read_csv(sharded), frame, atol=1e-5)
+
+
+def test_train_without_labels_says_what_to_ingest(synth_data, tmp_path, capsys):
+    common = ["--db", f"sqlite:///{tmp_path / 'st.db'}", "--store", str(tmp_path / "store")]
+    assert main(["db", "upgrade", *common]) == 0
+    assert main(["ingest", str(synth_data / "test"), "--metadata", str(synth_data / "test_metadata.csv"),
+                 "--workers", "1", "--no-progress", *common]) == 0
+    assert main(["train", "--out", str(tmp_path / "r"), *TINY_TRAIN, *common]) == 1
+    out = capsys.readouterr().out
+    assert "none of 0 records is a labelled training stack" in out
+    assert "--labels train_labels.csv" in out and "crowd_score" in out
 
 
 def test_unknown_arch_and_missing_run_are_clear_errors(ingested, tmp_path, capsys):

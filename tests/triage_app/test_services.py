@@ -52,14 +52,17 @@ def test_review_media_is_a_playable_upscaled_video_with_context(backend, app_dat
     assert len(frames) == media.depth == 24
     scale = display_scale(36, 44)
     assert scale > 1 and frames[0].shape[:2] == (36 * scale, 44 * scale)
-    assert media.frame(0).shape == (36 * scale, 44 * scale)
+    assert media.video_size == (44 * scale, 36 * scale)
+    assert media.outline is not None and media.outline.shape == (36 * scale, 44 * scale, 4)
+    orange = (media.outline[..., 3] == 255) & (media.outline[..., 0] == 255)
+    assert 0 < orange.mean() < 0.2  # a line around the vessel, not a filled area
     assert media.context is not None and media.context.shape == (128, 128, 3)
     assert tuple(media.context[46 - 2, 60]) == (0, 255, 255)  # the drawn ROI box (cyan)
 
 
 def test_missing_original_video_is_explained(app_data, tmp_path):
     filename = app_data.queue_filenames[0]
-    load = services.volume_loader(app_data.settings.store_path)
+    load = services.stack_loader(app_data.settings.store_path)
     media = prepare(StackRef(filename, Path(filename).stem, video_dirs=(str(tmp_path / "elsewhere"),)), load)
     assert media.context is None and "not found" in media.context_note and media.depth == 24
 
@@ -129,12 +132,17 @@ def test_media_cache_prefetches_in_the_background_and_does_not_keep_failures():
 
 
 def test_export_bytes_csv_and_parquet(backend):
-    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv")))
+    csv = pd.read_csv(io.BytesIO(services.export_bytes(backend, suffix=".csv", actor="ada")))
     parquet = pd.read_parquet(io.BytesIO(services.export_bytes(backend, suffix=".parquet")))
     assert len(csv) == len(parquet) == 220
     assert set(csv["filename"]) == set(parquet["filename"])
     with pytest.raises(ValueError, match="csv or .parquet"):
         services.export_bytes(backend, suffix=".xlsx")
+    from db.audit import recent_events
+    with backend.factory() as session:
+        events = [(e.actor, e.action, e.details) for e in recent_events(session, entity="export")]
+    assert events == [(None, "export.download", {"format": "parquet", "rows": 220}),
+                      ("ada", "export.download", {"format": "csv", "rows": 220})]
 
 
 def test_user_changes_are_applied_and_audited(backend):
@@ -149,7 +157,7 @@ def test_user_changes_are_applied_and_audited(backend):
         from db.audit import recent_events
         actions = [e.action for e in recent_events(session, entity="user") if e.actor == ADMIN[0]]
         assert actions[:3] == ["user.deactivate", "user.role", "user.add"]
-        assert services.current_role(session, services.SessionUser(newbie, "newbie", "admin")) is None
+        assert services.current_user(session, services.SessionUser(newbie, "newbie", "admin")) is None
 
 
 def test_dashboard_data_after_reviews(backend, app_data):

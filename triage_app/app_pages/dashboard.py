@@ -1,46 +1,111 @@
-"""Dashboard: review progress, throughput, agreement between reviewers, model-vs-human disagreements."""
+"""Dashboard: how much is left and when it will be done, what the model saves, how reviewers agree
+with each other and with the model, and who reviews when. Each section is a function, so other
+sections (reviewer skill) slot in without touching these.
+"""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from triage_app import charts, services, ui
+from triage_app import charts, progress, services, ui
 
-ui.require_login()
-backend = ui.backend()
 
-st.title("Dashboard")
-stats = services.queue_progress(backend)
-columns = st.columns(5)
-for column, (label, value) in zip(columns, (("Scored", stats.predicted), ("Routed to humans", stats.routed_to_humans),
-                                            ("Reviewed", stats.done), ("Remaining", stats.remaining),
-                                            ("Claimed now", stats.claimed))):
-    column.metric(label, f"{value:,}")
-st.progress(stats.done / stats.routed_to_humans if stats.routed_to_humans else 1.0,
-            text=f"{stats.done:,} of {stats.routed_to_humans:,} routed stacks reviewed")
+def progress_section(lab: progress.LabProgress, reviews: pd.DataFrame, now: pd.Timestamp) -> None:
+    """How much is left, the pace, the forecast finish, and the burn-down chart."""
+    stats = lab.stats
+    columns = st.columns(5)
+    columns[0].metric("Routed to humans", f"{stats.routed_to_humans:,}",
+                      help="scored stacks without a crowd answer that the active policy sends to reviewers "
+                           "(the same count as 'To humans' on the Thresholds page)")
+    columns[1].metric("Reviewed", f"{stats.done:,}", help=f"routed stacks with {lab.reviews_required} counted review(s)")
+    columns[2].metric("Still need reviews", f"{stats.remaining:,}",
+                      help=f"{lab.reviews_left:,} reviews at {lab.reviews_required} per stack; {stats.claimed:,} "
+                           "are on a reviewer's screen now")
+    columns[3].metric("Pace", f"{lab.per_day:,.0f} / day",
+                      help=f"counted reviews per day over the last {lab.pace_days:.1f} days")
+    if stats.remaining == 0 or lab.finish is None:
+        columns[4].metric("Done at this pace", "done" if stats.remaining == 0 else "no pace yet")
+    else:
+        columns[4].metric("Done at this pace", f"{lab.finish:%b %d}", f"{lab.finish:%H:%M} UTC", delta_color="off",
+                          delta_arrow="off", help="reviews left ÷ pace")
+    st.progress(stats.done / stats.routed_to_humans if stats.routed_to_humans else 1.0,
+                text=f"{stats.done:,} of {stats.routed_to_humans:,} routed stacks reviewed")
+    st.plotly_chart(charts.burndown_figure(reviews, reviews_left=lab.reviews_left, per_day=lab.per_day,
+                                           finish=lab.finish, now=now), key="dashboard_burndown")
 
-data = services.dashboard_data(backend)
-st.subheader("Reviews per hour (last 48 hours)")
-if data["per_hour"].empty:
-    st.info("No reviews in the last 48 hours.")
-else:
-    st.plotly_chart(charts.throughput_figure(data["per_hour"]), key="dashboard_throughput")
-left, right = st.columns(2)
-with left:
-    st.subheader("Reviewer agreement")
-    st.caption("Share of each reviewer's answers that agree with the other reviewers' majority on the same stacks.")
-    st.dataframe(data["agreement"], key="dashboard_agreement", hide_index=True,
-                 column_config={"agreement": st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                             max_value=1)})
-with right:
-    st.subheader("Model vs humans")
-    st.caption("Stacks where the reviewers' majority contradicts the model, most confident model first.")
-    st.dataframe(data["disagreements"], key="dashboard_disagreements", hide_index=True)
 
-st.subheader("Reviewer skill (known-answer stacks)")
-if data["skill"].empty:
-    st.info("No answers to known-answer stacks yet: the tuner uses the stated prior for human error.")
-else:
-    st.caption("Sensitivity and specificity of each reviewer on stacks whose answer is known, with 95 % "
-               "intervals (Beta posteriors); n_known_* is how many known answers each rests on.")
-    st.dataframe(data["skill"], key="dashboard_skill", hide_index=True)
+def savings_section(lab: progress.LabProgress) -> None:
+    """Human answers needed with and without the model (and by the crowd)."""
+    st.subheader("Human answers saved by the model")
+    votes = st.columns([1, 3])[0].number_input("Crowd answers per stack", 1, 100, 20, key="dashboard_crowd_votes",
+                            help="how many volunteer answers your crowd collects per stack before its answer "
+                                 "counts (set it to your project's number)")
+    comparison = progress.workload_comparison(lab, crowd_votes=int(votes))
+    everything = comparison.set_index("scenario").loc["review every stack"]
+    st.caption(f"The model decides {everything['saved by the model']:,} of {everything['human answers']:,} reviews "
+               f"({everything['saved by the model'] / max(1, everything['human answers']):.0%}) that reviewing "
+               "every stack without a crowd answer would need.")
+    st.plotly_chart(charts.workload_figure(comparison, done=lab.stats.done * lab.reviews_required),
+                    key="dashboard_workload")
+
+
+def agreement_section(data: dict) -> None:
+    """Agreement over time (chart), per reviewer (table) and the stacks where humans and model differ."""
+    st.subheader("Agreement over time")
+    by_day = progress.agreement_by_day(data["reviews"], data["scores"], threshold=data["threshold"])
+    if by_day.empty:
+        st.info("No stalled/flowing answers yet.")
+    else:
+        st.caption(f"Share of stalled/flowing answers agreeing with the other reviewers' majority on the same stack, "
+                   f"and with the model (probability ≥ {data['threshold']:.2f} = stalled), per day.")
+        st.plotly_chart(charts.agreement_figure(by_day), key="dashboard_agreement_chart")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Per reviewer**")
+        st.dataframe(data["agreement"], key="dashboard_agreement", hide_index=True,
+                     column_config={"agreement": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                                 max_value=1)})
+    with right:
+        st.markdown("**Model vs humans**")
+        st.caption("Stacks where the reviewers' majority contradicts the model, most confident model first.")
+        st.dataframe(data["disagreements"], key="dashboard_disagreements", hide_index=True,
+                     column_config={"probability": st.column_config.NumberColumn(format="%.3f")})
+
+
+def skill_section(data: dict) -> None:
+    """Each reviewer's sensitivity and specificity on known-answer stacks."""
+    st.subheader("Reviewer skill (known-answer stacks)")
+    if data["skill"].empty:
+        st.info("No answers to known-answer stacks yet: the tuner uses the stated prior for human error.")
+    else:
+        st.caption("Sensitivity and specificity of each reviewer on stacks whose answer is known, with 95 % "
+                   "intervals (Beta posteriors); n_known_* is how many known answers each rests on.")
+        st.dataframe(data["skill"], key="dashboard_skill", hide_index=True)
+
+
+def throughput_section(data: dict) -> None:
+    """Reviews per hour over the last 48 hours, by reviewer."""
+    st.subheader("Reviews per hour (last 48 hours)")
+    if data["per_hour"].empty:
+        st.info("No reviews in the last 48 hours.")
+    else:
+        st.plotly_chart(charts.throughput_figure(data["per_hour"]), key="dashboard_throughput")
+
+
+def show() -> None:
+    """The page."""
+    ui.require_login()
+    backend = ui.backend()
+    st.title("Dashboard")
+    now = pd.Timestamp.now(tz="UTC")
+    lab = progress.lab_progress(backend, now=now)
+    data = services.dashboard_data(backend)
+    progress_section(lab, data["reviews"], now)
+    savings_section(lab)
+    agreement_section(data)
+    skill_section(data)
+    throughput_section(data)
+
+
+show()

@@ -1,15 +1,19 @@
-"""Thresholds (admin): tune t_low/t_high against crowd answers, see the risk and workload, save."""
+"""Thresholds (admin): start from the saved policy, compare it with a proposed one, save.
+
+The page opens on the active policy (its run, targets and thresholds); the tuner's suggestion is
+one click away, never applied by itself. A threshold may be off (that side decides nothing). "Saved policy" and "proposed" are shown side by side on
+the reference set (quality) and on the review queue (workload), and saving is possible only when
+the proposal differs from what is saved.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.triage import validate_thresholds
-
+from core.triage import PolicyReport, validate_thresholds
 from triage_app import charts, services, tuning, ui
 
-admin = ui.require_admin()
-backend = ui.backend()
+DEFAULT_TARGETS = (0.99, 0.95, 0.95)
 
 
 @st.cache_data(ttl=60, show_spinner="Tuning...")
@@ -20,94 +24,192 @@ def _page_data(db_url: str, model_run_id: int, sensitivity: float, specificity: 
                                          reviews_required=reviews_required)
 
 
-st.title("Thresholds")
-runs = services.model_runs(backend)
-if not runs:
-    st.info("No model run has stored predictions yet: run `stalltriage predict` first.")
-    st.stop()
-run_id = st.selectbox("Model run", list(runs), format_func=runs.get, key="thresholds_run")
-targets = st.columns(4)
-sensitivity = targets[0].number_input("Target sensitivity", 0.5, 0.9999, 0.99, 0.005, format="%.4f",
-                                      key="thresholds_sensitivity")
-specificity = targets[1].number_input("Target specificity", 0.5, 0.9999, 0.95, 0.005, format="%.4f",
-                                      key="thresholds_specificity")
-confidence = targets[2].number_input("Confidence of the bounds", 0.5, 0.999, 0.95, 0.01, format="%.3f",
-                                     key="thresholds_confidence")
-reviews_required = targets[3].number_input("Reviews per routed stack", 1, 9, 1, key="thresholds_reviews")
+def _fmt(value: float | None) -> str:
+    return "off" if value is None else f"{value:.6f}"
 
-page = _page_data(str(backend.engine.url), run_id, sensitivity, specificity, confidence, int(reviews_required),
-                  backend)
-reference = page.reference.frame
-if reference.empty or reference["label"].nunique() < 2:
-    st.warning("This run has no out-of-fold or held-out scores on crowd-labelled stacks of both classes: "
-               "nothing to tune on.")
-    st.stop()
-for message in page.outcome.warnings:
-    st.warning(message)
-tuned = page.outcome.tuned
-st.caption(f"Reference: {page.reference.describe()}. The tuned policy "
-           + ("meets the targets." if tuned.feasible_ else "cannot meet the targets: every stack goes to humans."))
-st.caption(f"Humans: {tuning.describe_humans(tuned.report_)}.")
 
-chosen = st.columns(2)
-sides = []
-for column, (name, label, value) in zip(chosen, (("t_low", "t_low (auto flowing at or below)", tuned.t_low_),
-                                                 ("t_high", "t_high (auto stalled at or above)", tuned.t_high_))):
-    key = f"thresholds_{name}_{run_id}_{value}"
-    decides = column.checkbox(f"{name} decides", value=value is not None, key=f"{key}_on")
-    default = value if value is not None else (0.0 if name == "t_low" else 1.0)
-    number = column.number_input(label, 0.0, 1.0, default, format="%.6f", key=key, disabled=not decides)
-    sides.append(number if decides else None)
-t_low, t_high = sides
-try:
-    t_low, t_high = validate_thresholds(t_low, t_high)
-except ValueError as error:
-    st.error(str(error))
-    st.stop()
-report = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence, human_errors=page.human_errors)
-metrics = st.columns(5)
-metrics[0].metric("Decided automatically", f"{report.auto_share:.1%}")
-metrics[1].metric("Sensitivity", f"{report.sensitivity:.4f}", f"bound {report.sensitivity_lower:.4f}",
-                  delta_color="off", delta_arrow="off", help=f"{report.misses} stalls missed by the model, "
-                  f"{report.unreviewed_stalled} routed to humans; the {confidence:.0%} lower bound counts "
-                  "the humans' miss rate")
-metrics[2].metric("Specificity", f"{report.specificity:.4f}", f"bound {report.specificity_lower:.4f}",
-                  delta_color="off", delta_arrow="off", help=f"{report.false_alarms} false alarms by the model, "
-                  f"{report.unreviewed_flowing} flowing stacks routed to humans; the bound counts the "
-                  "humans' false-alarm rate")
-metrics[3].metric("Meets targets", "yes" if report.sensitivity_lower >= sensitivity
-                  and report.specificity_lower >= specificity else "no")
-metrics[4].metric("To humans (reference)", f"{report.n_human:,}")
+def _saved_line(saved: services.SavedPolicy | None, runs: dict[int, str]) -> str:
+    if saved is None:
+        return "No saved policy yet: every scored stack without a crowd answer goes to humans."
+    return (f"Saved policy {saved.id} ({runs.get(saved.model_run_id, saved.model_run_id)}): t_low {_fmt(saved.t_low)}, "
+            f"t_high {_fmt(saved.t_high)}, {saved.reviews_required} review(s) per stack, by {saved.created_by} "
+            f"on {saved.created_at:%Y-%m-%d %H:%M} UTC.")
 
-st.subheader("Workload")
-preview = tuning.queue_preview(page.all_probabilities, current=page.current, proposed=(t_low, t_high),
-                               seconds_per_review=page.seconds_per_review, reviews_required=int(reviews_required))
-st.dataframe(preview.style.format("{:,.0f}").format("{:,.1f}", subset=(["human hours"], slice(None))),
-             key="thresholds_preview")
-if st.button("Save as the active policy", key="thresholds_save", type="primary"):
-    policy_id = services.activate_thresholds(backend, admin, model_run_id=run_id, t_low=t_low, t_high=t_high,
-                                             reviews_required=int(reviews_required), sensitivity=sensitivity,
-                                             specificity=specificity, confidence=confidence)
-    _page_data.clear()
-    st.success(f"Saved policy {policy_id} as the active policy: the review queue follows it now.")
 
-st.subheader("Automatic share vs quality")
-st.plotly_chart(charts.tradeoff_figure(tuned.curve_, sensitivity=sensitivity, specificity=specificity,
-                                       chosen=(tuned.t_low_, tuned.t_high_)), key="thresholds_tradeoff")
-left, right = st.columns(2)
-left.plotly_chart(charts.score_histogram(reference, t_low=t_low, t_high=t_high), key="thresholds_histogram")
-right.plotly_chart(charts.roc_figure(reference), key="thresholds_roc")
-st.subheader("Per project")
-st.dataframe(tuning.project_breakdown(reference, t_low=t_low, t_high=t_high, confidence=confidence,
-                                      human_errors=page.human_errors),
-             key="thresholds_projects", hide_index=True)
+def targets(saved: services.SavedPolicy | None, run_id: int) -> tuple[float, float, float, int]:
+    """The target inputs, starting from the saved policy's targets when it is for this run."""
+    start = DEFAULT_TARGETS
+    if saved is not None and saved.model_run_id == run_id:
+        start = tuple(v if v is not None else d for v, d in
+                      zip((saved.sensitivity, saved.specificity, saved.confidence), DEFAULT_TARGETS))
+    k_start = saved.reviews_required if saved is not None else 1
+    columns = st.columns(4)
+    sensitivity = columns[0].number_input("Target sensitivity", 0.5, 0.9999, start[0], 0.005, format="%.4f",
+                                          key=f"thresholds_sensitivity_{run_id}")
+    specificity = columns[1].number_input("Target specificity", 0.5, 0.9999, start[1], 0.005, format="%.4f",
+                                          key=f"thresholds_specificity_{run_id}")
+    confidence = columns[2].number_input("Confidence of the bounds", 0.5, 0.999, start[2], 0.01, format="%.3f",
+                                         key=f"thresholds_confidence_{run_id}")
+    reviews = columns[3].number_input("Reviews per routed stack", 1, 9, k_start, key=f"thresholds_reviews_{run_id}")
+    return sensitivity, specificity, confidence, int(reviews)
 
-st.subheader("Known-answer stacks")
-st.caption("Stacks with a trusted (tier-1) crowd answer, mixed into every reviewer's queue like any other "
-           "stack; their answers measure each reviewer and set the human error rates above.")
-rate = st.number_input("Share of served stacks that are known-answer stacks", 0.0, 0.5, page.known_answer_rate,
-                       0.01, format="%.2f", key="thresholds_known_rate")
-if st.button("Save the rate", key="thresholds_known_save"):
-    services.set_known_answer_rate(backend, admin, rate=rate)
-    _page_data.clear()
-    st.success(f"Known-answer rate set to {rate:.0%}.")
+
+Thresholds = tuple[float | None, float | None]
+SIDES = (("t_low", "auto flowing at or below", 0.0), ("t_high", "auto stalled at or above", 1.0))
+
+
+def _set_thresholds(run_id: int, values: Thresholds) -> None:
+    for (name, _, default), value in zip(SIDES, values):
+        st.session_state[f"thresholds_{name}_on_{run_id}"] = value is not None
+        st.session_state[f"thresholds_{name}_{run_id}"] = default if value is None else value
+
+
+def proposed_thresholds(run_id: int, saved: Thresholds | None, suggested: Thresholds,
+                        feasible: bool) -> Thresholds:
+    """The proposed t_low/t_high inputs (each may be off: that side decides nothing). They start at
+    the saved thresholds (the tuner's suggestion when nothing is saved for this run); buttons copy
+    the suggestion or go back to the saved ones."""
+    if f"thresholds_t_low_{run_id}" not in st.session_state:
+        _set_thresholds(run_id, saved if saved is not None else suggested)
+    inputs = st.columns([2, 2, 3, 2])
+    values = []
+    for column, (name, meaning, _) in zip(inputs, SIDES):
+        decides = column.checkbox(f"{name} decides", key=f"thresholds_{name}_on_{run_id}")
+        number = column.number_input(f"Proposed {name} ({meaning})", 0.0, 1.0, format="%.6f",
+                                     key=f"thresholds_{name}_{run_id}", disabled=not decides)
+        values.append(number if decides else None)
+    inputs[2].button(f"Use the tuned thresholds ({_fmt(suggested[0])}, {_fmt(suggested[1])})",
+                     key="thresholds_use_tuned", on_click=_set_thresholds, args=(run_id, suggested),
+                     disabled=not feasible, help=None if feasible else "the tuner found no policy meeting the targets")
+    if saved is not None:
+        inputs[3].button("Back to the saved policy", key="thresholds_use_saved", on_click=_set_thresholds,
+                         args=(run_id, saved))
+    return values[0], values[1]
+
+
+def _policy_column(column, title: str, report: PolicyReport | None, preview_column, targets_met: bool | None,
+                   confidence: float) -> None:  # noqa: ANN001 - Streamlit containers and a pandas column
+    with column.container(border=True):
+        st.markdown(f"**{title}**")
+        if report is None:
+            st.caption("none saved: every scored stack goes to humans")
+        else:
+            st.caption(f"t_low {_fmt(report.t_low)} · t_high {_fmt(report.t_high)}")
+        cells = st.columns(3)
+        if report is not None:
+            cells[0].metric("Decided automatically", f"{report.auto_share:.1%}", help="share of the reference stacks")
+            cells[1].metric("Sensitivity (bound)", f"{report.sensitivity:.4f}", f"≥ {report.sensitivity_lower:.4f}",
+                            delta_color="off", delta_arrow="off",
+                            help=f"{report.misses} stalls missed by the model, {report.unreviewed_stalled} routed "
+                                 f"to humans; the {confidence:.0%} lower bound counts the humans' miss rate")
+            cells[2].metric("Specificity (bound)", f"{report.specificity:.4f}", f"≥ {report.specificity_lower:.4f}",
+                            delta_color="off", delta_arrow="off",
+                            help=f"{report.false_alarms} false alarms by the model, {report.unreviewed_flowing} "
+                                 "flowing stacks routed to humans; the bound counts the humans' false-alarm rate")
+        cells = st.columns(3)
+        cells[0].metric("Meets targets", "-" if targets_met is None else ("yes" if targets_met else "no"))
+        cells[1].metric("To humans", f"{preview_column['to humans']:,.0f}",
+                        help="stacks of this run without a crowd answer that the policy routes to reviewers "
+                             "(as the Dashboard counts them)")
+        cells[2].metric("Human hours", f"{preview_column['human hours']:,.1f}",
+                        help="to humans × reviews per stack × the median review time so far")
+
+
+def show() -> None:
+    """The page."""
+    admin = ui.require_admin()
+    backend = ui.backend()
+    st.title("Thresholds")
+    runs = services.model_runs(backend)
+    if not runs:
+        st.info("No model run has stored predictions yet: run `stalltriage predict` first.")
+        st.stop()
+    saved = services.saved_policy(backend)
+    st.caption(_saved_line(saved, runs))
+    ids = list(runs)
+    run_id = st.selectbox("Model run", ids, format_func=runs.get, key="thresholds_run",
+                          index=ids.index(saved.model_run_id) if saved is not None and saved.model_run_id in runs else 0)
+    sensitivity, specificity, confidence, reviews = targets(saved, run_id)
+
+    page = _page_data(str(backend.engine.url), run_id, sensitivity, specificity, confidence, reviews, backend)
+    reference = page.reference.frame
+    if reference.empty or reference["label"].nunique() < 2:
+        st.warning("This run has no out-of-fold or held-out scores on crowd-labelled stacks of both classes: "
+                   "nothing to tune on.")
+        st.stop()
+    for message in page.outcome.warnings:
+        st.warning(message)
+    tuned = page.outcome.tuned
+    st.caption(f"Reference: {page.reference.describe()}. The tuner "
+               + ("meets the targets." if tuned.feasible_ else "cannot meet the targets (it would route every stack "
+                                                               "to humans)."))
+    st.caption(f"Humans: {tuning.describe_humans(tuned.report_)}.")
+    saved_here = (saved.t_low, saved.t_high) if saved is not None and saved.model_run_id == run_id else None
+    t_low, t_high = proposed_thresholds(run_id, saved_here, (tuned.t_low_, tuned.t_high_), tuned.feasible_)
+    try:
+        t_low, t_high = validate_thresholds(t_low, t_high)
+    except ValueError as error:
+        st.error(str(error))
+        st.stop()
+
+    proposed = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence,
+                               human_errors=page.human_errors)
+    current = None if saved_here is None else tuning.evaluate(reference, t_low=saved_here[0], t_high=saved_here[1],
+                                                              confidence=confidence, human_errors=page.human_errors)
+    preview = tuning.queue_preview(services.queue_probabilities(backend, model_run_id=run_id), current=saved_here,
+                                   proposed=(t_low, t_high), seconds_per_review=page.seconds_per_review,
+                                   reviews_required=reviews)
+
+    def met(report: PolicyReport | None) -> bool | None:
+        return None if report is None else (report.sensitivity_lower >= sensitivity
+                                            and report.specificity_lower >= specificity)
+
+    left, right = st.columns(2)
+    _policy_column(left, "Saved policy", current, preview["current"], met(current), confidence)
+    _policy_column(right, "Proposed", proposed, preview["proposed"], met(proposed), confidence)
+    unchanged = (saved is not None and saved_here == (t_low, t_high) and saved.reviews_required == reviews)
+    if st.button("Save the proposed policy as the active policy", key="thresholds_save", type="primary",
+                 disabled=unchanged, help="the proposal equals the saved policy" if unchanged else None):
+        policy_id = services.activate_thresholds(backend, admin, model_run_id=run_id, t_low=t_low, t_high=t_high,
+                                                 reviews_required=reviews, sensitivity=sensitivity,
+                                                 specificity=specificity, confidence=confidence)
+        _page_data.clear()
+        st.success(f"Saved policy {policy_id} as the active policy: the review queue follows it now.")
+
+    charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.human_errors)
+    known_answers_section(backend, admin, page.known_answer_rate)
+
+
+def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyReport | None, sensitivity: float,
+                   specificity: float, confidence: float, human_errors) -> None:  # noqa: ANN001
+    """Trade-off curves with both policies marked, score histograms, ROC and the per-project table."""
+    st.subheader("Automatic share vs quality")
+    marks = {"proposed": (proposed.auto_share, proposed.sensitivity, proposed.specificity)}
+    if current is not None:
+        marks = {"saved policy": (current.auto_share, current.sensitivity, current.specificity), **marks}
+    st.plotly_chart(charts.tradeoff_figure(tuned.curve_, sensitivity=sensitivity, specificity=specificity,
+                                           policies=marks), key="thresholds_tradeoff")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.score_histogram(reference, t_low=proposed.t_low, t_high=proposed.t_high),
+                      key="thresholds_histogram")
+    right.plotly_chart(charts.roc_figure(reference), key="thresholds_roc")
+    st.subheader("Per project (proposed policy)")
+    st.dataframe(tuning.project_breakdown(reference, t_low=proposed.t_low, t_high=proposed.t_high,
+                                          confidence=confidence, human_errors=human_errors),
+                 key="thresholds_projects", hide_index=True)
+
+
+def known_answers_section(backend: services.Backend, admin: services.SessionUser, rate_now: float) -> None:
+    """How often the queue mixes in known-answer stacks (they measure the reviewers)."""
+    st.subheader("Known-answer stacks")
+    st.caption("Stacks with a trusted (tier-1) crowd answer, mixed into every reviewer's queue like any other "
+               "stack; their answers measure each reviewer and set the human error rates above.")
+    rate = st.number_input("Share of served stacks that are known-answer stacks", 0.0, 0.5, rate_now,
+                           0.01, format="%.2f", key="thresholds_known_rate")
+    if st.button("Save the rate", key="thresholds_known_save"):
+        services.set_known_answer_rate(backend, admin, rate=rate)
+        _page_data.clear()
+        st.success(f"Known-answer rate set to {rate:.0%}.")
+
+
+show()

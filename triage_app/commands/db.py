@@ -24,21 +24,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen migration action; returns the exit code."""
     from db import migrate
+    from db.engine import open_engine
 
     from alembic.util import CommandError
 
     url = resolve(args).db_url
-    if args.db_action in ("upgrade", "downgrade"):
-        current = migrate.current_revision(url)
-        if current is not None and not migrate.is_known_revision(current):
-            print(f"error: {_safe(url)}: {migrate.schema_advice(current)}; nothing changed")
-            return 1
-        try:
-            getattr(migrate, args.db_action)(url, args.revision)
-        except CommandError as err:  # e.g. a target revision that does not exist
-            print(f"error: {_safe(url)}: {err}; nothing changed")
-            return 1
-    print(f"database {_safe(url)} at revision {migrate.current_revision(url) or 'base (empty)'}")
+    with open_engine(url) as engine:
+        if args.db_action in ("upgrade", "downgrade"):
+            current = migrate.current_revision(engine)
+            if current is not None and not migrate.is_known_revision(current):
+                print(f"error: {_safe(url)}: {migrate.schema_advice(current)}; nothing changed")
+                return 1
+            try:
+                getattr(migrate, args.db_action)(engine, args.revision)
+            except CommandError as err:  # e.g. a target revision that does not exist
+                print(f"error: {_safe(url)}: {err}; nothing changed")
+                return 1
+        revision = migrate.current_revision(engine)
+    print(f"database {_safe(url)} at revision {revision or 'base (empty)'}")
     return 0
 
 

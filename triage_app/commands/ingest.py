@@ -6,6 +6,7 @@ import argparse
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     from core.competition import CsvError
     from core.ingest import FAILED, INGESTED, SKIPPED, ingest
     from core.store import StoreError
+    from db.migrate import SchemaError
     from db.recording import IngestRecorder
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
     for option in ("workers", "batch_size"):
@@ -132,12 +135,16 @@ def run(args: argparse.Namespace) -> int:
     except (CsvError, NotADirectoryError) as err:
         print(f"error: {err}")
         return 2
-    try:
-        recorder = IngestRecorder(settings.db_url)
-    except (RuntimeError, SQLAlchemyError) as err:
-        print(f"error: database {settings.db_url}: {err}")
-        return 2
-    with recorder:
+    with ExitStack() as stack:
+        try:
+            recorder = stack.enter_context(IngestRecorder(stack.enter_context(
+                command_sessions(settings.db_url, create=True))))
+        except SchemaError as err:  # names the database itself
+            print(f"error: {err}")
+            return 2
+        except (RuntimeError, SQLAlchemyError) as err:
+            print(f"error: database {settings.db_url}: {err}")
+            return 2
         inputs.problems += recorder.import_csvs(inputs.metadata, inputs.labels)
         for line in inputs.problems:
             print(line, flush=True)
@@ -146,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
                                                  progress=False if args.no_progress else None)
         counts: Counter = Counter()
         try:
-            handle_results(results, recorder.record, TraceLog(trace_log_path(settings.data_dir)), counts)
+            handle_results(results, lambda result: recorder.record(
+                filename=result.filename, ok=result.status != FAILED, error=result.error, depth=result.num_frames,
+                box=result.roi, frame_size=result.frame_size), TraceLog(trace_log_path(settings.data_dir)), counts)
         except StoreError as err:
             print(f"error: {err}")
             print(f"stopped after storing {counts[INGESTED]} stack(s) (kept and recorded); "

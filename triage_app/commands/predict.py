@@ -12,8 +12,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``predict`` sub-command."""
     parser = subparsers.add_parser(
         "predict", help="score stacks with a trained ensemble (probability and spread per stack)",
-        description="Score the ingested stacks with the run's ensemble and test-time augmentation. "
-                    "Stacks the run trained on get their out-of-fold score (out_of_fold=True).")
+        description="Score the ingested stacks with the run's cross-fitted ensemble and test-time "
+                    "augmentation: each stack is scored by one fold's members, the fold that held it "
+                    "out when the run trained on it (role out_of_fold), else the fold a hash of its "
+                    "filename picks (role held_out when it has a label or crowd score, new "
+                    "otherwise). Launch with `torchrun --nproc_per_node N -m triage_app.cli predict "
+                    "...` to shard the stacks over N processes; rank 0 writes the one result.")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_DIR", help="a finished training run")
     parser.add_argument("--split", choices=("test", "all"), default="test", help="which stacks (default test)")
     parser.add_argument("--out", type=Path, default=None, metavar="CSV",
@@ -28,41 +32,86 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the stacks from the database, score them, write the CSV; returns the exit code."""
+    """Read the stacks from the database, score them (sharded under torchrun), write the CSV and store
+    the scores; returns the exit code."""
     import torch
 
-    from core.predict import predict_stacks
     from db.migrate import SchemaError
-    from triage_app.database import command_session
-    from db.vessels import stack_records
+    from training import distributed
+    from triage_app.database import command_sessions
 
     settings = resolve(args)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    dist = distributed.init_distributed(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
     try:
-        with command_session(settings.db_url) as session:
-            records = stack_records(session, split=None if args.split == "all" else args.split)
+        with command_sessions(settings.db_url) as factory:
+            return _predict(args, settings, factory, device, dist)
     except SchemaError as error:
         print(f"error: {error}")
         return 1
+    finally:
+        distributed.shutdown(dist)
+
+
+def _predict(args: argparse.Namespace, settings, factory, device, dist) -> int:  # noqa: ANN001 - Settings, sessionmaker
+    from db.vessels import stack_records
+
+    with factory() as session:
+        records = stack_records(session, split=None if args.split == "all" else args.split)
     if not records:
         print(f"error: no ingested {args.split} stacks in the database {settings.db_url}")
         return 1
+    frame = _score_shard(args, records, settings.store_path, device, dist)
+    if frame is None:  # the run is not usable: every rank printed the same error
+        return 1
+    return _write_results(args, factory, frame) if dist.is_main else 0
+
+
+def _score_shard(args: argparse.Namespace, records: list, store_path, device, dist):
+    """This rank's share of ``records`` scored, gathered on rank 0 in ``records`` order (``None`` on error)."""
+    import pandas as pd
+
+    from core.predict import predict_stacks
+    from training import distributed
+
     try:
-        frame = predict_stacks(args.model, records, settings.store_path, tta=args.tta, batch_size=args.batch_size,
-                               workers=args.workers, device=device)
+        frame = predict_stacks(args.model, records[dist.rank::dist.world_size], store_path, tta=args.tta,
+                               batch_size=args.batch_size, workers=args.workers, device=device,
+                               progress=dist.is_main)
     except FileNotFoundError as error:
         print(f"error: {error}")
-        return 1
+        return None
+    parts = distributed.gather_to_main(frame, dist)
+    if parts is None:
+        return frame
+    merged = pd.concat(parts, ignore_index=True).set_index("filename").loc[[r.filename for r in records]]
+    merged = merged.reset_index()
+    merged.attrs["threshold"] = frame.attrs["threshold"]
+    return merged
+
+
+def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: ANN001 - sessionmaker
+    """Rank 0: the CSV, the summary line and the database rows."""
+    from core.predict import ROLES
+    from core.rundir import RunDir
+    from db.recording import record_predictions
+
     out = args.out or args.model / f"predictions_{args.split}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     threshold = frame.attrs["threshold"]
-    print(f"scored {len(frame)} stacks ({int(frame['out_of_fold'].sum())} out of fold); "
+    roles = frame["role"].value_counts()
+    print(f"scored {len(frame)} stacks ({', '.join(f'{roles.get(r, 0)} {r}' for r in ROLES)}); "
           f"{int((frame['probability'] >= threshold).sum())} at or above the run's threshold {threshold:.4f}; "
           f"wrote {out}")
-    from db.recording import record_predictions
-
-    report = record_predictions(settings.db_url, run_dir=args.model, predictions=frame)
+    layout = RunDir(args.model)
+    config, tuned = (layout.read_json(path) if path.exists() else {} for path in (layout.config, layout.threshold))
+    with factory.begin() as session:
+        report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
+                                    predictions=frame, source=str(args.model))
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")

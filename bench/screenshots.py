@@ -1,0 +1,106 @@
+"""Screenshots of every page of the app for the docs, in a real headless Chromium at 1400x900.
+
+    python bench/screenshots.py --out docs/screenshots                       # the tests' small data set
+    stalltriage demo --no-app --data-dir /tmp/demo --profile tiny --n-train 200 --n-test 40
+    python bench/screenshots.py --out docs/screenshots --demo-dir /tmp/demo  # a trained synthetic demo
+
+Writes login, review (with the outline), review-model-view (Grad-CAM), dashboard, thresholds,
+users and export PNGs to ``--out`` (the tests never write there). The reviewer answers a few
+stacks first, so the Dashboard has something to show. Needs Chromium (``CHROMIUM``, default
+/usr/bin/chromium) and the playwright package; run from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from db.migrate import upgrade  # noqa: E402
+from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve  # noqa: E402
+from tests.fixtures.app_data import ADMIN, REVIEWER  # noqa: E402
+from triage_app.settings import Settings  # noqa: E402
+
+STAGE = "[data-testid=review-stage]"
+
+
+def _answer(page, key: str) -> None:  # noqa: ANN001 - a Playwright page
+    caption = page.get_by_text("full frame, the ROI boxed in cyan").first
+    caption.wait_for()
+    shown = caption.inner_text().split(":")[0].strip()
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)
+    page.wait_for_function("(name) => ![...document.querySelectorAll('[data-testid=stImageCaption]')]"
+                           ".some(e => e.innerText.startsWith(name + ':'))", arg=shown)
+
+
+def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str], answers: str) -> None:
+    """Drive the app as a reviewer, then as an admin, saving one screenshot per page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.get_by_role("button", name="Log in").wait_for()
+        page.screenshot(path=str(out / "login.png"))
+        log_in(page, url, reviewer)
+        for key in answers:
+            _answer(page, key)
+        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.05; "
+                                                "v.addEventListener('seeked', r, {once: true}); })")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "review.png"))
+        page.keyboard.press("m")
+        page.locator(f"{STAGE}[data-view=model]").wait_for(timeout=120_000)
+        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.05; "
+                                                "v.addEventListener('seeked', r, {once: true}); })")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "review-model-view.png"))
+        page.get_by_role("button", name="Log out").click()
+        log_in(page, url, admin)
+        for name, link, height, charts in (("dashboard", "Dashboard", 2300, 4), ("thresholds", "Thresholds", 2700, 3),
+                                           ("users", "Users", 1100, 0), ("export", "Export", 600, 0)):
+            page.set_viewport_size({"width": 1400, "height": height})  # Streamlit scrolls inside the page
+            page.get_by_role("link", name=link).click()
+            page.get_by_role("heading", name=link).wait_for()
+            page.wait_for_timeout(1000)
+            page.wait_for_function("n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+                                   arg=charts, timeout=120_000)
+            page.wait_for_timeout(1500)  # charts finish drawing
+            page.screenshot(path=str(out / f"{name}.png"))
+        browser.close()
+
+
+def main() -> int:
+    """Parse the options, prepare or open the data, serve the app, take the screenshots."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs (e.g. docs/screenshots)")
+    parser.add_argument("--demo-dir", type=Path, default=None,
+                        help="a data dir prepared by `stalltriage demo --no-app` (default: the tests' small data set)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stalltriage-shots-") as tmp:
+        if args.demo_dir is None:
+            url = f"sqlite:///{Path(tmp) / 'stalltriage.db'}"
+            upgrade(url)
+            settings, reviewer, admin = prepare(Path(tmp), url).settings, REVIEWER, ADMIN
+        else:
+            from triage_app.commands.demo import read_logins
+
+            root = args.demo_dir.resolve()
+            settings = Settings(data_dir=root, db_url=f"sqlite:///{root / 'stalltriage.db'}", store_path=root / "store")
+            logins = read_logins(root / "demo-logins.txt")
+            reviewer, admin = ("reviewer", logins["reviewer"]), ("admin", logins["admin"])
+        with serve(settings, Path(tmp) / "app.log") as app_url:
+            take(app_url, args.out, reviewer, admin, answers="sffus")
+    print(f"wrote screenshots to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Session tokens: valid until they expire, the user logs out, changes password or is deactivated."""
+
+from __future__ import annotations
+
+import stat
+import time
+
+import pytest
+
+from db.users import deactivate_user, end_sessions, get_user, set_password
+from tests.fixtures.app_data import ADMIN, REVIEWER
+from triage_app import services, sessions
+
+
+@pytest.fixture
+def backend(app_data):
+    backend = services.open_backend(app_data.settings)
+    yield backend
+    backend.close()
+
+
+def _token(backend, who) -> tuple[services.SessionUser, str]:
+    with backend.factory.begin() as session:
+        user = services.login(session, name=who[0], password=who[1])
+    return user, services.session_token(user, secret="s3cret")
+
+
+def _resume(backend, token, secret="s3cret"):
+    with backend.factory() as session:
+        return services.resume(session, token=token, secret=secret)
+
+
+def test_a_token_resumes_its_user_until_the_sessions_end(backend):
+    user, token = _token(backend, REVIEWER)
+    assert _resume(backend, token) == user
+    assert _resume(backend, token, secret="another") is None
+    assert _resume(backend, token[:-2] + "xx") is None
+    assert _resume(backend, None) is None
+    with backend.factory.begin() as session:
+        end_sessions(session, user_id=user.id, actor=user.name)
+    assert _resume(backend, token) is None
+    with backend.factory() as session:
+        assert services.current_user(session, user) is None  # the open session ends too
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+def test_password_change_and_deactivation_end_sessions(backend, change):
+    user, token = _token(backend, REVIEWER)
+    with backend.factory.begin() as session:
+        if change == "password":
+            set_password(session, user_id=user.id, password="brand-new-password", actor=ADMIN[0])
+        else:
+            deactivate_user(session, user_id=user.id, actor=ADMIN[0])
+    assert _resume(backend, token) is None
+
+
+def test_tokens_expire(backend):
+    user, token = _token(backend, REVIEWER)
+    time.sleep(2.1)  # itsdangerous counts whole seconds
+    with backend.factory() as session:
+        assert sessions.user_for_token(session, "s3cret", token, max_age_s=1) is None
+        assert sessions.user_for_token(session, "s3cret", token, max_age_s=60).id == user.id
+
+
+def test_the_secret_is_made_once_and_private(tmp_path, monkeypatch):
+    monkeypatch.delenv(sessions.SECRET_ENV, raising=False)
+    first = sessions.load_secret(tmp_path)
+    assert sessions.load_secret(tmp_path) == first and len(first) >= 40
+    assert stat.S_IMODE((tmp_path / sessions.SECRET_FILE).stat().st_mode) == 0o600
+    monkeypatch.setenv(sessions.SECRET_ENV, "from-the-environment")
+    assert sessions.load_secret(tmp_path) == "from-the-environment"
+
+
+def test_throttled_login_says_how_long_to_wait(backend):
+    with backend.factory.begin() as session:
+        for _ in range(5):
+            assert services.login_attempt(session, name=ADMIN[0], password="wrong-password").user is None
+    with backend.factory.begin() as session:
+        outcome = services.login_attempt(session, name=ADMIN[0], password=ADMIN[1])
+    assert outcome.user is None and outcome.wait_s > 0
+    with backend.factory() as session:
+        assert get_user(session, name=ADMIN[0]).session_version == 0
