@@ -52,10 +52,16 @@ class TuningReference:
                 .reset_index())
 
     def describe(self) -> str:
-        """One line: how many stacks by role and tier, how many stalled, what was left out."""
+        """One line: how many stacks (and stalls) by role and by tier, and what was left out."""
         table = self.composition()
-        by_role = ", ".join(f"{int(n):,} {role}" for role, n in table.groupby("role")["stacks"].sum().items())
-        by_tier = ", ".join(f"{tier}: {int(n):,}" for tier, n in table.groupby("tier")["stacks"].sum().items())
+
+        def counts(by: str, form: str) -> str:
+            sums = table.groupby(by)[["stacks", "stalled"]].sum()
+            return ", ".join(form.format(name=name, n=int(row.stacks), stalled=int(row.stalled))
+                             for name, row in sums.iterrows())
+
+        by_role = counts("role", "{n:,} {name} ({stalled:,} stalled)")
+        by_tier = counts("tier", "{name}: {n:,} ({stalled:,} stalled)")
         text = (f"{len(self.frame):,} reference stacks ({int(self.frame['label'].sum()):,} stalled): "
                 f"{by_role or 'none'}; {by_tier or 'no tiers'}")
         if self.left_out:
@@ -82,9 +88,10 @@ def human_error_model(session: Session, *, reviews_required: int = 1) -> HumanEr
 
     With k = 1 each known-answer review is one final label. With k > 1 a known-answer stack
     answered by at least k reviewers counts once, with the skill-weighted (Dawid–Skene) label of
-    its first k answers alone (more answers than a routed stack gets would flatter the humans); when no stack has k such answers, single reviews are used (a single
-    reviewer errs at least as often as k together, so the bound stays on the safe side). Without
-    known-answer reviews: the stated prior of ``core.skill``.
+    its first k answers alone (more answers than a routed stack gets would flatter the humans);
+    when no stack has k such answers, single reviews are used (a single reviewer errs at least as
+    often as k together, so the bound stays on the safe side). Without known-answer reviews: the
+    stated prior of ``core.skill``.
     """
     reviews = known_answers.known_answer_reviews(session)
     if reviews.empty:

@@ -24,7 +24,8 @@ def test_tune_saves_the_active_policy(app_data, capsys):
     code = main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "reference: 200 reference stacks (" in out and "): 200 out_of_fold; tier 1: 200\n" in out
+    assert ("reference: 200 reference stacks (53 stalled): 200 out_of_fold (53 stalled); "
+            "tier 1: 200 (53 stalled)\n") in out
     assert "humans: no known-answer reviews yet: human error from the prior (miss rate 0.100" in out
     assert "automatic:" in out and "lower bound" in out and "stalls routed to humans" in out
     assert "saved as the active policy" in out

@@ -42,9 +42,12 @@ def test_the_reference_is_every_labelled_stack_scored_out_of_fold_or_held_out(ba
     table = reference.composition().set_index(["role", "tier"])["stacks"]
     assert table.to_dict() == {("held_out", "tier 1"): 50, ("out_of_fold", "other"): 40,
                                ("out_of_fold", "tier 1"): 100}
-    text = reference.describe()
-    assert text.startswith(f"190 reference stacks ({int(frame['label'].sum())} stalled): 50 held_out, 140 out_of_fold")
-    assert "other: 40, tier 1: 150" in text and "10 labelled stacks scored as new left out" in text
+    stalled = frame.groupby("role")["label"].sum()
+    other = int(frame.loc[~frame["tier1"].astype(bool), "label"].sum())
+    assert reference.describe() == (
+        f"190 reference stacks ({int(frame['label'].sum())} stalled): 50 held_out ({stalled['held_out']} stalled), "
+        f"140 out_of_fold ({stalled['out_of_fold']} stalled); other: 40 ({other} stalled), "
+        f"tier 1: 150 ({int(frame['label'].sum()) - other} stalled); 10 labelled stacks scored as new left out")
 
 
 def test_human_reviews_of_unlabelled_stacks_never_enter_the_reference(backend, app_data):
