@@ -19,7 +19,8 @@ an active policy (0.05, 0.95) with k = 1; ``--reviewed`` reviews already done on
 closest to the boundary (the worst case for a queue that would step over them). Then, one
 reviewer at a time (20 reviewers in turn), each round claims the next stack (timed) and reviews
 it (timed); the training stacks are tier-1 known answers, served at ``--known-answer-rate`` and
-timed apart; finally the full export is written to CSV and Parquet (timed).
+timed apart; every tenth round the queue's counts are taken (timed); finally the full export is
+written to CSV and Parquet (timed).
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def _measure(engine, claims: int, known_answer_rate: float,  # noqa: ANN001 - an
     factory = make_session_factory(engine)
     with factory.begin() as session:
         set_known_answer_rate(session, rate=known_answer_rate, actor="bench")
-    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [], "claim_known": []}
+    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [], "claim_known": [],
+                                               "counts": []}
     for round_ in range(claims):
         user_id = 1 + round_ % REVIEWERS
         order = "stalled" if round_ % 4 == 3 else "boundary"
@@ -208,6 +210,11 @@ def _measure(engine, claims: int, known_answer_rate: float,  # noqa: ANN001 - an
                 else "claim_stalled" if order == "stalled" else "claim")
         timings[kind].append(claimed - started)
         timings["review"].append(time.perf_counter() - claimed)
+        if round_ % 10 == 0:
+            started = time.perf_counter()
+            with factory() as session:
+                queue_stats(session)
+            timings["counts"].append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp, factory() as session:
         for suffix in (".csv", ".parquet"):
             started = time.perf_counter()
@@ -261,6 +268,7 @@ def main() -> None:
         print(f"claim-next serving a known-answer stack (rate {args.known_answer_rate}), "
               f"{len(timings['claim_known'])} claims: {_ms(timings['claim_known'])}")
     print(f"submit review, {len(timings['review'])} reviews: {_ms(timings['review'])}")
+    print(f"queue counts (queue_stats), {len(timings['counts'])} calls: {_ms(timings['counts'])}")
     for suffix in (".csv", ".parquet"):
         print(f"full export {suffix}: {timings[f'export{suffix}_rows']} rows in {timings[f'export{suffix}']:.1f} s")
 
