@@ -3,9 +3,10 @@
 Reviewers and readers of a paper ask what the network looks at. For one stack we run MONAI's
 :class:`monai.visualize.GradCAM` on the trunk (``Net3D.features``) of the run's own members: the
 feature maps weighted by the gradient of the "stalled" logit, rectified, upsampled to the network
-input and normalised to [0, 1]. Members are those that would score the stack: the fold that held
-it out for a stack the run trained on, else up to ``max_members`` spread over the folds (each costs
-one forward and one backward pass; a few seconds per stack on a CPU at the run's input size).
+input and normalised to [0, 1]. Members are those that score the stack under cross-fitting: the
+fold that held it out for a stack the run trained on, else the fold its filename hashes to (each
+member costs one forward and one backward pass; a few seconds per stack on a CPU at the run's
+input size).
 The members' raw maps are averaged, then scaled so the strongest evidence is 1.
 
 The map lives on the network's input grid (``spec.max_depth`` kept slices of ``spec.size`` ×
@@ -42,19 +43,13 @@ class Explainer:
     is made once per member and reused; keep one explainer per loaded ensemble.)
     """
 
-    def __init__(self, ensemble: Ensemble, *, max_members: int = 4) -> None:
+    def __init__(self, ensemble: Ensemble) -> None:
         self.ensemble = ensemble
-        self.max_members = max_members
         self._cams: dict[int, GradCAM] = {}
 
     def members(self, filename: str) -> list[Net3D]:
-        """The members that would score ``filename``: its held-out fold's, else ``max_members``
-        spread over the folds."""
-        fold = self.ensemble.fold_of.get(filename)
-        members = self.ensemble.members(fold)
-        if fold is None and len(members) > self.max_members:
-            members = [members[i] for i in np.linspace(0, len(members) - 1, self.max_members).round().astype(int)]
-        return members
+        """The members that score ``filename`` under cross-fitting (:meth:`Ensemble.scoring_fold`)."""
+        return self.ensemble.members(self.ensemble.scoring_fold(filename))
 
     def _cam(self, model: Net3D) -> GradCAM:
         if id(model) not in self._cams:
