@@ -1,8 +1,9 @@
 """Which stacks train, with which target, and the datasets built over the volume store.
 
 Tier 1 stacks with a label train by default. ``tier2`` adds the other labelled or crowd-scored
-training stacks: ``"soft"`` uses the crowd score itself as the target (soft label), ``"cut"``
-labels them stalled when the crowd score exceeds ``tier2_cut`` (the 2nd place used 0.6).
+training stacks: ``"label"`` trains them on their label (``train_labels.csv``) like tier 1,
+``"soft"`` uses the crowd score itself as the target (soft label), ``"cut"`` labels them stalled
+when the crowd score exceeds ``tier2_cut`` (the 2nd place used 0.6).
 ``soft_labels=True`` makes every stack with a crowd score train on that score.
 """
 
@@ -19,7 +20,7 @@ from training.augment import train_augment
 
 log = logging.getLogger(__name__)
 
-TIER2_MODES = ("off", "soft", "cut")
+TIER2_MODES = ("off", "label", "soft", "cut")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ def _tier2_sample(rec: StackRecord, mode: str, cut: float) -> TrainSample | None
             return None
         label = int(rec.crowd_score > cut)
         return TrainSample(rec.filename, rec.key, rec.project_id, label, float(label), False)
+    if mode == "label":
+        if rec.label is None:
+            return None
+        return TrainSample(rec.filename, rec.key, rec.project_id, int(rec.label), float(rec.label), False)
     label = rec.label if rec.label is not None else int(rec.crowd_score >= 0.5)
     target = rec.crowd_score if rec.crowd_score is not None else float(label)
     return TrainSample(rec.filename, rec.key, rec.project_id, int(label), float(target), False)
