@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
-                   "tier2", "tier2_cut", "size", "max_depth", "elastic_prob", "snapshots", "tta", "seed")
+                   "tier2", "tier2_cut", "size", "max_depth", "elastic_prob", "snapshots", "tta", "seed", "warm_start")
 
 
 @dataclass
@@ -21,6 +21,9 @@ class TrainConfig:
     arch: str = "plain3d"
     model_kwargs: dict = field(default_factory=dict)
     init_checkpoint: str | None = None
+    warm_start: str | None = None
+    """A finished run directory: each fold starts from its last snapshot and stacks keep their folds
+    (``training.warmstart``); ``init_checkpoint`` is then unused."""
     folds: int = 5
     epochs: int = 12
     batch_size: int = 8

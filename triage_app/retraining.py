@@ -1,0 +1,126 @@
+"""Activating a retrained run only when its tuned policy is no worse (``stalltriage retrain``, the app's button).
+
+After a retrained run's predictions are stored, its policy is tuned on the run's own reference
+(every crowd-labelled stack it scored out of fold or held out, as ``stalltriage tune`` does) for
+the active policy's targets, confidence and k, with the reviewers' error rates from the
+known-answer stacks. The new run and policy become active only when
+
+* the tuned policy's bounds meet the targets (human error included), and
+* it decides at least as large a share automatically as the active policy does on the active
+  run's reference under the same human error rates (both references are the crowd-labelled
+  stacks, so the shares compare like for like).
+
+Otherwise the active policy stays and the reason is returned. Reviews go on meanwhile: claims
+are on stacks, not runs, so a claim made under the old policy stays valid, and an answer stored
+at any time is a row in ``review``; on activation the new run's queue bookkeeping
+(``prediction.review_level``) is recomputed from the reviews in the same transaction, so a
+review that arrived while the predictions were being written is counted.
+
+The progress of a background retrain is a small JSON status file the app reads
+(:func:`write_status`, :func:`read_status`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import ModelRun, Prediction, Review, TriagePolicy
+from db.policy import active_policy
+from db.queue_levels import refresh_review_levels
+from triage_app import tuning
+
+
+@dataclass(frozen=True)
+class ActivationOutcome:
+    """What happened to a retrained run: activated or not, why, and the two automatic shares."""
+
+    activated: bool
+    reason: str
+    new_auto_share: float | None
+    old_auto_share: float | None
+    policy_id: int | None = None
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retrain") -> ActivationOutcome:
+    """Tune the run's policy like the active one and activate both when no worse (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        No active policy (nothing to keep the targets of).
+    """
+    old = active_policy(session)
+    if old is None:
+        raise ValueError("no active policy: tune one first (`stalltriage tune`), retrain keeps its targets")
+    k = old.reviews_required
+    humans = tuning.human_error_model(session, reviews_required=k)
+    targets = {"sensitivity": old.target_sensitivity or 0.99, "specificity": old.target_specificity or 0.95,
+               "confidence": old.confidence or 0.95}
+    old_reference = tuning.tuning_reference(session, model_run_id=old.model_run_id).frame
+    old_report = None
+    if not old_reference.empty:
+        old_report = tuning.evaluate(old_reference, t_low=old.t_low, t_high=old.t_high,
+                                     confidence=targets["confidence"], human_errors=humans)
+    old_share = None if old_report is None else old_report.auto_share
+    reference = tuning.tuning_reference(session, model_run_id=model_run_id).frame
+    try:
+        tuned = tuning.tune(reference, human_errors=humans, **targets).tuned
+    except ValueError as error:
+        return ActivationOutcome(False, f"cannot tune the new run: {error}", None, old_share)
+    report = tuned.report_
+    if not tuned.feasible_:
+        return ActivationOutcome(False, f"the new run's best policy misses the targets (sensitivity bound "
+                                        f"{report.sensitivity_lower:.4f}, specificity bound "
+                                        f"{report.specificity_lower:.4f})", None, old_share)
+    if old_share is not None and report.auto_share < old_share:
+        return ActivationOutcome(False, f"the new policy decides {_share(report.auto_share)} automatically, less "
+                                        f"than the active one's {_share(old_share)}", report.auto_share, old_share)
+    policy = tuning.save_thresholds(session, model_run_id=model_run_id, t_low=tuned.t_low_, t_high=tuned.t_high_,
+                                    reviews_required=k, actor=actor, **targets)
+    reviewed = session.scalars(select(Review.vessel_id).distinct()).all()
+    refresh_review_levels(session, vessel_ids=reviewed, model_run_id=model_run_id)
+    return ActivationOutcome(True, f"activated: {_share(report.auto_share)} automatic (was {_share(old_share)}), "
+                                   f"bounds meet the targets", report.auto_share, old_share, policy.id)
+
+
+def scoring_run(session: Session, vessel_id: int) -> str | None:
+    """Name of the run whose score the queue uses for a stack (the active policy's run), or None."""
+    query = (select(ModelRun.name).join(Prediction, Prediction.model_run_id == ModelRun.id)
+             .join(TriagePolicy, TriagePolicy.model_run_id == ModelRun.id)
+             .where(TriagePolicy.active.is_(True), Prediction.vessel_id == vessel_id))
+    return session.scalar(query)
+
+
+def status_path(data_dir: Path) -> Path:
+    """Where a retrain started from the app reports its progress."""
+    return Path(data_dir) / "retrain" / "status.json"
+
+
+def write_status(path: Path, state: str, message: str, **extra: object) -> None:
+    """Replace the status file atomically: ``state`` (starting, training, scoring, tuning, activated, kept,
+    failed), a message, the time and this process id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"state": state, "message": message, "pid": os.getpid(),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def read_status(path: Path) -> dict | None:
+    """The last status written, or None when no retrain has run (or the file is unreadable)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
