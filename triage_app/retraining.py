@@ -17,24 +17,31 @@ at any time is a row in ``review``; on activation the new run's queue bookkeepin
 review that arrived while the predictions were being written is counted.
 
 The progress of a background retrain is a small JSON status file the app reads
-(:func:`write_status`, :func:`read_status`).
+(:func:`write_status`, :func:`read_status`); the app starts the command with
+:func:`start_retrain` and charts :func:`policy_history`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+import pandas as pd
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import ModelRun, Prediction, Review, TriagePolicy
 from db.policy import active_policy
 from db.queue_levels import refresh_review_levels
 from triage_app import tuning
+from triage_app.settings import Settings
+
+RUNNING_STATES = ("starting", "training", "scoring", "tuning")
 
 
 @dataclass(frozen=True)
@@ -124,3 +131,49 @@ def read_status(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def is_running(status: dict | None) -> bool:
+    """True while the retrain that wrote ``status`` is still at work (its process alive)."""
+    if status is None or status.get("state") not in RUNNING_STATES:
+        return False
+    try:
+        os.kill(int(status["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return False
+    return True
+
+
+def start_retrain(settings: Settings, *, minutes: float) -> int:
+    """Start ``stalltriage retrain`` in the background for these settings; returns its process id.
+
+    Its output goes to ``retrain.log`` next to the status file; the app follows the status file.
+    """
+    status = status_path(settings.data_dir)
+    status.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "triage_app.cli", "retrain", "--time-budget", f"{minutes:g}", "--db",
+               settings.db_url, "--store", str(settings.store_path), "--data-dir", str(settings.data_dir),
+               "--status", str(status)]
+    with open(status.with_name("retrain.log"), "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    write_status(status, "starting", "started from the app", pid=process.pid)
+    return process.pid
+
+
+def policy_history(session: Session) -> pd.DataFrame:
+    """Every saved policy, oldest first, with its run and the share of that run's scored stacks it decides
+    automatically: created_at, policy_id, run, created_by, active, auto_share."""
+    decided = case(((TriagePolicy.t_low.is_not(None) & (Prediction.probability <= TriagePolicy.t_low))
+                    | (TriagePolicy.t_high.is_not(None) & (Prediction.probability >= TriagePolicy.t_high)), 1),
+                   else_=0)
+    query = (select(TriagePolicy.created_at, TriagePolicy.id.label("policy_id"), ModelRun.name.label("run"),
+                    TriagePolicy.created_by, TriagePolicy.active,
+                    (func.sum(decided) * 1.0 / func.count(Prediction.vessel_id)).label("auto_share"))
+             .join(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
+             .join(Prediction, Prediction.model_run_id == TriagePolicy.model_run_id)
+             .group_by(TriagePolicy.id, TriagePolicy.created_at, ModelRun.name, TriagePolicy.created_by,
+                       TriagePolicy.active)
+             .order_by(TriagePolicy.created_at, TriagePolicy.id))
+    result = session.execute(query)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))

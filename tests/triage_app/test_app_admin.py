@@ -207,3 +207,18 @@ def test_dashboard_counts_reviews():
     assert metrics["Pace"].endswith("/ day") and metrics["Done at this pace"] != "no pace yet"
     assert any("No answers to known-answer stacks yet" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 4  # burn-down, savings, agreement over time, throughput
+
+
+def test_admins_see_the_learning_section_with_the_retrain_button(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "dashboard.py")).run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Learning from reviews" for s in at.subheader)
+    button = at.button(key="dashboard_retrain")
+    assert not button.disabled
+    with sessions() as session:
+        has_policy = active_policy(session) is not None
+    if has_policy:
+        assert len(at.get("plotly_chart")) == 5  # the four of every dashboard, then the automatic share per policy
+    else:
+        assert any(i.value == "No policy saved yet." for i in at.info)

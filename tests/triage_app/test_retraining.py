@@ -170,3 +170,19 @@ def test_no_review_lost_while_a_run_is_activated(db_url: str) -> None:
     assert stored == reported  # nothing lost, nothing extra (known-answer stacks are served too)
     assert pool_answers == POOL  # every pool stack answered once
     assert len(counted) == POOL and levels == counted  # the new run's queue counts every answer, also those given during activation
+
+
+def test_a_retrain_started_like_the_app_does_reports_through_its_status_file(sqlite_db_url, tmp_path) -> None:
+    from triage_app.retraining import is_running, start_retrain
+    from triage_app.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, db_url=sqlite_db_url, store_path=tmp_path / "store")
+    pid = start_retrain(settings, minutes=1)
+    status = read_status(status_path(tmp_path))
+    assert status["pid"] == pid and status["state"] == "starting"
+    deadline = time.monotonic() + 120
+    while is_running(read_status(status_path(tmp_path))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    status = read_status(status_path(tmp_path))
+    assert status["state"] == "failed" and "no active policy" in status["message"]  # nothing to keep the targets of
+    assert "no active policy" in (tmp_path / "retrain" / "retrain.log").read_text()
