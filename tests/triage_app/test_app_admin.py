@@ -9,6 +9,7 @@ from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import TriagePolicy
 from db.policy import active_policy
+from db.queue_order import queue_order
 from db.users import get_user, list_users
 from tests.fixtures.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
@@ -218,6 +219,10 @@ def test_admins_see_the_learning_section_with_the_retrain_button(sessions):
     assert not button.disabled
     with sessions() as session:
         has_policy = active_policy(session) is not None
+    at.selectbox(key="dashboard_queue_order").set_value("uncertainty").run()
+    assert not at.exception, at.exception
+    with sessions() as session:
+        assert queue_order(session) == "uncertainty"
     if has_policy:
         assert len(at.get("plotly_chart")) == 5  # the four of every dashboard, then the automatic share per policy
     else:

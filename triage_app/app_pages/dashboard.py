@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from db import queue_order
 from triage_app import charts, progress, retraining, services, ui
 from triage_app.settings import resolve
 
@@ -105,6 +106,17 @@ def learning_section(backend: services.Backend) -> None:
         st.caption("Share of the run's scored stacks each saved policy decides automatically; `stalltriage retrain` "
                    "adds a point when it activates a run fine-tuned on the reviews.")
         st.plotly_chart(charts.auto_share_figure(history), key="dashboard_auto_share")
+    with backend.factory() as session:
+        current = queue_order.queue_order(session)
+    chosen = st.columns([1, 3])[0].selectbox(
+        "Queue order", queue_order.ORDERS, index=queue_order.ORDERS.index(current), key="dashboard_queue_order",
+        help="which routed stack reviewers get first: boundary (closest to the threshold), stalled (most likely "
+             "stalled), uncertainty (members disagree most: teaches retraining most), random (unbiased), mix "
+             "(boundary with 1 in 5 random); see the user guide")
+    if chosen != current:
+        with backend.factory.begin() as session:
+            queue_order.set_queue_order(session, order=chosen, actor=ui.session_user().name)
+        st.toast(f"Queue order: {chosen}")
     status_file = retraining.status_path(resolve(None).data_dir)
     status = retraining.read_status(status_file)
     running = retraining.is_running(status)
