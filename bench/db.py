@@ -16,8 +16,8 @@ stack), the same again (a rerun replaces the rows), and a policy change re-routi
 30 % test stacks; one model run scoring every stack (flowing ~ Beta(1, 30), stalled ~ Beta(8, 2));
 an active policy (0.05, 0.95) with k = 1; ``--reviewed`` reviews already done on the test stacks
 closest to the boundary (the worst case for a queue that would step over them). Then, one
-reviewer at a time (20 reviewers in turn), each round claims the next stack (timed) and reviews
-it (timed); finally the full export is written to CSV and Parquet (timed).
+reviewer at a time (20 reviewers in turn), each round claims the next stack (timed; in turn the
+boundary, stalled, uncertainty, random and mix orders) and reviews it (timed); finally the full export is written to CSV and Parquet (timed).
 """
 
 from __future__ import annotations
@@ -179,6 +179,11 @@ def measure_writes(engine, vessels: int, seed: int = 0) -> dict[str, tuple[float
     return timings
 
 
+EXTRA_ORDERS = ("uncertainty", "random", "mix")
+ROUND_ORDERS = ("boundary", "boundary", "boundary", "stalled", "boundary", "uncertainty", "random", "mix")
+"""Orders of the timed claims, in turn: mostly the default, each other order once per cycle."""
+
+
 def measure(url: str, claims: int) -> dict[str, list[float] | float]:
     """Claim + review rounds (each timed), then the full export to CSV and Parquet."""
     with open_engine(url) as engine:
@@ -187,16 +192,17 @@ def measure(url: str, claims: int) -> dict[str, list[float] | float]:
 
 def _measure(engine, claims: int) -> dict[str, list[float] | float]:  # noqa: ANN001 - an Engine
     factory = make_session_factory(engine)
-    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": []}
+    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [],
+                                               **{f"claim_{order}": [] for order in EXTRA_ORDERS}}
     for round_ in range(claims):
         user_id = 1 + round_ % REVIEWERS
-        order = "stalled" if round_ % 4 == 3 else "boundary"
+        order = ROUND_ORDERS[round_ % len(ROUND_ORDERS)]
         started = time.perf_counter()
         stack = run_transaction(factory, lambda s: claim_next(s, user_id=user_id, order=order))
         claimed = time.perf_counter()
         run_transaction(factory, lambda s: submit_review(s, user_id=user_id, vessel_id=stack.vessel_id,
                                                          answer="flowing"))
-        timings["claim_stalled" if order == "stalled" else "claim"].append(claimed - started)
+        timings["claim" if order == "boundary" else f"claim_{order}"].append(claimed - started)
         timings["review"].append(time.perf_counter() - claimed)
     with tempfile.TemporaryDirectory() as tmp, factory() as session:
         for suffix in (".csv", ".parquet"):
@@ -245,6 +251,8 @@ def main() -> None:
     print(_machine())
     print(f"claim-next (closest to boundary), {len(timings['claim'])} claims: {_ms(timings['claim'])}")
     print(f"claim-next (most likely stalled), {len(timings['claim_stalled'])} claims: {_ms(timings['claim_stalled'])}")
+    for order in EXTRA_ORDERS:
+        print(f"claim-next ({order}), {len(timings[f'claim_{order}'])} claims: {_ms(timings[f'claim_{order}'])}")
     print(f"submit review, {len(timings['review'])} reviews: {_ms(timings['review'])}")
     for suffix in (".csv", ".parquet"):
         print(f"full export {suffix}: {timings[f'export{suffix}_rows']} rows in {timings[f'export{suffix}']:.1f} s")
