@@ -1,7 +1,8 @@
 """Database benchmarks with a million stacks: the write path, and claim-next latency and export on PostgreSQL.
 
     python bench/db.py write [--vessels 1000000] [--db URL | --sqlite]
-    python bench/db.py [queue] [--vessels 1000000] [--reviewed 20000] [--claims 300] [--db URL]
+    python bench/db.py [queue] [--vessels 1000000] [--reviewed 20000] [--claims 300] [--known-answer-rate 0.1]
+                       [--db URL]
 
 Without ``--db`` a throwaway PostgreSQL 15 server is started (as in the tests) and removed at the
 end; ``--sqlite`` uses a new SQLite file instead.
@@ -16,8 +17,10 @@ stack), the same again (a rerun replaces the rows), and a policy change re-routi
 30 % test stacks; one model run scoring every stack (flowing ~ Beta(1, 30), stalled ~ Beta(8, 2));
 an active policy (0.05, 0.95) with k = 1; ``--reviewed`` reviews already done on the test stacks
 closest to the boundary (the worst case for a queue that would step over them). Then, one
-reviewer at a time (20 reviewers in turn), each round claims the next stack (timed; in turn the
-boundary, stalled, uncertainty, random and mix orders) and reviews it (timed); finally the full export is written to CSV and Parquet (timed).
+reviewer at a time (20 reviewers in turn), each round claims the next stack (timed) and reviews
+it (timed); the training stacks are tier-1 known answers, served at ``--known-answer-rate`` and
+timed apart; every tenth round the queue's counts are taken (timed); finally the full export is
+written to CSV and Parquet (timed).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.competition import CsvResult, LabelRow, MetadataRow  # noqa: E402
 from db.engine import make_session_factory, open_engine, run_transaction  # noqa: E402
 from db.export import write_export  # noqa: E402
+from db.known_answers import DEFAULT_RATE, set_known_answer_rate  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import User  # noqa: E402
 from db.policy import save_policy  # noqa: E402
@@ -179,31 +183,38 @@ def measure_writes(engine, vessels: int, seed: int = 0) -> dict[str, tuple[float
     return timings
 
 
-EXTRA_ORDERS = ("uncertainty", "random", "mix")
-ROUND_ORDERS = ("boundary", "boundary", "boundary", "stalled", "boundary", "uncertainty", "random", "mix")
-"""Orders of the timed claims, in turn: mostly the default, each other order once per cycle."""
-
-
-def measure(url: str, claims: int) -> dict[str, list[float] | float]:
+def measure(url: str, claims: int, known_answer_rate: float, vessels: int) -> dict[str, list[float] | float]:
     """Claim + review rounds (each timed), then the full export to CSV and Parquet."""
     with open_engine(url) as engine:
-        return _measure(engine, claims)
+        return _measure(engine, claims, known_answer_rate, vessels)
 
 
-def _measure(engine, claims: int) -> dict[str, list[float] | float]:  # noqa: ANN001 - an Engine
+def _measure(engine, claims: int, known_answer_rate: float,  # noqa: ANN001 - an Engine
+             vessels: int) -> dict[str, list[float] | float]:
+    """Claims are timed by kind: regular (closest to the boundary / most likely stalled) and known-answer
+    stacks mixed in at ``known_answer_rate`` (the training stacks, ids up to 70 % of ``vessels``)."""
     factory = make_session_factory(engine)
-    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [],
-                                               **{f"claim_{order}": [] for order in EXTRA_ORDERS}}
+    with factory.begin() as session:
+        set_known_answer_rate(session, rate=known_answer_rate, actor="bench")
+    timings: dict[str, list[float] | float] = {"claim": [], "review": [], "claim_stalled": [], "claim_known": [],
+                                               "counts": []}
     for round_ in range(claims):
         user_id = 1 + round_ % REVIEWERS
-        order = ROUND_ORDERS[round_ % len(ROUND_ORDERS)]
+        order = "stalled" if round_ % 4 == 3 else "boundary"
         started = time.perf_counter()
         stack = run_transaction(factory, lambda s: claim_next(s, user_id=user_id, order=order))
         claimed = time.perf_counter()
         run_transaction(factory, lambda s: submit_review(s, user_id=user_id, vessel_id=stack.vessel_id,
                                                          answer="flowing"))
-        timings["claim" if order == "boundary" else f"claim_{order}"].append(claimed - started)
+        kind = ("claim_known" if stack.vessel_id <= int(vessels * 0.7)
+                else "claim_stalled" if order == "stalled" else "claim")
+        timings[kind].append(claimed - started)
         timings["review"].append(time.perf_counter() - claimed)
+        if round_ % 10 == 0:
+            started = time.perf_counter()
+            with factory() as session:
+                queue_stats(session)
+            timings["counts"].append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp, factory() as session:
         for suffix in (".csv", ".parquet"):
             started = time.perf_counter()
@@ -219,6 +230,8 @@ def main() -> None:
     parser.add_argument("--vessels", type=int, default=1_000_000)
     parser.add_argument("--reviewed", type=int, default=20_000, help="queue: reviews done before the rounds")
     parser.add_argument("--claims", type=int, default=300, help="queue: claim + review rounds")
+    parser.add_argument("--known-answer-rate", type=float, default=DEFAULT_RATE,
+                        help=f"queue: share of claims serving known-answer stacks (default {DEFAULT_RATE})")
     parser.add_argument("--db", default=None, help="an empty PostgreSQL database URL (default: a throwaway server)")
     parser.add_argument("--sqlite", action="store_true", help="write: a new SQLite file instead of PostgreSQL")
     args = parser.parse_args()
@@ -244,16 +257,18 @@ def main() -> None:
             load(args.db, args.vessels, args.reviewed)
             print(f"loaded {args.vessels} vessels + predictions, {args.reviewed} reviews in "
                   f"{time.perf_counter() - started:.1f} s (COPY)")
-            timings = measure(args.db, args.claims)
+            timings = measure(args.db, args.claims, args.known_answer_rate, args.vessels)
         finally:
             if server is not None:
                 server.stop()
     print(_machine())
     print(f"claim-next (closest to boundary), {len(timings['claim'])} claims: {_ms(timings['claim'])}")
     print(f"claim-next (most likely stalled), {len(timings['claim_stalled'])} claims: {_ms(timings['claim_stalled'])}")
-    for order in EXTRA_ORDERS:
-        print(f"claim-next ({order}), {len(timings[f'claim_{order}'])} claims: {_ms(timings[f'claim_{order}'])}")
+    if timings["claim_known"]:
+        print(f"claim-next serving a known-answer stack (rate {args.known_answer_rate}), "
+              f"{len(timings['claim_known'])} claims: {_ms(timings['claim_known'])}")
     print(f"submit review, {len(timings['review'])} reviews: {_ms(timings['review'])}")
+    print(f"queue counts (queue_stats), {len(timings['counts'])} calls: {_ms(timings['counts'])}")
     for suffix in (".csv", ".parquet"):
         print(f"full export {suffix}: {timings[f'export{suffix}_rows']} rows in {timings[f'export{suffix}']:.1f} s")
 

@@ -2,17 +2,19 @@
 
     python bench/guarantee.py [--trials 60] [--k 3] [--oof RUN_DIR/oof.csv] [--seed 0]
 
-Each trial simulates a labelled reference side (6,000 stacks), a fresh unlabelled side (30,000)
-and known-answer stacks (one per nine fresh ones, from every score), all scored by a model with AUC
+Each trial simulates a labelled reference side (6,000 stacks), a fresh unlabelled side (30,000) and
+known-answer stacks (one per nine fresh ones, from every score), all scored by a model with AUC
 about 0.93 whose errors sit near the classes' overlap (or resampled from a run's out-of-fold
-``probability``/``label`` with ``--oof``). Simulated reviewers of known skill (six with sensitivity
-0.85-0.99 and specificity 0.90-0.99, two careless ones) err more on hard stacks (scores near the
-overlap, exactly where the policy routes): a reviewer's error rate is its base rate times 0.5 on
-the easiest stacks up to 2 on the hardest. Each routed or known-answer stack gets ``--k`` reviews
-by distinct reviewers; routed stacks are labelled by :class:`core.skill.DawidSkene` with skills
-learnt from the known-answer stacks (their truth clamped), and the human error rates the tuner
-uses are that rule's errors on the known-answer stacks, each labelled by a rule fitted without its
-truth (``out_of_fold_labels``): the rule measured is the rule applied.
+``probability``/``label`` with ``--oof``: pairs are resampled, so that run's score distribution
+stands for new stacks, and the same score may appear on several sides). Simulated reviewers of known
+skill (six with sensitivity 0.85-0.99 and specificity 0.90-0.99, two careless ones) err more on hard
+stacks (scores near the overlap, exactly where the policy routes): a reviewer's error rate is its
+base rate times 0.5 on the easiest stacks up to 2 on the hardest. Each routed or known-answer stack
+gets ``--k`` reviews by distinct reviewers; routed stacks are labelled by
+:class:`core.skill.DawidSkene` with skills learnt from the known-answer stacks (their truth
+clamped), and the human error rates the tuner uses are that rule's errors on the known-answer
+stacks, each labelled by a rule fitted without its truth (``out_of_fold_labels``): the rule measured
+is the rule applied.
 
 Policies are tuned on the reference side (confidence 0.95) and applied to the fresh side; the
 realised combined sensitivity and specificity (model where automatic, humans' labels elsewhere,
@@ -188,11 +190,11 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby(["target", "method"], sort=False)
     return pd.DataFrame({
         "trials": grouped.size(), "feasible": grouped["feasible"].mean(),
-        "sens bound (median)": grouped["sens_bound"].median(), "sens realised (median)": grouped["sensitivity"].median(),
-        "sens coverage": grouped["sens_ok"].mean(),
-        "spec bound (median)": grouped["spec_bound"].median(), "spec realised (median)": grouped["specificity"].median(),
-        "spec coverage": grouped["spec_ok"].mean(), "both covered": grouped["both_ok"].mean(),
-        "automatic (median)": grouped["auto_share"].median()}).reset_index()
+        "sens bound (median)": grouped["sens_bound"].median(),
+        "sens realised (median)": grouped["sensitivity"].median(), "sens coverage": grouped["sens_ok"].mean(),
+        "spec bound (median)": grouped["spec_bound"].median(),
+        "spec realised (median)": grouped["specificity"].median(), "spec coverage": grouped["spec_ok"].mean(),
+        "both covered": grouped["both_ok"].mean(), "automatic (median)": grouped["auto_share"].median()}).reset_index()
 
 
 def markdown(frame: pd.DataFrame) -> str:

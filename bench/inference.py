@@ -1,19 +1,26 @@
-"""Inference throughput of ``predict`` (stacks/s), TTA 1 vs 8 side by side, medians of several runs.
+"""Inference throughput (stacks/s): cross-fitted scoring (``predict``) vs the old all-folds ensemble.
 
-    python bench/inference.py --run RUN_DIR --store STORE --metadata test_metadata.csv
-                              [--stacks 200] [--repeats 3] [--threads 2] [--device cpu]
-                              [--views 1 8] [--batch-size 8]
+    python -m bench.inference --run RUN_DIR --store STORE --metadata test_metadata.csv
+                              [--stacks 300] [--repeats 3] [--threads 2] [--device cpu] [--tta N]
+                              [--batch-size 8]
 
-Scores the first ``--stacks`` stacks of the metadata file with the whole ensemble of a finished run
-(every fold's snapshots: these stacks are not in the run's training set). The settings take turns
-within each repeat so machine noise hits them alike. Time includes reading from the store,
-resizing, batching by depth and the forward passes; model loading is excluded. Prints a Markdown
-table with medians and the ratio to the first setting.
+Scores the first ``--stacks`` stacks of the metadata file (new stacks: no labels) two ways, taking
+turns within each repeat so machine noise hits them alike:
+
+- **cross-fitted**: :func:`core.predict.predict_stacks`, what `stalltriage predict` runs: each stack
+  by one fold's members (its snapshots × TTA views);
+- **all folds**: every member of every fold on every stack (the scoring before cross-fitting).
+
+Both times run end to end from the run directory and the store: loading the ensemble, reading
+and resizing the stacks, batching by depth and the forward passes (the CLI adds reading the
+records from the database and writing the CSV and prediction rows). Prints a Markdown table with
+medians and the speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -21,8 +28,20 @@ from pathlib import Path
 import torch
 
 from core.competition import read_metadata
-from core.predict import load_ensemble, score_keys
+from core.predict import load_ensemble, predict_stacks, score_keys
+from core.records import StackRecord
 from core.store import key_for
+
+
+def _all_folds(args: argparse.Namespace, records: list[StackRecord]) -> None:
+    ensemble = load_ensemble(args.run, args.device)
+    score_keys(ensemble.members(), args.store, [r.key for r in records], ensemble.spec,
+               n_views=args.tta or ensemble.tta, batch_size=args.batch_size, device=args.device)
+
+
+def _cross_fitted(args: argparse.Namespace, records: list[StackRecord]) -> None:
+    predict_stacks(args.run, records, args.store, tta=args.tta, batch_size=args.batch_size, device=args.device,
+                   progress=False)
 
 
 def main() -> None:
@@ -30,34 +49,37 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="finished training run directory")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--metadata", type=Path, required=True, help="metadata CSV of the stacks to score")
-    parser.add_argument("--stacks", type=int, default=200)
+    parser.add_argument("--stacks", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--views", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--tta", type=int, default=None, help="flip views (default: the run's)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    keys = [key_for(r.filename) for r in read_metadata(args.metadata).rows][:args.stacks]
-    ensemble = load_ensemble(args.run, args.device)
-    members = ensemble.members()
-    times: dict[int, list[float]] = {v: [] for v in args.views}
+    records = [StackRecord(r.filename, key_for(r.filename), r.project_id, "test")
+               for r in read_metadata(args.metadata).rows][:args.stacks]
+    ways = {"cross-fitted (predict)": _cross_fitted, "all folds (before)": _all_folds}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    loads = []
     for repeat in range(args.repeats):
-        for views in args.views:
+        for name, score in ways.items():
             tic = time.perf_counter()
-            score_keys(members, args.store, keys, ensemble.spec, n_views=views, batch_size=args.batch_size,
-                       workers=args.workers, device=args.device)
-            times[views].append(time.perf_counter() - tic)
-            print(f"repeat {repeat + 1}: TTA {views}: {len(keys) / times[views][-1]:.2f} stacks/s", flush=True)
-    base = statistics.median(times[args.views[0]])
-    print(f"\n{ensemble.arch}, {len(members)} members, input {ensemble.spec.max_depth}×{ensemble.spec.size}², "
-          f"{len(keys)} stacks, {args.threads} threads, device {args.device}, medians of {args.repeats}\n")
-    print("| TTA views | forward passes per stack | stacks/s | time vs TTA "
-          f"{args.views[0]} |\n|---|---|---|---|")
-    for views in args.views:
-        med = statistics.median(times[views])
-        print(f"| {views} | {views * len(members)} | {len(keys) / med:.2f} | {med / base:.2f}× |")
+            score(args, records)
+            times[name].append(time.perf_counter() - tic)
+            loads.append(os.getloadavg()[0])
+            print(f"repeat {repeat + 1}: {name}: {len(records) / times[name][-1]:.1f} stacks/s", flush=True)
+    ensemble = load_ensemble(args.run)
+    members = len(ensemble.members())
+    print(f"\n{ensemble.arch}, {len(ensemble.folds)} folds, {members} members, input "
+          f"{ensemble.spec.channels}×{ensemble.spec.max_depth}×{ensemble.spec.size}², TTA {args.tta or ensemble.tta}, "
+          f"{len(records)} stacks, {args.threads} threads, device {args.device}, medians of {args.repeats}, "
+          f"load average {min(loads):.1f}-{max(loads):.1f}\n")
+    print("| scoring | forward passes per stack | stacks/s | speed-up |\n|---|---|---|---|")
+    base = statistics.median(times["all folds (before)"])
+    for name, passes in (("cross-fitted (predict)", members // len(ensemble.folds)), ("all folds (before)", members)):
+        med = statistics.median(times[name])
+        print(f"| {name} | {passes * (args.tta or ensemble.tta)} | {len(records) / med:.1f} | {base / med:.2f}× |")
 
 
 if __name__ == "__main__":

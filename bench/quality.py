@@ -1,7 +1,11 @@
 """Model quality on held-out synthetic data: synth → ingest → train → predict → test metrics.
 
-    python bench/quality.py [--out bench-out/quality] [--n-train 1200] [--n-test 400] [--seed 7]
-                            [--time-budget 20] [--threads 2] [-- extra `stalltriage train` options]
+    python -m bench.quality [--out bench-out/quality] [--n-train 2000] [--n-test 2000] [--seed 7]
+                            [--train-stall-rate 0.2] [--test-stall-rate 0.05] [--profile NAME]
+                            [--time-budget 30] [--threads 2] [-- extra `stalltriage train` options]
+
+Training and test stacks come from two `stalltriage synth` calls (``data/`` and ``data-test/``), so
+the test split can have the rarer stalls of a lab's new stacks (5 %) while training sees about 20 %.
 
 The test split is never used for training, model selection or the threshold: the threshold is the
 run's own, chosen on out-of-fold predictions. Training uses the same code and defaults as
@@ -29,10 +33,20 @@ from core.competition import read_labels, read_metadata
 from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
-from core.store import key_for
+from core.store import VolumeStore, key_for
+from training.config import config_from_args
 from training.cv import train_cv
 from training.evaluation import binary_report
 from triage_app.commands import train as train_command
+
+
+def stored_only(records: list[StackRecord], store: Path) -> list[StackRecord]:
+    """The records whose stack is in the store (ingest reports the files it could not read)."""
+    with VolumeStore(store, readonly=True) as volumes:
+        kept = [r for r in records if r.key in volumes]
+    if len(kept) < len(records):
+        print(f"{len(records) - len(kept)} of {len(records)} stacks are not in the store (failed ingest): left out")
+    return kept
 
 
 def records_from_csvs(data: Path) -> list[StackRecord]:
@@ -56,32 +70,41 @@ def train_options(extra: list[str]):
     """The TrainConfig that `stalltriage train --out X <extra>` would use."""
     parser = argparse.ArgumentParser()
     train_command.add_parser(parser.add_subparsers())
-    return train_command.config_from_args(parser.parse_args(["train", "--out", "unused", *extra]))
+    return config_from_args(parser.parse_args(["train", "--out", "unused", *extra]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench-out/quality"))
-    parser.add_argument("--n-train", type=int, default=1200)
-    parser.add_argument("--n-test", type=int, default=400)
+    parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--time-budget", type=float, default=20.0, help="training minutes (default 20)")
+    parser.add_argument("--train-stall-rate", type=float, default=0.2)
+    parser.add_argument("--test-stall-rate", type=float, default=0.05)
+    parser.add_argument("--profile", default=None, help="`stalltriage synth --profile` (default: synth's)")
+    parser.add_argument("--time-budget", type=float, default=30.0, help="training minutes (default 30)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--run-name", default=None, help="run directory name (default run-<budget>min)")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more `stalltriage train` options")
     args = parser.parse_args()
     extra = [a for a in args.train_args if a != "--"]
     torch.set_num_threads(args.threads)
-    data, store = args.out / "data", args.out / "store"
+    data, test_data, store = args.out / "data", args.out / "data-test", args.out / "store"
+    profile = [] if args.profile is None else ["--profile", args.profile]
     timings = {}
-    if not (data / "test_labels.csv").exists():
-        timings["synth_s"] = _step("synth", ["stalltriage", "synth", str(data), "--n-train", str(args.n_train),
-                                             "--n-test", str(args.n_test), "--seed", str(args.seed), "--workers", "2"])
-    for split in ("train", "test"):
+    for split, where, n_train, n_test, rate, seed in (
+            ("train", data, args.n_train, 0, args.train_stall_rate, args.seed),
+            ("test", test_data, 0, args.n_test, args.test_stall_rate, args.seed + 1)):
+        if not (where / f"{split}_labels.csv").exists():
+            timings[f"synth_{split}_s"] = _step(f"synth {split}", [
+                "stalltriage", "synth", str(where), "--n-train", str(n_train), "--n-test", str(n_test),
+                "--stall-rate", str(rate), "--seed", str(seed), "--workers", "2", *profile])
         timings[f"ingest_{split}_s"] = _step(f"ingest {split}", [
-            "stalltriage", "ingest", str(data / split), "--metadata", str(data / f"{split}_metadata.csv"),
-            "--store", str(store), "--workers", "2", "--no-progress"])
-    records = records_from_csvs(data)
+            "stalltriage", "ingest", str(where / split), "--metadata", str(where / f"{split}_metadata.csv"),
+            "--store", str(store), "--db", f"sqlite:///{args.out / 'ingest.db'}", "--workers", "2", "--no-progress"])
+    records = [r for r in records_from_csvs(data) if r.split == "train"]
+    records += [r for r in records_from_csvs(test_data) if r.split == "test"]
+    records = stored_only(records, store)
     config = train_options(extra + ["--time-budget", str(args.time_budget)])
     run = RunDir(args.out / (args.run_name or f"run-{args.time_budget:g}min"))
     tic = time.monotonic()
@@ -93,7 +116,7 @@ def main() -> None:
     tic = time.monotonic()
     frame = predict_stacks(run.root, test, store)
     timings["predict_s"] = time.monotonic() - tic
-    truth = pd.read_csv(data / "test_labels.csv").set_index("filename")["stalled"]
+    truth = pd.read_csv(test_data / "test_labels.csv").set_index("filename")["stalled"]
     y = truth.loc[frame["filename"]].to_numpy()
     result = binary_report(y, frame["probability"].to_numpy(), frame.attrs["threshold"])
     summary = {"test": result, "oof": oof, "timings_s": timings, "test_stacks": len(test),

@@ -2,8 +2,8 @@
 
 Humans err more on hard stacks, and the policy routes exactly the hard ones. Error rates measured
 on known-answer stacks from every score (most of them easy) flatter the humans, and the promise
-fails on new stacks (``bench/guarantee.py``: coverage 0.2 instead of 0.95). So the rates that a
-policy's promise rests on come from the known-answer stacks whose model score lies in *that
+fails on new stacks (``bench/guarantee.py``: coverage 0.83-0.90 instead of 0.95). So the rates that
+a policy's promise rests on come from the known-answer stacks whose model score lies in *that
 policy's* routed band, or rates known to be worse. The band depends on the rates, so
 :func:`tune_with_known_answers` re-tunes with ever more pessimistic rates until the chosen policy's
 own band shows no worse ones.
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.skill import HumanErrorRates
-from core.triage import HUMAN_ALPHA_SHARE, Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.combined_bound import HUMAN_ALPHA_SHARE
+from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
 

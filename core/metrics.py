@@ -243,14 +243,14 @@ def mixed_error_budget(n: int, weight: float, max_rate: float, *, confidence: fl
     weight = _weight(weight)
     alpha = 1.0 - confidence
     tail_counted, tail_all = alpha * (1 - weight), alpha * weight
+    if weight == 0:  # the plain bound: every count up to the largest passing one, whatever the rest
+        return np.full(max_errors_within(n, max_rate, confidence=confidence) + 1, n, dtype=np.int64)
     if weight < 1:
         c_max = max_errors_within(n, max_rate / (1 - weight), confidence=1 - tail_counted)
         counted = np.arange(c_max + 1, dtype=float)
         first = (1 - weight) * clopper_pearson(counted, n, confidence=1 - tail_counted, side="upper")[1]
     else:
         counted, first = np.arange(n + 1, dtype=float), np.zeros(n + 1)
-    if weight == 0:
-        return np.where(first <= max_rate, n, -1).astype(np.int64)
     # (counted + uncounted) = s passes when its upper bound u(s) <= cap; u(s) <= cap exactly when
     # P(Binomial(n, cap) <= s) <= tail (Clopper–Pearson duality), so binom.ppf finds the largest s.
     cap = (max_rate - first) / weight

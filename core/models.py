@@ -1,11 +1,12 @@
-"""Architecture registry: a name gives a 3D network that maps one-channel stacks to one logit.
+"""Architecture registry: a name gives a 3D network that maps stacks to one logit.
 
 Every network is a :class:`Net3D`: a convolutional ``features`` trunk (MONAI's DenseNet121 and
 ResNets for the winners' recipes, or the compact ``slim3d`` for CPUs) followed by a head that
 averages the feature map over the valid (non-padded) depth and applies one linear layer. Input is
 ``(B, 1, D, H, W)`` float; the optional ``depth_mask`` ``(B, D)`` marks real slices (1) vs
 zero padding (0), so stacks of different depth can share a batch without the padding diluting
-the pooled features.
+the pooled features. Every constructor takes ``in_channels`` (1: the stack; 2: the stack and its
+outline mask, see :class:`core.preprocess.InputSpec`).
 
 ``create_model(name, checkpoint=...)`` also accepts a 2D ImageNet-style state dict (torchvision
 or timm DenseNet121 / ResNet) and inflates it to 3D as the Clog Loss winner did: each 2D kernel is
@@ -116,11 +117,11 @@ class _Block2Plus1d(nn.Module):
         return F.relu(self.body(x) + self.skip(x), inplace=True)
 
 
-def _slim_trunk(width: int, stages: tuple[int, ...]) -> tuple[nn.Module, int]:
+def _slim_trunk(width: int, stages: tuple[int, ...], in_channels: int) -> tuple[nn.Module, int]:
     # The stem keeps full depth resolution: the stalled/flowing cue is how dark blobs change from
     # one slice to the next, so depth is only downsampled once the features describe that change.
     layers: OrderedDict[str, nn.Module] = OrderedDict(
-        stem=nn.Sequential(nn.Conv3d(1, width, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2), bias=False),
+        stem=nn.Sequential(nn.Conv3d(in_channels, width, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2), bias=False),
                            nn.BatchNorm3d(width), nn.ReLU(inplace=True)))
     cin = width
     for i, blocks in enumerate(stages):
@@ -132,15 +133,16 @@ def _slim_trunk(width: int, stages: tuple[int, ...]) -> tuple[nn.Module, int]:
 
 
 @register_model
-def slim3d(width: int = 12, stages: tuple[int, ...] = (1, 1, 1, 1), dropout: float = 0.2) -> Net3D:
-    """Compact residual (2+1)D CNN, the CPU default (≈ 0.2 M parameters at width 12)."""
-    trunk, channels = _slim_trunk(width, tuple(stages))
+def slim3d(width: int = 12, stages: tuple[int, ...] = (1, 1, 1, 1), dropout: float = 0.2,
+           in_channels: int = 1) -> Net3D:
+    """Compact residual (2+1)D CNN (≈ 0.2 M parameters at width 12)."""
+    trunk, channels = _slim_trunk(width, tuple(stages), in_channels)
     return Net3D(trunk, channels, dropout)
 
 
-def _plain_trunk(width: int, stages: int) -> tuple[nn.Module, int]:
+def _plain_trunk(width: int, stages: int, in_channels: int) -> tuple[nn.Module, int]:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    cin = 1
+    cin = in_channels
     for i in range(stages):
         cout = width * 2 ** i
         layers[f"block{i + 1}"] = nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout),
@@ -150,49 +152,49 @@ def _plain_trunk(width: int, stages: int) -> tuple[nn.Module, int]:
 
 
 @register_model
-def plain3d(width: int = 16, stages: int = 3, dropout: float = 0.0) -> Net3D:
+def plain3d(width: int = 16, stages: int = 3, dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """VGG-style 3D CNN: ``stages`` × (3×3×3 conv, batch norm, ReLU, 2×2×2 max-pool); tiny and quick to learn."""
-    trunk, channels = _plain_trunk(width, stages)
+    trunk, channels = _plain_trunk(width, stages, in_channels)
     return Net3D(trunk, channels, dropout)
 
 
 @register_model
-def densenet121_3d(dropout: float = 0.0) -> Net3D:
+def densenet121_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """MONAI DenseNet121 in 3D (the 1st-place network)."""
-    net = nets.DenseNet121(spatial_dims=3, in_channels=1, out_channels=1)
+    net = nets.DenseNet121(spatial_dims=3, in_channels=in_channels, out_channels=1)
     features = nn.Sequential(OrderedDict(features=net.features, relu=nn.ReLU(inplace=True)))
     return Net3D(features, net.class_layers.out.in_features, dropout, min_depth=32)
 
 
-def _monai_resnet(depth: int, dropout: float) -> Net3D:
-    net = getattr(nets, f"resnet{depth}")(spatial_dims=3, n_input_channels=1, num_classes=1)
+def _monai_resnet(depth: int, dropout: float, in_channels: int) -> Net3D:
+    net = getattr(nets, f"resnet{depth}")(spatial_dims=3, n_input_channels=in_channels, num_classes=1)
     parts = ["conv1", "bn1", "act", "maxpool", "layer1", "layer2", "layer3", "layer4"]
     features = nn.Sequential(OrderedDict((p, getattr(net, p)) for p in parts))
     return Net3D(features, net.fc.in_features, dropout)
 
 
 @register_model
-def resnet18_3d(dropout: float = 0.0) -> Net3D:
+def resnet18_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """MONAI ResNet-18 in 3D."""
-    return _monai_resnet(18, dropout)
+    return _monai_resnet(18, dropout, in_channels)
 
 
 @register_model
-def resnet34_3d(dropout: float = 0.0) -> Net3D:
+def resnet34_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """MONAI ResNet-34 in 3D."""
-    return _monai_resnet(34, dropout)
+    return _monai_resnet(34, dropout, in_channels)
 
 
 @register_model
-def resnet50_3d(dropout: float = 0.0) -> Net3D:
+def resnet50_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """MONAI ResNet-50 in 3D."""
-    return _monai_resnet(50, dropout)
+    return _monai_resnet(50, dropout, in_channels)
 
 
 @register_model
-def resnet101_3d(dropout: float = 0.0) -> Net3D:
+def resnet101_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     """MONAI ResNet-101 in 3D (the 2nd-place network)."""
-    return _monai_resnet(101, dropout)
+    return _monai_resnet(101, dropout, in_channels)
 
 
 def create_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> Net3D:
@@ -255,7 +257,8 @@ def inflate_2d_state_dict(state: dict[str, torch.Tensor], target: dict[str, torc
     Matching is by name (trying torchvision's and timm's DenseNet layer names and a ``features.``
     prefix). A 2D kernel ``(O, I, h, w)`` becomes ``(O, I', d, h, w)``: repeated ``d`` times along
     depth and divided by ``d`` (so a depth-constant input gives the 2D response), with the input
-    channels summed when the 3D layer takes one channel and the 2D one three. Tensors whose
+    channels summed into the first input channel when the 3D layer takes fewer than the 2D one
+    (further input channels, such as the outline mask, start at zero). Tensors whose
     shapes still differ (the 1000-class classifier) are skipped.
 
     Returns
@@ -270,8 +273,9 @@ def inflate_2d_state_dict(state: dict[str, torch.Tensor], target: dict[str, torc
             continue
         want = target[name]
         if value.dim() == 4 and want.dim() == 5:
-            if value.shape[1] != want.shape[1] and want.shape[1] == 1:
-                value = value.sum(dim=1, keepdim=True)
+            if value.shape[1] != want.shape[1] and want.shape[1] < value.shape[1]:
+                summed = value.sum(dim=1, keepdim=True)
+                value = torch.cat([summed, summed.new_zeros(summed.shape[0], want.shape[1] - 1, *summed.shape[2:])], 1)
             depth = want.shape[2]
             value = value[:, :, None].repeat(1, 1, depth, 1, 1) / depth
         if value.shape == want.shape:

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.models import Net3D, create_model
-from core.preprocess import InputSpec, StackDataset, pad_collate
+from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, depth_indices, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.store import VolumeStore
@@ -124,22 +124,39 @@ def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> En
             raise FileNotFoundError(f"{run.fold_dir(fold)}: no snapshot_e*.pt weights")
         folds[fold] = [load_member(config, p, device) for p in paths]
     oof = pd.read_csv(run.oof, dtype={"filename": str}).set_index("filename")
-    return Ensemble(arch=config["arch"], spec=InputSpec(**config["input"]), folds=folds, oof=oof,
+    return Ensemble(arch=config["arch"], spec=run_spec(config), folds=folds, oof=oof,
                     threshold=float(run.read_json(run.threshold)["threshold"]), tta=int(config["tta"]))
+
+
+def run_spec(config: dict) -> InputSpec:
+    """The input shape of a run from its ``config.json`` (runs from before the mask channel have one channel)."""
+    return InputSpec(**config["input"])
 
 
 def load_member(config: dict, path: Path, device: str | torch.device = "cpu") -> Net3D:
     """One ensemble member: the network ``config["arch"]`` with the weights at ``path``, in eval mode."""
-    model = create_model(config["arch"], **config["model_kwargs"])
+    model = create_model(config["arch"], in_channels=run_spec(config).channels, **config["model_kwargs"])
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model = model.to(device).eval()
     return model.to(memory_format=torch.channels_last_3d) if torch.device(device).type == "cuda" else model
 
 
-def _depth_order(store_path: Path, keys: Sequence[str]) -> np.ndarray:
+def depth_batches(store_path: str | Path, keys: Sequence[str], spec: InputSpec, batch_size: int) -> list[list[int]]:
+    """Batches of indices into ``keys`` whose stacks pad to the same depth, shallowest first.
+
+    A batch is padded to its longest stack (rounded up to 8 slices), and the padding reaches the
+    features of the real slices next to it (batch norm turns zeros into non-zeros), so a stack's
+    score would depend on its companions. Batching only stacks of one padded depth makes every
+    score a function of the stack alone: the same on one process or sharded over many.
+    """
     with VolumeStore(store_path, readonly=True) as store:
-        depths = [store.get(k).volume.shape[0] for k in keys]
-    return np.argsort(depths, kind="stable")
+        depths = [len(depth_indices(store.get(k).volume.shape[0], spec.max_depth)) for k in keys]
+    padded = [max(DEPTH_MULTIPLE, -(-d // DEPTH_MULTIPLE) * DEPTH_MULTIPLE) for d in depths]
+    batches = []
+    for depth in sorted(set(padded)):
+        same = [i for i, p in enumerate(padded) if p == depth]
+        batches += [same[i:i + batch_size] for i in range(0, len(same), batch_size)]
+    return batches
 
 
 def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
@@ -167,14 +184,14 @@ def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
 def score_keys(models: Sequence[Net3D], store_path: str | Path, keys: Sequence[str], spec: InputSpec, *,
                n_views: int = 1, batch_size: int = 8, workers: int = 0,
                device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
-    """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store."""
-    order = _depth_order(Path(store_path), keys)
-    dataset = StackDataset(store_path, [keys[i] for i in order], spec)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=pad_collate,
-                        pin_memory=torch.device(device).type == "cuda")
-    out = np.empty((len(keys), len(models) * n_views), dtype=np.float32)
-    out[order] = score_loader(models, loader, n_views, device, progress)
-    return out
+    """Member × view probabilities ``(len(keys), members × views)`` for stacks in the store.
+
+    Stacks are batched by padded depth (:func:`depth_batches`), so each score depends on its stack only.
+    """
+    dataset = StackDataset(store_path, keys, spec)
+    loader = DataLoader(dataset, batch_sampler=depth_batches(store_path, keys, spec, batch_size), num_workers=workers,
+                        collate_fn=pad_collate, pin_memory=torch.device(device).type == "cuda")
+    return score_loader(models, loader, n_views, device, progress)
 
 
 def predict_stacks(run_dir: str | Path, records: Sequence[StackRecord], store_path: str | Path, *,

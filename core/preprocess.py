@@ -9,6 +9,11 @@ zero-padded instead, to the longest stack in the batch rounded up to a multiple 
 mask tells the network which slices are real. Height and width are resized to ``size × size``
 (area interpolation) and each stack is standardised to zero mean and unit variance, which removes
 per-project brightness and contrast differences.
+
+With ``mask_channel`` the network gets a second channel: the stored filled outline mask (1 on and
+inside the outlined segment, resized the same way and repeated on every kept slice), so it knows
+which vessel the question is about when others cross the ROI. Stacks stored without a mask get an
+all-ones channel.
 """
 
 from __future__ import annotations
@@ -30,10 +35,17 @@ DEPTH_MULTIPLE = 8
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth``."""
+    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth``, and
+    whether the outline mask is a second channel."""
 
     size: int = 32
     max_depth: int = 32
+    mask_channel: bool = False
+
+    @property
+    def channels(self) -> int:
+        """Input channels of the network: the stack, plus the outline mask if ``mask_channel``."""
+        return 2 if self.mask_channel else 1
 
 
 def depth_indices(n: int, max_depth: int, offset: int = 0) -> np.ndarray:
@@ -59,11 +71,27 @@ def prepare_volume(volume: np.ndarray, spec: InputSpec, offset: int = 0) -> np.n
     return out
 
 
+def prepare_mask(mask: np.ndarray | None, depth: int, size: int) -> np.ndarray:
+    """The outline mask ``uint8 (H, W)`` as a ``float32 (depth, size, size)`` channel in [0, 1] (ones if ``None``)."""
+    if mask is None:
+        return np.ones((depth, size, size), np.float32)
+    resized = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return np.broadcast_to(resized, (depth, size, size)).copy()
+
+
+def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
+    """The network input ``float32 (spec.channels, d, size, size)`` of a stored stack and its outline mask."""
+    image = prepare_volume(volume, spec, offset)
+    if not spec.mask_channel:
+        return image[None]
+    return np.stack([image, prepare_mask(mask, image.shape[0], spec.size)])
+
+
 class StackDataset(Dataset):
     """Stacks read from a :class:`core.store.VolumeStore`, one item per key.
 
     The store is opened lazily in each process, so the dataset is safe to use with DataLoader
-    workers. Items are dicts with ``image`` ``(1, d, size, size)``, ``index`` and, when
+    workers. Items are dicts with ``image`` ``(spec.channels, d, size, size)``, ``index`` and, when
     ``targets`` is given, ``target``.
 
     Parameters
@@ -77,7 +105,7 @@ class StackDataset(Dataset):
     targets
         Optional training target per key (probability of "stalled").
     transform
-        Optional callable applied to the ``(1, d, size, size)`` array (augmentation).
+        Optional callable applied to the ``(channels, d, size, size)`` array (augmentation).
     random_offset
         Draw the depth-stride offset at random (training) instead of 0.
     """
@@ -108,9 +136,9 @@ class StackDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if self._store is None:
             self._store = VolumeStore(self.store_path, readonly=True)
-        volume = self._store.get(self.keys[index]).volume
+        stack = self._store.get(self.keys[index])
         offset = int(self._rng.integers(DEPTH_MULTIPLE * 64)) if self.random_offset else 0
-        image = prepare_volume(volume, self.spec, offset)[None]
+        image = prepare_stack(stack.volume, stack.mask, self.spec, offset)
         if self.transform is not None:
             image = np.ascontiguousarray(np.asarray(self.transform(image), dtype=np.float32))
         item = {"image": torch.from_numpy(image), "index": index}
@@ -123,8 +151,8 @@ def pad_collate(items: list[dict]) -> dict:
     """Batch items of different depth: zero-pad to the longest (rounded up to 8) and add ``mask``."""
     depth = max(it["image"].shape[1] for it in items)
     depth = max(DEPTH_MULTIPLE, math.ceil(depth / DEPTH_MULTIPLE) * DEPTH_MULTIPLE)
-    _, _, h, w = items[0]["image"].shape
-    images = torch.zeros(len(items), 1, depth, h, w)
+    channels, _, h, w = items[0]["image"].shape
+    images = torch.zeros(len(items), channels, depth, h, w)
     mask = torch.zeros(len(items), depth)
     for i, it in enumerate(items):
         d = it["image"].shape[1]

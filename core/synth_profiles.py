@@ -23,7 +23,7 @@ STALLED_HARD = {"partial": 0.12, "stall_depth": 0.10, "plug": 0.08}
 #: How much each hard case or nuisance adds to a stack's difficulty (0 easy … 1 a coin toss).
 DIFFICULTY = {"slow": 0.55, "sparse": 0.45, "partial": 0.5, "stall_depth": 0.5, "plug": 0.35,
               "low_contrast": 0.55, "few_slices": 0.55, "strong_jitter": 0.35, "static_neighbour": 0.35,
-              "neighbour": 0.08, "penetrating_in_roi": 0.1, "blackout": 0.1, "black_slices": 0.05,
+              "neighbour": 0.1, "penetrating_in_roi": 0.1, "blackout": 0.1, "black_slices": 0.05,
               "blank_ends": 0.05, "low_snr": 0.3}
 
 
@@ -89,7 +89,7 @@ def make_project(seed: int, project_id: int, profile: Profile) -> Project:
         tissue_texture=float(rng.uniform(3, 16)),
         lumen_level=float(rng.uniform(100, 210)),
         shadow_strength=float(rng.uniform(0.6, 0.9)),
-        noise_sigma=float(rng.uniform(4, 8 + 10 * profile.hard_scale)),
+        noise_sigma=float(rng.uniform(4, 8 + 8 * profile.hard_scale)),
         vessel_radius=float(rng.uniform(2.6, 4.6) * profile.radius_scale),
         vessel_density=float(rng.uniform(0.4, 2.5) * profile.density_scale),
         frame_scale=float(rng.uniform(0.8, 1.25)),
@@ -154,10 +154,10 @@ def sample_spec(rng: np.random.Generator, render_seed: tuple[int, ...], project:
     jitter_draw = rng.random()
     strong_jitter = jitter_draw < 0.06 * k * project.jitter_prone
     mild_jitter = not strong_jitter and jitter_draw < 0.3 * k * project.jitter_prone
-    n_neighbours = int(min(rng.poisson(0.5 * project.vessel_density * k), 3))
+    n_neighbours = int(min(rng.poisson(0.3 * project.vessel_density * k), 2))
     static_neighbour = bool(rng.random() < 0.06 * k)
     n_penetrating = int(min(rng.poisson(0.6 * project.vessel_density * k), 4))
-    penetrating_in_roi = bool(n_penetrating and rng.random() < 0.3)
+    penetrating_in_roi = bool(n_penetrating and rng.random() < 0.15)
     black = int(rng.integers(1, max(2, int(0.15 * geo["depth"])))) if rng.random() < 0.08 * k else 0
     blank = float(rng.uniform(0.1, 0.35)) if rng.random() < 0.2 * k else 0.0
     blackout = bool(rng.random() < 0.08 * k)
@@ -199,12 +199,12 @@ def difficulty(hard: tuple[str, ...]) -> float:
 def crowd(rng: np.random.Generator, stalled: bool, level: float) -> tuple[float, bool]:
     """The crowd's score (fraction of its votes saying "stalled") and the tier-1 flag.
 
-    Each stack's crowd is right with a probability drawn around ``0.97 - 0.45 * level``, so
+    Each stack's crowd is right with a probability drawn around ``0.97 - 0.42 * level``, so
     misses and false alarms both grow with difficulty; 5–30 votes. Tier 1 holds the confident
     answers (score ≤ 0.1 or ≥ 0.9 from at least 8 votes) and the ones an expert checked (more
     often the uncertain ones), so hard stacks reach tier 1 too.
     """
-    right = 0.97 - 0.45 * level
+    right = 0.97 - 0.42 * level
     p = rng.beta(right * 12, (1 - right) * 12)
     votes = int(min(5 + rng.poisson(10), 30))
     yes = int(rng.binomial(votes, p if stalled else 1 - p))

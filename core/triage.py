@@ -13,7 +13,7 @@ reference set cannot show (its labels *are* the reference), so the combined miss
 flowing, or routed and answered wrong by a recorded human answer), ``r`` the share routed with no
 recorded answer. ``h`` comes from a :class:`~core.skill.HumanErrorRates` (known-answer stacks, or
 the stated prior; never silently zero). The bound splits ``alpha = 1 - confidence`` (Bonferroni):
-``HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
+``core.combined_bound.HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
 :func:`core.metrics.mixed_error_upper` of ``a + w r`` on the reference set. False alarms likewise.
 With a human error rate known to be zero the bound is exactly the plain Clopper–Pearson bound.
 
@@ -32,14 +32,12 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
-from core.metrics import max_errors_within, mixed_error_budget, mixed_error_upper
-from core.skill import ErrorRate, HumanErrorRates
+from core.combined_bound import ClassBound
+from core.metrics import max_errors_within
+from core.pair_search import MIRROR, sweep
+from core.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
-
-HUMAN_ALPHA_SHARE = 0.5
-"""Share of ``1 - confidence`` spent on the human error rate's bound (the rest on the reference set)."""
-
 
 class Decision(IntEnum):
     """What the policy does with one stack."""
@@ -177,44 +175,6 @@ def _reference(scores: np.ndarray | list, y: np.ndarray | list,
     return scores, y.astype(np.int8), human
 
 
-@dataclass(frozen=True)
-class _ClassBound:
-    """The error bound of one class (stalled: misses; flowing: false alarms)."""
-
-    n: int
-    rate: ErrorRate
-    confidence: float
-
-    @property
-    def human_confidence(self) -> float:
-        return 1.0 if self.rate.certain_zero else 1 - (1 - self.confidence) * HUMAN_ALPHA_SHARE
-
-    @property
-    def weight(self) -> float:
-        return self.rate.upper(self.human_confidence)
-
-    @property
-    def reference_confidence(self) -> float:
-        return self.confidence + (1 - self.human_confidence)
-
-    def lower(self, counted: np.ndarray | int, unreviewed: np.ndarray | int) -> np.ndarray | float:
-        """``1 -`` the upper bound of the error rate; NaN for an empty class."""
-        if self.n == 0:
-            return np.full(np.shape(counted), np.nan) if np.ndim(counted) else float("nan")
-        upper = mixed_error_upper(counted, unreviewed, self.n, self.weight, confidence=self.reference_confidence)
-        return 1 - upper if np.ndim(upper) else 1 - float(upper)
-
-    def point(self, counted: np.ndarray | int, unreviewed: np.ndarray | int) -> np.ndarray | float:
-        """``1 -`` the expected error rate (human errors at their mean rate)."""
-        if self.n == 0:
-            return np.full(np.shape(counted), np.nan) if np.ndim(counted) else float("nan")
-        return 1 - (np.asarray(counted) + self.rate.mean * np.asarray(unreviewed)) / self.n
-
-    def budget(self, max_rate: float) -> np.ndarray:
-        """Largest ``counted + unreviewed`` allowed per ``counted`` (see ``mixed_error_budget``)."""
-        return mixed_error_budget(self.n, self.weight, max_rate, confidence=self.reference_confidence)
-
-
 def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: float | None, t_high: float | None, *,
                     human: np.ndarray | list | None = None, human_errors: HumanErrorRates | None = None,
                     confidence: float = 0.95) -> PolicyReport:
@@ -249,8 +209,8 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
     misses = int(((y == 1) & (answered == 0)).sum())
     false_alarms = int(((y == 0) & (answered == 1)).sum())
     open_pos, open_neg = int((unreviewed & (y == 1)).sum()), int((unreviewed & (y == 0)).sum())
-    stalled = _ClassBound(n_pos, human_errors.miss, confidence)
-    flowing = _ClassBound(n_neg, human_errors.false_alarm, confidence)
+    stalled = ClassBound(n_pos, human_errors.miss, confidence)
+    flowing = ClassBound(n_neg, human_errors.false_alarm, confidence)
     n_human = int(routed.sum())
     return PolicyReport(
         t_low=t_low, t_high=t_high, n=len(y),
@@ -296,61 +256,6 @@ class TriagePolicy:
         return decide(scores, self.t_low_, self.t_high_)
 
 
-def _passes(budget: np.ndarray, counted: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """Whether ``(counted, counted + unreviewed = total)`` meets a class's error budget."""
-    inside = counted < len(budget)
-    return inside & (total <= budget[np.minimum(counted, len(budget) - 1)]) if len(budget) else inside
-
-
-def _sweep_low(values: np.ndarray, groups: dict[str, np.ndarray], miss_budget: np.ndarray,
-               fa_budget: np.ndarray) -> pd.DataFrame:
-    """For every choice of the auto-flowing set (scores <= values[i-1]), the smallest auto-stalled
-    cut values[j-1] whose false alarms pass their budget, and whether the misses then pass theirs.
-
-    With ``m`` unique scores, ``i`` in ``0..m`` (0 = none automatic) and ``j`` in ``i+1..m+1``
-    (``m+1`` = none automatic). For fixed ``i``, raising ``j`` moves stacks from auto-stalled to
-    humans: counted false alarms and (counted + unreviewed) flowing never grow, so the false-alarm
-    test passes from some ``j`` on, while counted misses and (counted + unreviewed) stalls never
-    shrink, and workload never shrinks: the smallest passing ``j`` is the best, and a bisection
-    run for all ``i`` at once finds it in ``O(m log m)``.
-    """
-    m = len(values)
-
-    def prefix(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(a)])
-
-    count, pos, neg = prefix(groups["n"]), prefix(groups["pos"]), prefix(groups["neg"])
-    hmiss, hfa, upos, uneg = (prefix(groups[k]) for k in ("hmiss", "hfa", "upos", "uneg"))
-    i = np.arange(m + 1)
-
-    def false_alarms(j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        counted = (neg[m] - neg[j - 1]) + hfa[j - 1] - hfa[i]
-        return counted, counted + uneg[j - 1] - uneg[i]
-
-    low, high = i + 1, np.full(m + 1, m + 1)
-    reachable = _passes(fa_budget, *false_alarms(high))
-    while (open_ := low < high).any():
-        mid = (low + high) // 2
-        ok = _passes(fa_budget, *false_alarms(mid))
-        high = np.where(open_ & ok, mid, high)
-        low = np.where(open_ & ~ok, mid + 1, low)
-    j = low
-    fa_counted, fa_total = false_alarms(j)
-    misses = pos[i] + hmiss[j - 1] - hmiss[i]
-    miss_total = misses + upos[j - 1] - upos[i]
-    padded = np.concatenate([[np.nan], values, [np.nan]])
-    return pd.DataFrame({
-        "t_low": padded[i], "t_high": padded[j], "n_auto": count[i] + (count[m] - count[j - 1]),
-        "misses": misses, "false_alarms": fa_counted, "unreviewed_stalled": miss_total - misses,
-        "unreviewed_flowing": fa_total - fa_counted,
-        "feasible": reachable & _passes(miss_budget, misses, miss_total),
-    })
-
-
-_MIRROR = {"t_low": "t_high", "t_high": "t_low", "misses": "false_alarms", "false_alarms": "misses",
-           "unreviewed_stalled": "unreviewed_flowing", "unreviewed_flowing": "unreviewed_stalled"}
-
-
 def _none(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
@@ -394,8 +299,10 @@ class TunedTriagePolicy(TriagePolicy):
     -----
     Tune on scores from the predictor that will be applied, for stacks it never trained on
     (out-of-fold or held out): in-sample scores are over-confident and the guarantee would not
-    hold on new stacks. The bounds are exact optima of the stated objective: the most automatic
-    decisions whose bounds pass, ties broken by fewer counted misses, then false alarms.
+    hold on new stacks. The chosen pair is the exact optimum over every pair of candidate
+    thresholds: the most automatic decisions whose bounds pass, ties broken by fewer counted
+    misses, then false alarms. For human error measured where the humans work (the routed band),
+    see :func:`core.guarantee.tune_with_known_answers`.
 
     Examples
     --------
@@ -440,19 +347,20 @@ class TunedTriagePolicy(TriagePolicy):
             raise ValueError(f"the reference set needs both classes; it has {n_pos} stalled and {n_neg} flowing stacks")
         self._warn_if_too_few(n_pos, self.sensitivity, "stalled", "sensitivity")
         self._warn_if_too_few(n_neg, self.specificity, "flowing", "specificity")
-        stalled = _ClassBound(n_pos, self.human_errors_.miss, self.confidence)
-        flowing = _ClassBound(n_neg, self.human_errors_.false_alarm, self.confidence)
+        stalled = ClassBound(n_pos, self.human_errors_.miss, self.confidence)
+        flowing = ClassBound(n_neg, self.human_errors_.false_alarm, self.confidence)
         miss_budget, fa_budget = stalled.budget(1 - self.sensitivity), flowing.budget(1 - self.specificity)
-        low = self._sweep(scores, y, human, miss_budget, fa_budget)
-        high = self._sweep(-scores, 1 - y, 1 - human, fa_budget, miss_budget).rename(columns=_MIRROR)
+        low = sweep(scores, y, human, miss_budget, fa_budget)
+        high = sweep(-scores, 1 - y, 1 - human, fa_budget, miss_budget).rename(columns=MIRROR)
         high[["t_low", "t_high"]] = -high[["t_low", "t_high"]]
         curve = pd.concat([low.assign(sweep="t_low"), high.assign(sweep="t_high")], ignore_index=True)
-        self.feasible_ = bool(curve["feasible"].any())
-        if self.feasible_:
-            best = curve[curve["feasible"]].sort_values(["n_auto", "misses", "false_alarms"],
-                                                        ascending=[False, True, True], kind="stable")
-            self.t_low_, self.t_high_ = _none(best["t_low"].iloc[0]), _none(best["t_high"].iloc[0])
-            keep = [best.index[0]]
+        feasible = np.flatnonzero(curve["feasible"].to_numpy())
+        self.feasible_ = bool(len(feasible))
+        if self.feasible_:  # most automatic, then fewest counted misses, then false alarms (first on ties)
+            keys = [curve[c].to_numpy()[feasible] for c in ("false_alarms", "misses", "n_auto")]
+            best = feasible[np.lexsort((keys[0], keys[1], -keys[2]))[0]]
+            self.t_low_, self.t_high_ = _none(curve["t_low"].iloc[best]), _none(curve["t_high"].iloc[best])
+            keep = [best]
         else:
             warnings.warn("no policy meets the targets on this reference set: routing every stack to humans "
                           f"(human error rates: {self.human_errors_.basis})", TriageWarning, stacklevel=2)
@@ -475,7 +383,7 @@ class TunedTriagePolicy(TriagePolicy):
         return curve.loc[sorted(set(rows))].reset_index(drop=True)
 
     @staticmethod
-    def _describe(curve: pd.DataFrame, n: int, stalled: _ClassBound, flowing: _ClassBound) -> pd.DataFrame:
+    def _describe(curve: pd.DataFrame, n: int, stalled: ClassBound, flowing: ClassBound) -> pd.DataFrame:
         """Add shares, point rates and their lower confidence bounds to curve rows."""
         misses, open_pos = curve["misses"].to_numpy(), curve["unreviewed_stalled"].to_numpy()
         false_alarms, open_neg = curve["false_alarms"].to_numpy(), curve["unreviewed_flowing"].to_numpy()
@@ -491,17 +399,3 @@ class TunedTriagePolicy(TriagePolicy):
             warnings.warn(f"the reference set holds only {n} {cls} stacks: even with no errors the "
                           f"{self.confidence:.0%} lower bound of {metric} stays below {target}; "
                           f"at least {need} are needed", TriageWarning, stacklevel=3)
-
-    @staticmethod
-    def _sweep(scores: np.ndarray, y: np.ndarray, human: np.ndarray, miss_budget: np.ndarray,
-               fa_budget: np.ndarray) -> pd.DataFrame:
-        values, inverse = np.unique(scores, return_inverse=True)
-
-        def per_value(mask: np.ndarray) -> np.ndarray:
-            return np.bincount(inverse, weights=mask.astype(float), minlength=len(values)).astype(np.int64)
-
-        open_ = np.isnan(human)
-        groups = {"n": per_value(np.ones_like(y, dtype=bool)), "pos": per_value(y == 1), "neg": per_value(y == 0),
-                  "hmiss": per_value((y == 1) & (human == 0)), "hfa": per_value((y == 0) & (human == 1)),
-                  "upos": per_value((y == 1) & open_), "uneg": per_value((y == 0) & open_)}
-        return _sweep_low(values, groups, miss_budget, fa_budget)

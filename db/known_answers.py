@@ -65,22 +65,33 @@ def claimable() -> list:
     """WHERE conditions (on Prediction) for a known-answer stack this user may claim (ingested, so
     it can be shown); parameters run_id, user_id, now (as in ``db.queue``)."""
     return [Prediction.model_run_id == bindparam("run_id"), trusted_label(Prediction.vessel_id),
-            exists().where(_INGESTED.id == Prediction.vessel_id, _INGESTED.status == "ok"),
-            ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
+            exists().where(_INGESTED.id == Prediction.vessel_id, _INGESTED.status == "ok"), *_unseen()]
+
+
+def _unseen() -> list:
+    """Neither reviewed by this user nor held by anyone now (parameters user_id, now)."""
+    return [~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
 
 @functools.cache
 def _candidate_statement(*, in_band: bool, from_start: bool) -> Select:
     """The first claimable known-answer stack by vessel id at or after ``start`` (else: before it,
-    wrapping around), locked (skip locked)."""
-    conditions = claimable()
+    wrapping around), locked (skip locked).
+
+    The label and the ingest status are joined rather than tested per row, and the id range is
+    repeated on every joined table: PostgreSQL does not carry a range across a join, and would
+    otherwise merge-join from the first id instead of from ``start``.
+    """
+    start = bindparam("start")
+    ids = (Prediction.vessel_id, Vessel.id, CrowdAnswer.vessel_id)
+    conditions = [Prediction.model_run_id == bindparam("run_id"), TRUSTED, Vessel.status == "ok",
+                  *_unseen(), *((column >= start) if from_start else (column < start) for column in ids)]
     if in_band:
         conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
-    conditions.append(Prediction.vessel_id >= bindparam("start") if from_start
-                      else Prediction.vessel_id < bindparam("start"))
     return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions)
+            .join(Vessel, Vessel.id == Prediction.vessel_id)
+            .join(CrowdAnswer, CrowdAnswer.vessel_id == Prediction.vessel_id).where(*conditions)
             .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Vessel, skip_locked=True))
 
 

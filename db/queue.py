@@ -242,14 +242,20 @@ def _claim_statement(dialect: str, *, known_answer: bool = False) -> Insert:
         where=Claim.expires_at <= bindparam("now")).returning(Claim.vessel_id)
 
 
-_WORK_FOR_USER = select(literal(1)).where(
-    *_routed(), Prediction.review_level < bindparam("k"),
+_WORK_AT_LEVEL = select(literal(1)).where(
+    *_routed(), Prediction.review_level == bindparam("level"),
     ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id"))).limit(1)
+
+
+def _has_work(connection: Connection, parameters: dict) -> bool:
+    """Whether a routed stack still needs a review this user may give (one index range per level)."""
+    return any(connection.execute(_WORK_AT_LEVEL, {**parameters, "level": level}).first() is not None
+               for level in range(parameters["k"]))
 
 
 def _claim_known_answer(connection: Connection, parameters: dict, rng: random.Random) -> ClaimedStack | None:
     """Claim a known-answer stack for the user when one is available and they still have regular work."""
-    if connection.execute(_WORK_FOR_USER, parameters).first() is None:
+    if not _has_work(connection, parameters):
         return None
     found = known_answers.pick_candidate(connection, parameters, rng)
     if found is None:

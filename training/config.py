@@ -1,50 +1,86 @@
-"""Training options: one dataclass, saved as the run's ``config.json``."""
+"""Training options: one dataclass, saved as the run's ``config.json``, that also defines the CLI.
+
+Each option is written once: a :class:`TrainConfig` field whose metadata holds its command-line
+help (and, where it differs from ``--field-name``, its flag and how the flag's value maps onto the
+field). ``stalltriage train`` builds its options from these fields with :func:`add_arguments` and
+reads them back with :func:`config_from_args`.
+
+Two recipes share the fields' defaults: the CPU recipe (the dataclass defaults) and the GPU recipe
+(:data:`GPU_RECIPE` on top of them: the winners' full-size networks with AMP). An option given on
+the command line overrides the recipe; ``--recipe auto`` picks the recipe for the device found.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
 
 # Options that shape the result: a rerun into an existing run directory must not change them.
-IDENTITY_FIELDS = ("arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
+IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
-                   "tier2", "tier2_cut", "size", "max_depth", "elastic_prob", "snapshots", "tta", "seed", "warm_start")
+                   "tier2", "tier2_cut", "size", "max_depth", "mask_channel", "elastic_prob", "snapshots", "tta",
+                   "seed", "warm_start")
+RECIPES = ("auto", "cpu", "gpu")
+# The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
+GPU_RECIPE = {"arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
+              "weight_decay": 0.05, "epochs": 30, "elastic_prob": 0.2, "tta": 4, "workers": 6}
+DEFAULT_EPOCHS = 12  # the cap without a time budget; with one, the budget decides (``epochs`` unset)
+
+
+def _opt(default, help: str, **cli):  # noqa: A002 - the argparse word
+    """A field with its command-line help; ``cli`` may set ``flag``, ``type``, ``choices``, ``to_field``."""
+    meta = {"help": help, **cli}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (defaults: the CPU recipe)."""
 
-    arch: str = "plain3d"
-    model_kwargs: dict = field(default_factory=dict)
-    init_checkpoint: str | None = None
-    warm_start: str | None = None
-    """A finished run directory: each fold starts from its last snapshot and stacks keep their folds
-    (``training.warmstart``); ``init_checkpoint`` is then unused."""
-    folds: int = 5
-    epochs: int = 12
-    batch_size: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 0.02
-    warmup_epochs: float = 0.5
-    loss: str = "bce"
-    focal_gamma: float = 2.0
-    stalled_share: float | None = 0.25
-    soft_labels: bool = False
-    tier2: str = "off"
-    tier2_cut: float = 0.6
-    size: int = 32
-    max_depth: int = 32
-    elastic_prob: float = 0.0
-    snapshots: int = 2
-    tta: int = 1
-    time_budget_min: float | None = None
-    device: str = "auto"
-    workers: int = 0
-    seed: int = 0
+    recipe: str = _opt("cpu", "recipe the other defaults come from: auto (gpu on CUDA, else cpu), cpu, gpu",
+                       choices=RECIPES)
+    arch: str = _opt("plain3d", "network (an unknown name lists the known ones)")
+    model_kwargs: dict = _opt(dict, "channel width of the compact nets (plain3d, slim3d)", flag="--width",
+                              type=int, to_field=lambda v: {} if v is None else {"width": v})
+    init_checkpoint: str | None = _opt(None, "initial weights: our checkpoint or a 2D ImageNet state dict "
+                                             "(inflated to 3D)", flag="--init", metavar="PATH", type=str)
+    warm_start: str | None = _opt(None, "a finished run: each fold starts from its last snapshot and every stack "
+                                        "keeps its fold (training.warmstart; what `stalltriage retrain` does)",
+                                  metavar="RUN_DIR", type=str)
+    folds: int = _opt(5, "cross-validation folds")
+    epochs: int | None = _opt(None, f"epochs per fold, at most (default: {DEFAULT_EPOCHS}; with --time-budget, "
+                                    "as many as the budget allows)", type=int)
+    batch_size: int = _opt(8, "stacks per training step")
+    lr: float = _opt(2e-3, "peak AdamW learning rate")
+    weight_decay: float = _opt(0.02, "AdamW weight decay (not on norms and biases)")
+    warmup_epochs: float = _opt(0.5, "linear warm-up, in epochs")
+    loss: str = _opt("bce", "loss on logits (both accept soft targets)", choices=("bce", "focal"))
+    focal_gamma: float = _opt(2.0, "focal loss exponent")
+    stalled_share: float | None = _opt(0.25, "share of stalled stacks drawn per epoch (0 = natural share)",
+                                       to_field=lambda v: v or None)
+    soft_labels: bool = _opt(False, "train tier-1 stacks on their crowd scores too", action="store_true")
+    tier2: str = _opt("soft", "non-tier-1 labelled stacks: soft (crowd score as target), cut (stalled if score "
+                              "> --tier2-cut) or off (tier 1 only)", choices=("soft", "cut", "off"))
+    tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
+    size: int = _opt(32, "slice height and width after resizing")
+    max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
+    mask_channel: bool = _opt(True, "give the network the filled outline mask as a second input channel",
+                              action=argparse.BooleanOptionalAction)
+    elastic_prob: float = _opt(0.0, "probability of a 3D elastic deformation (slow on CPU)", flag="--elastic")
+    snapshots: int = _opt(2, "ensemble members per fold (the last epochs' weights)")
+    tta: int = _opt(1, "flip views for out-of-fold scores and, by default, for predict", choices=(1, 2, 4, 8))
+    time_budget_min: float | None = _opt(None, "total training minutes, split over the folds; each fold fits "
+                                               "its schedule to its share and always leaves its members",
+                                         flag="--time-budget", metavar="MIN", type=float)
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
+    workers: int = _opt(0, "DataLoader worker processes")
+    seed: int = _opt(0, "seed of folds, sampling, augmentation and initialisation")
 
     def resolved_device(self) -> torch.device:
         """``auto`` → CUDA when available, else CPU."""
@@ -54,9 +90,62 @@ class TrainConfig:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
+    def planned_epochs(self) -> int:
+        """The epoch cap: ``epochs`` if set, else unbounded under a time budget, else the default."""
+        if self.epochs is not None:
+            return self.epochs
+        return 10_000 if self.time_budget_min is not None else DEFAULT_EPOCHS
+
     def as_dict(self) -> dict:
         return asdict(self)
 
     def identity(self) -> dict:
         """The options a resumed run must share with the original."""
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
+
+
+def _flag(f) -> str:
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one option per :class:`TrainConfig` field; unset options keep the recipe's default."""
+    for f in fields(TrainConfig):
+        meta = dict(f.metadata)
+        kwargs = {k: meta[k] for k in ("choices", "action", "metavar", "type") if k in meta}
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if "action" not in kwargs and "type" not in kwargs:
+            kwargs["type"] = type(default)
+        note = ""
+        if default not in (None, {}) and kwargs.get("action") != "store_true":
+            gpu = GPU_RECIPE.get(f.name)
+            note = f" (default {default}{'' if gpu is None else f'; gpu recipe {gpu}'})"
+        parser.add_argument(_flag(f), dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + note, **kwargs)
+
+
+def config_from_args(args: argparse.Namespace, cuda_available: bool | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` the parsed options describe: the recipe's defaults plus what was given.
+
+    ``cuda_available`` decides ``--recipe auto`` (default: ask torch).
+    """
+    given = {}
+    for f in fields(TrainConfig):
+        if hasattr(args, f.name):
+            convert = f.metadata.get("to_field")
+            given[f.name] = convert(getattr(args, f.name)) if convert else getattr(args, f.name)
+    return recipe_config(given.pop("recipe", "auto"), cuda_available, **given)
+
+
+def recipe_config(recipe: str = "auto", cuda_available: bool | None = None, **overrides) -> TrainConfig:
+    """The named recipe's :class:`TrainConfig` with ``overrides`` applied (``auto``: gpu on CUDA, else cpu)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+    if recipe == "auto":
+        if cuda_available is None:
+            import torch
+
+            device = overrides.get("device", "auto")
+            cuda_available = device.startswith("cuda") or device == "auto" and torch.cuda.is_available()
+        recipe = "gpu" if cuda_available else "cpu"
+    base = GPU_RECIPE if recipe == "gpu" else {}
+    return TrainConfig(**(base | overrides | {"recipe": recipe}))

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.models import create_model
-from core.predict import load_member, score_loader
+from core.predict import load_member, score_keys, score_loader
 from core.preprocess import InputSpec, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
@@ -133,7 +133,7 @@ def _reseed_worker(worker_id: int) -> None:
 def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
                 folds: np.ndarray, fold: int, budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
     """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent."""
-    spec = InputSpec(config.size, config.max_depth)
+    spec = config_spec(config)
     train_idx, val_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     train_set = make_dataset([samples[i] for i in train_idx], store_path, spec, train=True,
                              elastic_prob=config.elastic_prob)
@@ -146,14 +146,15 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
 
     torch.manual_seed(config.seed * 1000 + fold)
     init = fold_snapshot(config.warm_start, fold) if config.warm_start else config.init_checkpoint
-    model = create_model(config.arch, checkpoint=init, **config.model_kwargs).to(device)
+    model = create_model(config.arch, checkpoint=init, in_channels=spec.channels, **config.model_kwargs).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     steps = len(loader)
+    epochs = config.planned_epochs()
     optimiser, scheduler = make_optimiser(model, config.lr, config.weight_decay,
-                                          round(config.warmup_epochs * steps), config.epochs * steps)
+                                          round(config.warmup_epochs * steps), epochs * steps)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    start, planned, spent = 0, config.epochs, 0.0
+    start, planned, spent = 0, epochs, 0.0
     ckpt = load_checkpoint(run.checkpoint)
     if ckpt is not None and ckpt["fold"] == fold:
         model.load_state_dict(ckpt["model"])
@@ -206,9 +207,14 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         epoch += 1
     distributed.barrier(dist)
     if dist.is_main:
-        spent += _write_fold_oof(run, config, [samples[i] for i in val_idx], val_loader, fold, spent, device)
+        spent += _write_fold_oof(run, config, [samples[i] for i in val_idx], store_path, fold, spent, device)
     distributed.barrier(dist)
     return spent
+
+
+def config_spec(config: TrainConfig) -> InputSpec:
+    """The input shape the run's options describe."""
+    return InputSpec(config.size, config.max_depth, config.mask_channel)
 
 
 def _mkparent(path: Path) -> Path:
@@ -216,12 +222,13 @@ def _mkparent(path: Path) -> Path:
     return path
 
 
-def _write_fold_oof(run: RunDir, config: TrainConfig, val_samples: list[TrainSample], val_loader: DataLoader,
+def _write_fold_oof(run: RunDir, config: TrainConfig, val_samples: list[TrainSample], store_path: str | Path,
                     fold: int, spent: float, device: torch.device) -> float:
-    """Score the held-out fold with the fold's snapshots (and TTA); write ``fold<k>/oof.csv``."""
+    """Score the held-out fold with the fold's snapshots (and TTA) as ``predict`` would; write ``fold<k>/oof.csv``."""
     tic = time.monotonic()
-    members = [load_member(config.as_dict(), path, device) for path in run.snapshots(fold)]
-    scores = score_loader(members, val_loader, config.tta, device)
+    members = [load_member(run.read_json(run.config), path, device) for path in run.snapshots(fold)]
+    scores = score_keys(members, store_path, [s.key for s in val_samples], config_spec(config), n_views=config.tta,
+                        batch_size=config.batch_size, workers=config.workers, device=device)
     seconds = time.monotonic() - tic
     frame = pd.DataFrame({"filename": [s.filename for s in val_samples], "fold": fold,
                           "label": [s.label for s in val_samples], "target": [s.target for s in val_samples],

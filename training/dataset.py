@@ -79,7 +79,11 @@ def select_samples(records: Sequence[StackRecord], *, tier2: str = "off", tier2_
         elif (sample := _tier2_sample(rec, tier2, tier2_cut)) is not None:
             samples.append(sample)
     if not samples:
-        raise ValueError(f"none of {len(records)} records is a labelled training stack")
+        raise ValueError(
+            f"none of {len(records)} records is a labelled training stack ({len(train)} training stacks, "
+            f"tier2={tier2}): ingest the training stacks with their answers, e.g. `stalltriage ingest "
+            "VIDEO_DIR --metadata train_metadata.csv --labels train_labels.csv` (binary labels), or a "
+            "train_metadata.csv with crowd_score and tier1 columns (crowd answers)")
     return samples
 
 

@@ -49,9 +49,10 @@ def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample
                              "use a new --out directory")
         return
     run.root.mkdir(parents=True, exist_ok=True)
-    model = create_model(config.arch, **config.model_kwargs)
+    model = create_model(config.arch, in_channels=2 if config.mask_channel else 1, **config.model_kwargs)
     run.write_json(run.config, config.as_dict() | {
-        "input": {"size": config.size, "max_depth": config.max_depth}, "data": data, "command": command,
+        "input": {"size": config.size, "max_depth": config.max_depth, "mask_channel": config.mask_channel},
+        "data": data, "command": command,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "parameters": sum(p.numel() for p in model.parameters()),
         "versions": {"torch": torch.__version__, "monai": monai.__version__}})
@@ -97,13 +98,16 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
         f"# Model card: {run.root.name}", "",
         f"- Created: {cfg['created']}; finished {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         f"- Command: `{command or cfg.get('command', '')}`",
+        f"- Recipe: `{config.recipe}` ({'the full-size GPU recipe' if config.recipe == 'gpu' else 'the CPU recipe'}"
+        f", device {config.resolved_device()})",
         f"- Network: `{config.arch}`{f' {config.model_kwargs}' if config.model_kwargs else ''} "
         f"({cfg['parameters']:,} parameters), "
-        f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, mask)",
+        f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, depth mask)"
+        f"{', outline mask as a second channel' if config.mask_channel else ''}",
         f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
         f"{data.get('from_reviews', 0)} labelled by reviewers, {data['projects']} projects); "
         f"tier 2: {config.tier2}; soft labels: {config.soft_labels}",
-        f"- Recipe: {config.folds}-fold CV grouped by project, {config.loss} loss, AdamW lr {config.lr}, "
+        f"- Training: {config.folds}-fold CV grouped by project, {config.loss} loss, AdamW lr {config.lr}, "
         f"warm-up + cosine, stalled share {config.stalled_share}, {config.snapshots} snapshots per fold, "
         f"TTA {config.tta} views",
         f"- Epochs per fold: {epochs}; training time {minutes:.1f} min "

@@ -72,10 +72,10 @@ def score_histogram(reference: pd.DataFrame, *, t_low: float | None = None, t_hi
         fig.add_trace(go.Histogram(x=scores, name=name, xbins={"start": 0, "end": 1, "size": 1 / bins},
                                    marker_color=LABEL_COLOURS[label], showlegend=False), row=row, col=1)
         fig.update_yaxes(title_text="stacks", rangemode="tozero", nticks=4, row=row, col=1)
-        for value, text in ((t_low, "t_low"), (t_high, "t_high")):
+        for value, text, side in ((t_low, "t_low", "bottom left"), (t_high, "t_high", "bottom right")):
             if value is not None and 0 <= value <= 1:
-                fig.add_vline(x=value, line_dash="dash", line_color="black", row=row, col=1,
-                              annotation_text=text if row == 1 else None, annotation_position="top")
+                label = {"annotation_text": text, "annotation_position": side} if row == 2 else {}
+                fig.add_vline(x=value, line_dash="dash", line_color="black", row=row, col=1, **label)
     fig.update_xaxes(title_text="model probability (stalled)", range=[0, 1], row=2, col=1)
     fig.update_layout(height=420, bargap=0.05, margin={"t": 40, "b": 40, "l": 50, "r": 10})
     return fig
@@ -135,7 +135,8 @@ def workload_figure(comparison: pd.DataFrame, *, done: int) -> go.Figure:
                            marker_color=["#9467bd", "#7f7f7f", "#2ca02c"], text=comparison["how"],
                            textposition="auto", hovertemplate="%{y}: %{x:,} answers<extra></extra>"))
     fig.add_vline(x=done, line_dash="dot", annotation_text=f"given so far: {done:,}", annotation_position="top")
-    fig.update_layout(height=260, xaxis_title="human answers needed", xaxis_type="log", xaxis_dtick=1,
+    top = np.log10(max(10, float(comparison["human answers"].max()), done) * 4)  # room for the labels
+    fig.update_layout(height=260, xaxis={"title": "human answers needed", "type": "log", "dtick": 1, "range": [0, top]},
                       yaxis_autorange="reversed",
                       margin={"t": 30, "b": 40, "l": 10, "r": 10}, showlegend=False)
     return fig

@@ -79,18 +79,18 @@ def video_size(height: int, width: int, scale: int) -> tuple[int, int]:
     return w + w % 2, h + h % 2
 
 
-def outline_overlay(mask: np.ndarray, scale: int, *, thickness: int = 2) -> np.ndarray:
+def outline_overlay(mask: np.ndarray, scale: int, *, thickness: int = 1) -> np.ndarray:
     """The border of a filled ROI mask as an orange line on a transparent RGBA image at video size.
 
-    ``mask`` is ``(H, W)``, non-zero on and inside the outline (what ingest stores). The line is
-    drawn at display resolution, ``thickness`` pixels wide, like the lab's 1–2 px outline seen
-    at the usual zoom.
+    ``mask`` is ``(H, W)``, non-zero on and inside the outline (what ingest stores). The line runs
+    just inside the mask's edge, ``thickness`` video pixels wide; the browser enlarges it with the
+    video, to about the lab's 1–2 px outline seen at the same zoom.
     """
     width, height = video_size(mask.shape[0], mask.shape[1], scale)
     big = np.zeros((height, width), np.uint8)
     big[:mask.shape[0] * scale, :mask.shape[1] * scale] = upscale((mask > 0).astype(np.uint8) * 255, scale) > 127
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * thickness + 1, 2 * thickness + 1))
-    line = cv2.morphologyEx(big, cv2.MORPH_GRADIENT, kernel) > 0
+    line = (big > 0) & (cv2.erode(big, kernel) == 0)  # the crop's own edges are not the outline
     overlay = np.zeros((height, width, 4), np.uint8)
     overlay[line] = (*OUTLINE_COLOUR, 255)
     return overlay

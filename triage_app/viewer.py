@@ -110,6 +110,12 @@ export default function (component) {
     const typing = (el) => el && (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT"
         || (el.tagName === "INPUT" && !["checkbox", "radio", "range", "button"].includes(el.type)));
     const onKey = (event) => {
+        if (!root.isConnected) {  // the viewer left the page (another page, queue done): stand down
+            document.removeEventListener("keydown", onKey, true);
+            document.removeEventListener("click", release, true);
+            document.removeEventListener("change", release, true);
+            return;
+        }
         if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
         const key = event.key.toLowerCase();
         let handled = true;

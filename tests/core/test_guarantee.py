@@ -7,7 +7,8 @@ import pytest
 
 from core.guarantee import KnownAnswers, tune_with_known_answers
 from core.skill import HumanErrorRates
-from core.triage import HUMAN_ALPHA_SHARE, TriageWarning, evaluate_policy
+from core.combined_bound import HUMAN_ALPHA_SHARE
+from core.triage import TriageWarning, evaluate_policy
 
 
 def _lab(seed: int, n: int = 6000):

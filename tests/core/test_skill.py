@@ -23,10 +23,11 @@ def test_skill_recovers_simulated_reviewers_within_their_intervals():
         [(0.95, 0.98), (0.85, 0.92), (0.99, 0.99), (0.6, 0.7), (0.9, 0.95), (0.97, 0.9)])}
     covered, total = 0, 0
     for seed in range(20):
-        table = ReviewerSkill(confidence=0.95).fit(_known_answer_reviews(np.random.default_rng(seed), skills, 400)).table()
-        for row in table.itertuples():
+        reviews = _known_answer_reviews(np.random.default_rng(seed), skills, 400)
+        for row in ReviewerSkill(confidence=0.95).fit(reviews).table().itertuples():
             sens, spec = skills[row.reviewer]
-            covered += (row.sensitivity_low <= sens <= row.sensitivity_high) + (row.specificity_low <= spec <= row.specificity_high)
+            covered += row.sensitivity_low <= sens <= row.sensitivity_high
+            covered += row.specificity_low <= spec <= row.specificity_high
             total += 2
     assert covered / total >= 0.85  # 95 % intervals under a weak prior; chance alone would not do this
 
@@ -123,3 +124,14 @@ def test_out_of_fold_labels_never_use_the_stacks_own_truth():
     assert (labels == truth).mean() > 0.9
     with pytest.raises(ValueError, match="fewer than folds"):
         out_of_fold_labels(reviews, truth.iloc[:3], folds=5)
+
+
+def test_dawid_skene_without_known_answers_and_with_a_new_reviewer():
+    rng = np.random.default_rng(4)
+    truth, reviews = _crowd(rng, 1500, {"expert": (0.97, 0.97), "careless1": (0.7, 0.7), "careless2": (0.7, 0.7)})
+    model = DawidSkene().fit(reviews)
+    majority = (reviews.groupby("stack")["answer"].mean() > 0.5).astype(int)
+    assert (model.labels_ == truth).mean() > (majority == truth).mean()
+    newcomer = pd.DataFrame({"stack": [0, 0], "reviewer": ["expert", "newcomer"], "answer": [1, 0]})
+    proba = model.predict_proba(newcomer)
+    assert proba.loc[0] > 0.5  # the expert outweighs a reviewer known only through the prior

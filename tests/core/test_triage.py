@@ -169,7 +169,8 @@ def test_default_is_the_stated_prior_not_perfection():
     assert report.human_basis == HumanErrorRates.prior().basis and report.unreviewed_stalled > 0
 
 
-@pytest.mark.parametrize("humans", [HUMANS["prior"], HUMANS["measured"], _good_humans()], ids=["prior", "measured", "good"])
+@pytest.mark.parametrize("humans", [HUMANS["prior"], HUMANS["measured"], _good_humans()],
+                         ids=["prior", "measured", "good"])
 def test_human_error_bounds_are_at_least_as_strict(humans):
     p, y, human = _case(11, n=400, with_humans=False)
     for t_low, t_high in [(None, None), (0.1, 0.6), (0.3, None), (None, 0.8), (0.0, 1.0)]:
@@ -297,15 +298,16 @@ def test_validate_thresholds_returns_floats_or_none():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("humans", [HumanErrorRates.perfect(), _good_humans()], ids=["perfect", "measured"])
+@pytest.mark.parametrize("humans", [HumanErrorRates.perfect(), _good_humans(), HumanErrorRates.prior()],
+                         ids=["perfect", "measured", "prior"])
 def test_large_reference_set_is_fast(humans):
     import time
     rng = np.random.default_rng(0)
     y = (rng.random(500_000) < 0.01).astype(int)
     p = np.clip(0.6 * y + rng.normal(0.2, 0.1, 500_000), 0, 1)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the shared test machines' load must not decide the outcome
     tuned = TunedTriagePolicy(sensitivity=0.95, specificity=0.95, curve_points=500, human_errors=humans).fit(p, y)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert len(tuned.curve_) <= 2 * 500 + 1
     chosen = tuned.curve_[(tuned.curve_.t_low == tuned.t_low_) & (tuned.curve_.t_high == tuned.t_high_)]
     assert len(chosen) >= 1 and chosen["feasible"].all()

@@ -30,3 +30,16 @@ def test_time_budget_stops_cleanly_with_a_usable_ensemble(toy_data, tmp_path):
     assert run.is_complete() and all(run.snapshots(k) for k in range(2))
     frame = predict_stacks(run.root, records, store, progress=False)
     assert frame["probability"].notna().all()
+
+
+@pytest.mark.slow
+def test_time_budget_is_used_when_no_epoch_cap_is_set(toy_data, tmp_path):
+    store, _, records = toy_data
+    run = RunDir(tmp_path / "run")
+    budget_s = 0.4 * 60
+    train_cv(records, store, run.root, TrainConfig(**(TINY | {"epochs": None, "time_budget_min": budget_s / 60})))
+    metrics = pd.read_csv(run.metrics)
+    # TINY's 3 epochs take a few seconds; without the cap each fold trains until its share of the budget
+    assert metrics.groupby("fold")["epoch"].max().min() > TINY["epochs"]
+    assert metrics.groupby("fold")["seconds"].max().sum() > 0.7 * budget_s
+    assert run.is_complete()

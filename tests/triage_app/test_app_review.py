@@ -119,6 +119,8 @@ def test_each_answer_writes_its_row_and_moves_on(answer, app_data):
     assert rows[0][3] is not None and rows[0][3] >= 0
     assert _shown_filename(at) != first
     assert at.metric[0].value == "1"
+    left = 20 if answer == "unsure" else 19  # counted at once, not one answer late ("unsure" needs another look)
+    assert any(c.value.startswith(f"{left} of 20 routed stacks still need reviews") for c in at.caption)
 
 
 def test_queue_runs_dry_with_a_thank_you(app_data):

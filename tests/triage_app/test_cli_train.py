@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -12,6 +17,7 @@ from db.engine import make_engine, make_session_factory
 from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 from triage_app.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAIN = ["--folds", "2", "--epochs", "2", "--snapshots", "1", "--size", "16", "--max-depth", "16",
               "--width", "6", "--tier2", "cut", "--device", "cpu"]
 
@@ -66,6 +72,27 @@ def test_train_then_predict(ingested, synth_data, tmp_path, capsys):
 
     assert main(["predict", "--model", str(run.root), *ingested]) == 0  # default: test split, CSV in the run
     assert set(pd.read_csv(run.root / "predictions_test.csv")["filename"]) == test
+
+    sharded = tmp_path / "sharded.csv"  # torchrun: 2 gloo ranks score half each, rank 0 writes one result
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "triage_app.cli", "predict", "--model", str(run.root), "--split", "all", "--out", str(sharded),
+           *ingested]
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("scored ") == 1  # one summary: only rank 0 writes
+    pd.testing.assert_frame_equal(pd.read_csv(sharded), frame, atol=1e-5)
+
+
+def test_train_without_labels_says_what_to_ingest(synth_data, tmp_path, capsys):
+    common = ["--db", f"sqlite:///{tmp_path / 'st.db'}", "--store", str(tmp_path / "store")]
+    assert main(["db", "upgrade", *common]) == 0
+    assert main(["ingest", str(synth_data / "test"), "--metadata", str(synth_data / "test_metadata.csv"),
+                 "--workers", "1", "--no-progress", *common]) == 0
+    assert main(["train", "--out", str(tmp_path / "r"), *TINY_TRAIN, *common]) == 1
+    out = capsys.readouterr().out
+    assert "none of 0 records is a labelled training stack" in out
+    assert "--labels train_labels.csv" in out and "crowd_score" in out
 
 
 def test_unknown_arch_and_missing_run_are_clear_errors(ingested, tmp_path, capsys):

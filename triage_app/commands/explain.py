@@ -50,7 +50,7 @@ def side_by_side(volume, mask, saliency, *, scale: int):  # noqa: ANN001, ANN201
 
     plain, heat = big(np.repeat(volume[..., None], 3, axis=-1)), big(overlay(volume, saliency))
     if mask is not None:
-        line = outline_overlay(mask, scale)[:plain.shape[1], :plain.shape[2]]
+        line = outline_overlay(mask, scale, thickness=2)[:plain.shape[1], :plain.shape[2]]  # survives yuv420p
         drawn = line[..., 3] == 255
         plain[:, drawn], heat[:, drawn] = line[drawn, :3], line[drawn, :3]
     gap = np.full((len(plain), plain.shape[1], max(4, scale * 2), 3), 255, np.uint8)

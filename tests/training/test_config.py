@@ -1,0 +1,51 @@
+"""Training options: one TrainConfig field per CLI option, recipes chosen by device, epoch cap."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import pytest
+
+from training.config import GPU_RECIPE, TrainConfig, add_arguments, config_from_args, recipe_config
+
+
+def _parse(argv: list[str], cuda: bool = False) -> TrainConfig:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return config_from_args(parser.parse_args(argv), cuda_available=cuda)
+
+
+def test_every_field_is_an_option_with_help():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    dests = {action.dest: action for action in parser._actions}
+    for f in fields(TrainConfig):
+        assert f.name in dests and dests[f.name].help, f.name
+
+
+def test_no_options_give_the_recipe_of_the_device():
+    assert _parse([]) == TrainConfig(recipe="cpu")
+    gpu = _parse([], cuda=True)
+    assert gpu.recipe == "gpu" and gpu.arch == GPU_RECIPE["arch"] and gpu.size == GPU_RECIPE["size"]
+    assert gpu.tier2 == TrainConfig().tier2  # what the recipe does not set stays the shared default
+    assert _parse(["--recipe", "cpu"], cuda=True) == TrainConfig(recipe="cpu")
+
+
+def test_options_override_the_recipe_and_map_onto_fields():
+    config = _parse(["--size", "96", "--width", "8", "--stalled-share", "0", "--no-mask-channel",
+                     "--time-budget", "2.5", "--init", "w.pt", "--elastic", "0.1", "--tier2", "off"], cuda=True)
+    assert (config.recipe, config.arch, config.size) == ("gpu", GPU_RECIPE["arch"], 96)
+    assert config.model_kwargs == {"width": 8} and config.stalled_share is None and not config.mask_channel
+    assert (config.time_budget_min, config.init_checkpoint, config.elastic_prob, config.tier2) == (2.5, "w.pt", 0.1, "off")
+
+
+def test_epoch_cap_leaves_no_budget_unused():
+    assert TrainConfig().planned_epochs() == 12
+    assert TrainConfig(time_budget_min=5).planned_epochs() > 1000  # the budget decides
+    assert TrainConfig(time_budget_min=5, epochs=3).planned_epochs() == 3  # unless a cap is asked for
+
+
+def test_unknown_recipe_is_refused():
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        recipe_config("tpu")
