@@ -138,18 +138,21 @@ def _active_user_name(session: Session, user_id: int) -> str:
     return name
 
 
-def _routed() -> list:
+def _routed(*, probability_index: bool = True) -> list:
     """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high.
 
     A NULL ``review_level`` marks a stack whose crowd label is known: it never needs a human.
+    ``probability_index=False`` writes the band so that no index serves it (``probability + 0``):
+    then an order by another column walks that column's index instead of sorting the whole band.
     """
+    probability = Prediction.probability if probability_index else Prediction.probability + 0.0
     return [Prediction.model_run_id == bindparam("run_id"), Prediction.review_level.is_not(None),
-            Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
+            probability > bindparam("t_low"), probability < bindparam("t_high")]
 
 
-def _claimable() -> list:
+def _claimable(*, probability_index: bool = True) -> list:
     """WHERE conditions for stacks a user may claim at one review level; parameters as :func:`_parameters`."""
-    return [*_routed(), Prediction.review_level == bindparam("level"),
+    return [*_routed(probability_index=probability_index), Prediction.review_level == bindparam("level"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
@@ -186,8 +189,8 @@ def _boundary_statement(*, excluding: bool) -> CompoundSelect:
 
 @functools.cache
 def _spread_statement(*, excluding: bool) -> Select:
-    """The claimable stack whose ensemble members disagree most (NULL spread last), locked."""
-    conditions = _claimable()
+    """The claimable stack whose ensemble members disagree most, locked (walks ``ix_prediction_queue_spread``)."""
+    conditions = _claimable(probability_index=False)
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
     return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
@@ -199,7 +202,7 @@ def _spread_statement(*, excluding: bool) -> Select:
 @functools.cache
 def _random_statement(*, excluding: bool) -> Select:
     """The first claimable stack at or after a random vessel id (``start``), locked."""
-    conditions = [*_claimable(), Prediction.vessel_id >= bindparam("start")]
+    conditions = [*_claimable(probability_index=False), Prediction.vessel_id >= bindparam("start")]
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
     return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
