@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from db.models import ModelRun, Prediction, Review, TriagePolicy
 from db.policy import active_policy
+from db.queue import queue_rule
 from db.queue_levels import refresh_review_levels
 from triage_app import tuning
 from triage_app.settings import Settings
@@ -102,11 +103,13 @@ def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retr
 
 
 def scoring_run(session: Session, vessel_id: int) -> str | None:
-    """Name of the run whose score the queue uses for a stack (the active policy's run), or None."""
-    query = (select(ModelRun.name).join(Prediction, Prediction.model_run_id == ModelRun.id)
-             .join(TriagePolicy, TriagePolicy.model_run_id == ModelRun.id)
-             .where(TriagePolicy.active.is_(True), Prediction.vessel_id == vessel_id))
-    return session.scalar(query)
+    """Name of the run whose score the queue uses for a stack (the active policy's run, else the newest),
+    or None when that run did not score it."""
+    rule = queue_rule(session)
+    if rule is None:
+        return None
+    return session.scalar(select(ModelRun.name).join(Prediction, Prediction.model_run_id == ModelRun.id)
+                          .where(ModelRun.id == rule.model_run_id, Prediction.vessel_id == vessel_id))
 
 
 def status_path(data_dir: Path) -> Path:
