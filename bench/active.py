@@ -49,7 +49,7 @@ from core.rundir import RunDir  # noqa: E402
 from core.store import key_for  # noqa: E402
 from core.synth import generate  # noqa: E402
 from db.engine import make_engine, make_session_factory  # noqa: E402
-from db.models import ModelRun, User, Vessel  # noqa: E402
+from db.models import ModelRun, User  # noqa: E402
 from db.known_answers import set_known_answer_rate  # noqa: E402
 from db.policy import save_policy  # noqa: E402
 from db.queue import claim_next, submit_review  # noqa: E402

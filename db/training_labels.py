@@ -34,9 +34,10 @@ def reviewed_labels(session: Session) -> pd.DataFrame:
     The reason says what the label rests on (one review, a majority, a skill-weighted vote with
     P(stalled)), as in the export.
     """
-    parts = [chunk.loc[(chunk["source"] == "human") & chunk["final_label"].notna(), ["filename", "final_label", "reason"]]
+    columns = ["filename", "final_label", "reason"]
+    parts = [chunk.loc[(chunk["source"] == "human") & chunk["final_label"].notna(), columns]
              for chunk in final_labels(session)]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["filename", "final_label", "reason"])
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return frame.rename(columns={"final_label": "label"}).astype({"label": "int64"})
 
 

@@ -84,5 +84,6 @@ def test_the_admin_setting_chooses_the_order_and_is_audited(session_factory, set
     assert _claim_all(session_factory, ann)[:2] == [0.3, 0.6]
     with session_factory() as session:
         assert queue_order(session) == "uncertainty"
-        changes = [(e.action, e.entity_id, e.actor, e.details["to"]) for e in recent_events(session, entity="app_setting")]
+        changes = [(e.action, e.entity_id, e.actor, e.details["to"])
+                   for e in recent_events(session, entity="app_setting")]
     assert ("setting.change", "queue_order", "boss", "uncertainty") in changes

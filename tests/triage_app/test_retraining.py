@@ -160,12 +160,14 @@ def test_no_review_lost_while_a_run_is_activated(db_url: str) -> None:
     reported = sorted(vessel for _, done, _ in outcomes for vessel in done)
     with factory() as session:
         stored = sorted(session.scalars(select(Review.vessel_id)))
-        pool_answers = session.scalar(select(func.count()).select_from(Review).join(Vessel, Vessel.id == Review.vessel_id)
-                                      .where(Vessel.split == "test"))
-        counted = dict(session.execute(select(Review.vessel_id, func.count()).join(Vessel, Vessel.id == Review.vessel_id)
+        pool_answers = session.scalar(select(func.count()).select_from(Review)
+                                      .join(Vessel, Vessel.id == Review.vessel_id).where(Vessel.split == "test"))
+        counted = dict(session.execute(select(Review.vessel_id, func.count())
+                                       .join(Vessel, Vessel.id == Review.vessel_id)
                                        .where(COUNTED, Vessel.split == "test").group_by(Review.vessel_id)).all())
         levels = dict(session.execute(select(Prediction.vessel_id, Prediction.review_level)
-                                      .where(Prediction.model_run_id == new, Prediction.vessel_id.in_(counted))).all())
+                                      .where(Prediction.model_run_id == new,
+                                             Prediction.vessel_id.in_(counted))).all())
     engine.dispose()
     assert stored == reported  # nothing lost, nothing extra (known-answer stacks are served too)
     assert pool_answers == POOL  # every pool stack answered once
