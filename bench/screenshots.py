@@ -51,13 +51,16 @@ def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str],
         log_in(page, url, reviewer)
         for key in answers:
             _answer(page, key)
-        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.05; "
+        page.get_by_text("routed stacks still need reviews").wait_for()
+        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
                                                 "v.addEventListener('seeked', r, {once: true}); })")
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "review.png"))
         page.keyboard.press("m")
         page.locator(f"{STAGE}[data-view=model]").wait_for(timeout=120_000)
-        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.05; "
+        page.get_by_role("button", name="Hide the model's view (M)").wait_for()  # the page has finished its run
+        page.get_by_text("routed stacks still need reviews").wait_for()
+        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
                                                 "v.addEventListener('seeked', r, {once: true}); })")
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "review-model-view.png"))

@@ -195,15 +195,14 @@ def penetrating(rng: np.random.Generator, vol: np.ndarray, centre: np.ndarray, r
     """A vessel seen nearly end-on: a round bright blob that drifts a little with depth, its
     cells passing through the slice plane at random (flowing) so the blob flickers."""
     d, h, w = vol.shape
-    drift = rng.normal(0, 0.08, 2) * radius
-    half = int(np.ceil(radius + 3 + np.abs(drift).max() * d / max(radius, 1)))
+    drift = rng.normal(0, 0.08, 2)  # px per slice
+    z = np.arange(d, dtype=np.float32)
+    cy, cx = centre[0] + drift[0] * (z - d / 2), centre[1] + drift[1] * (z - d / 2)
+    half = int(np.ceil(radius + 3 + np.abs(drift).max() * d / 2))
     y0, x0 = int(centre[0]) - half, int(centre[1]) - half
     ys, xs = np.mgrid[max(y0, 0):min(y0 + 2 * half + 1, h), max(x0, 0):min(x0 + 2 * half + 1, w)]
     if ys.size == 0:
         return
-    z = np.arange(d, dtype=np.float32)
-    cy = centre[0] + drift[0] * (z - d / 2) / max(radius, 1)
-    cx = centre[1] + drift[1] * (z - d / 2) / max(radius, 1)
     r2 = ((ys[None] - cy[:, None, None]) ** 2 + (xs[None] - cx[:, None, None]) ** 2) / radius**2
     lumen = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
     k = 3

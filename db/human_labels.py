@@ -14,18 +14,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.skill import DawidSkene
-from db.models import CrowdAnswer, Review, User
+from db.models import CrowdAnswer, Review, User, Vessel
 
 DECISIVE = ("stalled", "flowing")
 
 
-def _votes(session: Session) -> pd.DataFrame:
-    """Every stalled/flowing answer: stack (vessel id), reviewer, answer (1 stalled), known (answer or NA)."""
-    query = (select(Review.vessel_id.label("stack"), User.name.label("reviewer"), Review.answer,
+def decisive_votes(session: Session) -> pd.DataFrame:
+    """Every stalled/flowing answer, oldest first: stack (vessel id), filename, reviewer, answer
+    (1 stalled), known_answer (the review's flag) and truth (the crowd's label, or NA)."""
+    query = (select(Review.vessel_id.label("stack"), Vessel.filename, User.name.label("reviewer"), Review.answer,
                     Review.known_answer, CrowdAnswer.label.label("truth"))
-             .join(User, User.id == Review.user_id)
+             .join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Review.vessel_id)
-             .where(Review.answer.in_(DECISIVE)))
+             .where(Review.answer.in_(DECISIVE)).order_by(Review.id))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["answer"] = (frame["answer"] == "stalled").astype("int64")
@@ -35,7 +36,7 @@ def _votes(session: Session) -> pd.DataFrame:
 def skill_weighted_labels(session: Session) -> pd.Series:
     """P(stalled) by vessel id for every stack with at least two regular stalled/flowing answers
     (empty when there is none): the Dawid–Skene posterior under skills learned from all answers."""
-    votes = _votes(session)
+    votes = decisive_votes(session)
     regular = votes[~votes["known_answer"].astype(bool)]
     counts = regular.groupby("stack").size()
     several = counts.index[counts >= 2]

@@ -114,11 +114,17 @@ def pick_candidate(connection: Connection, parameters: dict, rng: random.Random)
     return None
 
 
-def known_answer_reviews(session: Session) -> pd.DataFrame:
+def known_answer_reviews(session: Session, *, model_run_id: int | None = None) -> pd.DataFrame:
     """Every stalled/flowing answer to a known-answer stack, oldest first: user, filename, answer and truth
-    (the known answer), both 1 = stalled, 0 = flowing. Unsure and bad-stack answers carry no skill information."""
-    query = (select(User.name.label("user"), Vessel.filename, Review.answer, CrowdAnswer.label.label("truth"))
-             .join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
+    (the known answer), both 1 = stalled, 0 = flowing, and with ``model_run_id`` the run's ``probability``
+    of the stack (NaN where it has none). Unsure and bad-stack answers carry no skill information."""
+    columns = [User.name.label("user"), Vessel.filename, Review.answer, CrowdAnswer.label.label("truth")]
+    query = select(*columns)
+    if model_run_id is not None:
+        query = (select(*columns, Prediction.probability)
+                 .outerjoin(Prediction, (Prediction.vessel_id == Review.vessel_id)
+                            & (Prediction.model_run_id == model_run_id)))
+    query = (query.join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
              .join(CrowdAnswer, CrowdAnswer.vessel_id == Review.vessel_id)
              .where(Review.known_answer.is_(True), Review.answer.in_(("stalled", "flowing")),
                     CrowdAnswer.label.is_not(None))
@@ -127,4 +133,6 @@ def known_answer_reviews(session: Session) -> pd.DataFrame:
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["answer"] = (frame["answer"] == "stalled").astype("int64")
     frame["truth"] = frame["truth"].astype("int64")
+    if model_run_id is not None:
+        frame["probability"] = frame["probability"].astype("float64")
     return frame

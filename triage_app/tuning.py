@@ -8,8 +8,9 @@ What the promise rests on, in one place:
   stacks too. Labelled stacks whose score has role ``new`` (labelled after scoring, or scored by
   a run from before roles were recorded) are counted and left out;
 * **the humans**: the error rates of the final human label of a routed stack, from the answers to
-  known-answer stacks (``db.known_answers``), or the stated prior of ``core.skill`` when there are
-  none yet; never perfection.
+  the known-answer stacks (``db.known_answers``) whose score lies in the policy's own routed band
+  (``core.guarantee``), or the stated prior of ``core.skill`` when there are none there; never
+  perfection.
 
 Page and command wrappers that open sessions live in ``triage_app.services``.
 """
@@ -25,9 +26,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.skill import DawidSkene, HumanErrorRates
+from core.guarantee import KnownAnswers, tune_with_known_answers
+from core.skill import HumanErrorRates, out_of_fold_labels
 from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
-from db import known_answers, policy as policies, predictions, queue
+from db import human_labels, known_answers, policy as policies, predictions, queue
 from db.models import TriagePolicy
 
 log = logging.getLogger(__name__)
@@ -52,10 +54,16 @@ class TuningReference:
                 .reset_index())
 
     def describe(self) -> str:
-        """One line: how many stacks by role and tier, how many stalled, what was left out."""
+        """One line: how many stacks (and stalls) by role and by tier, and what was left out."""
         table = self.composition()
-        by_role = ", ".join(f"{int(n):,} {role}" for role, n in table.groupby("role")["stacks"].sum().items())
-        by_tier = ", ".join(f"{tier}: {int(n):,}" for tier, n in table.groupby("tier")["stacks"].sum().items())
+
+        def counts(by: str, form: str) -> str:
+            sums = table.groupby(by)[["stacks", "stalled"]].sum()
+            return ", ".join(form.format(name=name, n=int(row.stacks), stalled=int(row.stalled))
+                             for name, row in sums.iterrows())
+
+        by_role = counts("role", "{n:,} {name} ({stalled:,} stalled)")
+        by_tier = counts("tier", "{name}: {n:,} ({stalled:,} stalled)")
         text = (f"{len(self.frame):,} reference stacks ({int(self.frame['label'].sum()):,} stalled): "
                 f"{by_role or 'none'}; {by_tier or 'no tiers'}")
         if self.left_out:
@@ -77,45 +85,66 @@ def tuning_reference(session: Session, *, model_run_id: int) -> TuningReference:
     return TuningReference(frame=reference, left_out=left_out)
 
 
-def human_error_model(session: Session, *, reviews_required: int = 1) -> HumanErrorRates:
-    """What the final human label of a routed stack gets wrong, from the known-answer reviews.
+def known_answers_for(session: Session, *, model_run_id: int, reviews_required: int = 1) -> KnownAnswers | None:
+    """The known-answer stacks as the humans answered them, placed by the run's scores (None without any).
 
-    With k = 1 each known-answer review is one final label. With k > 1 a known-answer stack
+    With k = 1 each known-answer review is one final human label. With k > 1 a known-answer stack
     answered by at least k reviewers counts once, with the skill-weighted (Dawid–Skene) label of
-    its first k answers alone (more answers than a routed stack gets would flatter the humans); when no stack has k such answers, single reviews are used (a single
-    reviewer errs at least as often as k together, so the bound stays on the safe side). Without
-    known-answer reviews: the stated prior of ``core.skill``.
+    its first k answers (more answers than a routed stack gets would flatter the humans), from a
+    fit that never saw its known answer (``core.skill.out_of_fold_labels``); while no stack has k
+    answers, single reviews stand in (one reviewer errs at least as often as k together). Answers
+    to stacks the run did not score are left out: they cannot be placed in or out of a band.
     """
-    reviews = known_answers.known_answer_reviews(session)
+    reviews = known_answers.known_answer_reviews(session, model_run_id=model_run_id).dropna(subset=["probability"])
     if reviews.empty:
-        return HumanErrorRates.prior()
+        return None
     if reviews_required > 1:
-        first = reviews.groupby("filename", sort=False).head(reviews_required)  # as many as a routed stack gets
-        enough = first[first.groupby("filename")["answer"].transform("size") == reviews_required]
-        if not enough.empty:
-            long = enough.rename(columns={"filename": "stack", "user": "reviewer"})
-            truth = enough.groupby("filename")["truth"].first()
-            model = DawidSkene().fit(long[["stack", "reviewer", "answer"]], truth.rename_axis("stack"))
-            labels = model.predict(long[["stack", "reviewer", "answer"]])
-            return HumanErrorRates.from_known_answers(labels.to_numpy(), truth.loc[labels.index].to_numpy())
-    return HumanErrorRates.from_known_answers(reviews["answer"].to_numpy(), reviews["truth"].to_numpy(),
-                                              reviewers=reviews["user"].to_numpy())
+        labels = _aggregated_labels(session, reviews, reviews_required)
+        if labels is not None:
+            return labels
+    return KnownAnswers(score=reviews["probability"].to_numpy(float), label=reviews["answer"].to_numpy(),
+                        truth=reviews["truth"].to_numpy(), reviewers=reviews["user"].to_numpy())
 
 
-def describe_humans(report: PolicyReport) -> str:
+def _aggregated_labels(session: Session, reviews: pd.DataFrame, k: int) -> KnownAnswers | None:
+    """One skill-weighted label per known-answer stack from its first k answers; None when no stack has k."""
+    first = reviews.groupby("filename", sort=False).head(k)
+    first = first[first.groupby("filename")["answer"].transform("size") == k]
+    if first.empty:
+        return None
+    votes = human_labels.decisive_votes(session)
+    regular = votes.loc[~votes["known_answer"].astype(bool), ["filename", "reviewer", "answer"]]
+    fit_on = pd.concat([first.rename(columns={"user": "reviewer"})[["filename", "reviewer", "answer"]], regular])
+    stacks = first.groupby("filename").agg(truth=("truth", "first"), score=("probability", "first"))
+    labels = out_of_fold_labels(fit_on.rename(columns={"filename": "stack"}), stacks["truth"].rename_axis("stack"),
+                                folds=min(5, len(stacks)))
+    stacks = stacks.loc[labels.index]
+    return KnownAnswers(score=stacks["score"].to_numpy(float), label=labels.to_numpy(),
+                        truth=stacks["truth"].to_numpy())
+
+
+def human_error_rates(known: KnownAnswers | None, *, t_low: float | None, t_high: float | None) -> HumanErrorRates:
+    """The human error rates a policy's promise rests on: from the known answers in its own routed
+    band (``core.guarantee``), the stated prior when there are none there."""
+    return HumanErrorRates.prior() if known is None else known.rates(t_low, t_high)
+
+
+def describe_humans(report: PolicyReport, known: KnownAnswers | None) -> str:
     """One line on the human side of a report's bounds: what the error rates rest on and their values."""
     rates = (f"miss rate {report.human_miss_rate:.3f} (bound {report.human_miss_upper:.3f}), false-alarm rate "
              f"{report.human_false_alarm_rate:.3f} (bound {report.human_false_alarm_upper:.3f})")
     if report.human_basis == HumanErrorRates.prior().basis:
-        return f"no known-answer reviews yet: human error from the prior ({rates})"
+        where = "yet" if known is None else "in this policy's routed band yet"
+        return f"no known-answer reviews {where}: human error from the prior ({rates})"
     return f"human error from {report.human_basis}: {rates}"
 
 
 def evaluate(reference: pd.DataFrame, *, t_low: float | None, t_high: float | None, confidence: float,
-             human_errors: HumanErrorRates) -> PolicyReport:
-    """What a policy does on the reference set (model where automatic, humans at their error rates elsewhere)."""
+             known: KnownAnswers | None) -> PolicyReport:
+    """What a policy does on the reference set: the model where automatic, humans elsewhere at the
+    error rates of the known answers in the policy's band."""
     return evaluate_policy(reference["probability"].to_numpy(float), reference["label"].to_numpy(int), t_low, t_high,
-                           human_errors=human_errors, confidence=confidence)
+                           human_errors=human_error_rates(known, t_low=t_low, t_high=t_high), confidence=confidence)
 
 
 @dataclass(frozen=True)
@@ -127,15 +156,21 @@ class TuneOutcome:
 
 
 def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, confidence: float,
-         human_errors: HumanErrorRates) -> TuneOutcome:
-    """Fit :class:`~core.triage.TunedTriagePolicy` on a reference frame, collecting its warnings."""
+         known: KnownAnswers | None) -> TuneOutcome:
+    """Tune on a reference frame, collecting the tuner's warnings: with known answers by
+    :func:`core.guarantee.tune_with_known_answers` (human error from the chosen policy's own routed
+    band), else :class:`~core.triage.TunedTriagePolicy` with the stated prior."""
     if reference.empty:
         raise ValueError("no crowd-labelled stacks with out-of-fold or held-out scores: nothing to tune on")
+    scores, labels = reference["probability"].to_numpy(float), reference["label"].to_numpy(int)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TriageWarning)
-        tuned = TunedTriagePolicy(sensitivity=sensitivity, specificity=specificity, confidence=confidence,
-                                  human_errors=human_errors).fit(reference["probability"].to_numpy(float),
-                                                                 reference["label"].to_numpy(int))
+        if known is None:
+            tuned = TunedTriagePolicy(sensitivity=sensitivity, specificity=specificity,
+                                      confidence=confidence).fit(scores, labels)
+        else:
+            tuned = tune_with_known_answers(scores, labels, known, sensitivity=sensitivity, specificity=specificity,
+                                            confidence=confidence)
     return TuneOutcome(tuned=tuned, warnings=[str(w.message) for w in caught if issubclass(w.category, TriageWarning)])
 
 
@@ -158,12 +193,12 @@ def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None,
 
 
 def project_breakdown(reference: pd.DataFrame, *, t_low: float | None, t_high: float | None, confidence: float,
-                      human_errors: HumanErrorRates) -> pd.DataFrame:
+                      known: KnownAnswers | None) -> pd.DataFrame:
     """Per project under a policy: stacks, stalls, automatic share, counted misses and false alarms,
     sensitivity and specificity with their lower bounds (human errors included)."""
     rows = []
     for project, group in reference.groupby("project_id", dropna=False):
-        report = evaluate(group, t_low=t_low, t_high=t_high, confidence=confidence, human_errors=human_errors)
+        report = evaluate(group, t_low=t_low, t_high=t_high, confidence=confidence, known=known)
         rows.append({"project": project, "stacks": report.n, "stalled": int(group["label"].sum()),
                      "automatic": report.auto_share, "misses": report.misses, "false_alarms": report.false_alarms,
                      "sensitivity": report.sensitivity, "sensitivity_lower": report.sensitivity_lower,
@@ -206,7 +241,7 @@ class ThresholdsData:
     """Everything the Thresholds page shows for one run and one set of targets."""
 
     reference: TuningReference
-    human_errors: HumanErrorRates
+    known: KnownAnswers | None
     outcome: TuneOutcome | None
     all_probabilities: np.ndarray
     current: tuple[float | None, float | None] | None
@@ -216,19 +251,18 @@ class ThresholdsData:
 
 def thresholds_data(session: Session, *, model_run_id: int, sensitivity: float, specificity: float,
                     confidence: float, reviews_required: int = 1) -> ThresholdsData:
-    """The reference set, the human error model, the tuned policy (None without both classes), every
+    """The reference set, the known answers, the tuned policy (None without both classes), every
     score of the run, the active policy's thresholds when it is for this run, the median review
     time and the known-answer rate."""
     reference = tuning_reference(session, model_run_id=model_run_id)
-    human_errors = human_error_model(session, reviews_required=reviews_required)
+    known = known_answers_for(session, model_run_id=model_run_id, reviews_required=reviews_required)
     scores = predictions.predictions_frame(session, model_run_id=model_run_id)["probability"].to_numpy(float)
     active = policies.active_policy(session)
     current = (active.t_low, active.t_high) if active is not None and active.model_run_id == model_run_id else None
     frame = reference.frame
     outcome = None
     if not frame.empty and frame["label"].nunique() == 2:
-        outcome = tune(frame, sensitivity=sensitivity, specificity=specificity, confidence=confidence,
-                       human_errors=human_errors)
-    return ThresholdsData(reference=reference, human_errors=human_errors, outcome=outcome, all_probabilities=scores,
+        outcome = tune(frame, sensitivity=sensitivity, specificity=specificity, confidence=confidence, known=known)
+    return ThresholdsData(reference=reference, known=known, outcome=outcome, all_probabilities=scores,
                           current=current, seconds_per_review=median_review_seconds(session),
                           known_answer_rate=known_answers.known_answer_rate(session))

@@ -216,7 +216,8 @@ def _admin_checks(page, url: str, data: AppData, shots: Path, tmp_path: Path) ->
         field.fill(value)
         field.press("Enter")
         page.wait_for_timeout(500)
-    page.get_by_role("button", name="Use the tuned thresholds").click()
+        page.locator("[data-testid=stStatusWidget]").wait_for(state="hidden")  # the rerun (tuning) has finished
+    page.get_by_role("button", name="Use the tuned thresholds (0.").click()  # feasible: numbers, not "off"
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Save the proposed policy as the active policy").click()
     page.get_by_text("as the active policy: the review queue follows it now").wait_for()

@@ -54,8 +54,8 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
     assert not at.warning
     captions = " ".join(c.value for c in at.caption)
-    assert "Reference: 200 reference stacks" in captions and "200 out_of_fold; tier 1: 200" in captions
-    assert "Humans: no known-answer reviews yet: human error from the prior" in captions
+    assert "Reference: 200 reference stacks (53 stalled): 200 out_of_fold (53 stalled); tier 1: 200" in captions
+    assert "Humans (tuned policy): no known-answer reviews yet: human error from the prior" in captions
     at.button(key="thresholds_use_tuned").click().run()
     t_low, t_high = _input(at, "thresholds_t_low").value, _input(at, "thresholds_t_high").value
     assert 0 < t_low < t_high < 1

@@ -24,7 +24,8 @@ def test_tune_saves_the_active_policy(app_data, capsys):
     code = main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "reference: 200 reference stacks (" in out and "): 200 out_of_fold; tier 1: 200\n" in out
+    assert ("reference: 200 reference stacks (53 stalled): 200 out_of_fold (53 stalled); "
+            "tier 1: 200 (53 stalled)\n") in out
     assert "humans: no known-answer reviews yet: human error from the prior (miss rate 0.100" in out
     assert "automatic:" in out and "lower bound" in out and "stalls routed to humans" in out
     assert "saved as the active policy" in out
@@ -50,3 +51,25 @@ def test_dry_run_and_unknown_run(app_data, capsys):
     assert _policy_and_events(url) == (None, [])
     assert main(["tune", "--db", url, "--model-run", "99"]) == 1
     assert "no model run with id 99" in capsys.readouterr().out
+
+
+def test_tune_says_what_the_human_error_rests_on_once_there_are_known_answers(app_data, capsys):
+    from sqlalchemy import select
+
+    from db.models import CrowdAnswer
+    from db.queue import submit_review
+    from tests.db.helpers import add_plain_users
+
+    url = app_data.settings.db_url
+    engine = make_engine(url)
+    with make_session_factory(engine).begin() as session:
+        rita, = add_plain_users(session, ["known"])
+        for vessel_id, label in session.execute(select(CrowdAnswer.vessel_id, CrowdAnswer.label)).all():
+            submit_review(session, user_id=rita, vessel_id=vessel_id, answer="stalled" if label else "flowing")
+    engine.dispose()
+    assert main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8",
+                 "--dry-run"]) == 0
+    humans = [line for line in capsys.readouterr().out.splitlines() if line.startswith("humans: ")]
+    # the tuned policy routes a narrow band that holds none of the known answers: the prior, and it says why
+    assert humans == ["humans: no known-answer reviews in this policy's routed band yet: human error from the "
+                      "prior (miss rate 0.100 (bound 0.226), false-alarm rate 0.050 (bound 0.114))"]

@@ -42,9 +42,12 @@ def test_the_reference_is_every_labelled_stack_scored_out_of_fold_or_held_out(ba
     table = reference.composition().set_index(["role", "tier"])["stacks"]
     assert table.to_dict() == {("held_out", "tier 1"): 50, ("out_of_fold", "other"): 40,
                                ("out_of_fold", "tier 1"): 100}
-    text = reference.describe()
-    assert text.startswith(f"190 reference stacks ({int(frame['label'].sum())} stalled): 50 held_out, 140 out_of_fold")
-    assert "other: 40, tier 1: 150" in text and "10 labelled stacks scored as new left out" in text
+    stalled = frame.groupby("role")["label"].sum()
+    other = int(frame.loc[~frame["tier1"].astype(bool), "label"].sum())
+    assert reference.describe() == (
+        f"190 reference stacks ({int(frame['label'].sum())} stalled): 50 held_out ({stalled['held_out']} stalled), "
+        f"140 out_of_fold ({stalled['out_of_fold']} stalled); other: 40 ({other} stalled), "
+        f"tier 1: 150 ({int(frame['label'].sum()) - other} stalled); 10 labelled stacks scored as new left out")
 
 
 def test_human_reviews_of_unlabelled_stacks_never_enter_the_reference(backend, app_data):
@@ -76,40 +79,65 @@ def _truth(backend, n: int) -> list[int]:
 
 def test_without_known_answers_the_human_error_is_the_stated_prior(backend, app_data):
     with backend.factory() as session:
-        assert tuning.human_error_model(session) == HumanErrorRates.prior()
+        assert tuning.known_answers_for(session, model_run_id=app_data.model_run_id) is None
         data = tuning.thresholds_data(session, model_run_id=app_data.model_run_id, sensitivity=0.9,
                                       specificity=0.9, confidence=0.8)
-    assert tuning.describe_humans(data.outcome.tuned.report_).startswith(
+    assert tuning.human_error_rates(None, t_low=0.3, t_high=0.7) == HumanErrorRates.prior()
+    assert data.outcome.tuned.human_errors_ == HumanErrorRates.prior()
+    assert tuning.describe_humans(data.outcome.tuned.report_, data.known).startswith(
         "no known-answer reviews yet: human error from the prior (miss rate 0.100")
 
 
 def test_known_answer_reviews_set_the_human_error_rates(backend, app_data):
     truth = _truth(backend, 60)
     _known_answer_reviews(backend, {"good": truth, "bad": [0] * len(truth)})  # "bad" misses every stall
+    run = app_data.model_run_id
     with backend.factory() as session:
-        single = tuning.human_error_model(session)
-        paired = tuning.human_error_model(session, reviews_required=2)
+        single = tuning.known_answers_for(session, model_run_id=run).rates(None, None)
+        paired = tuning.known_answers_for(session, model_run_id=run, reviews_required=2).rates(None, None)
     stalls = sum(truth)
     assert single.miss.a == pytest.approx(HumanErrorRates.prior().miss.a + stalls)  # "bad" missed them all
     assert single.false_alarm.a == pytest.approx(HumanErrorRates.prior().false_alarm.a)
-    assert "120 known answers by 2 reviewers" in single.basis
+    assert "120 known answers by 2 reviewers" in single.basis and single.basis.endswith("from every score")
     assert "60 known answers" in paired.basis  # one skill-weighted label per stack answered by both
     assert paired.miss.mean < single.miss.mean
     _known_answer_reviews(backend, {"late": truth})
     with backend.factory() as session:
-        assert tuning.human_error_model(session, reviews_required=2) == paired  # only the first k answers count
-        assert "60 known answers" in tuning.human_error_model(session, reviews_required=3).basis
+        again = tuning.known_answers_for(session, model_run_id=run, reviews_required=2).rates(None, None)
+        assert again == paired  # only the first k answers of a stack count
+        assert "60 known answers" in tuning.known_answers_for(session, model_run_id=run,
+                                                              reviews_required=3).rates(None, None).basis
+
+
+def test_a_policy_rests_on_the_known_answers_of_its_own_routed_band(backend, app_data):
+    truth = _truth(backend, 200)
+    _known_answer_reviews(backend, {"good": truth})
+    with backend.factory() as session:
+        known = tuning.known_answers_for(session, model_run_id=app_data.model_run_id)
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    inside = int(((known.score > 0.4) & (known.score < 0.6)).sum())
+    band = tuning.human_error_rates(known, t_low=0.4, t_high=0.6)
+    assert 0 < inside < 200 and f"{inside} known answers" in band.basis and band.basis.endswith("the routed band")
+    assert tuning.human_error_rates(known, t_low=0.0, t_high=0.001) == HumanErrorRates.prior()  # none routed
+    report = tuning.evaluate(reference, t_low=0.0, t_high=0.001, confidence=0.8, known=known)
+    assert tuning.describe_humans(report, known).startswith(
+        "no known-answer reviews in this policy's routed band yet: human error from the prior")
+    outcome = tuning.tune(reference, sensitivity=0.85, specificity=0.9, confidence=0.8, known=known)
+    tuned = outcome.tuned
+    own = tuning.human_error_rates(known, t_low=tuned.t_low_, t_high=tuned.t_high_)
+    assert tuned.feasible_ and tuned.report_.sensitivity_lower >= 0.85 and tuned.report_.specificity_lower >= 0.9
+    for rate in ("miss", "false_alarm"):  # the promise rests on rates no better than its own band shows
+        assert getattr(tuned.human_errors_, rate).upper(0.9) >= getattr(own, rate).upper(0.9)
 
 
 def test_tune_counts_human_error_and_the_bounds_say_so(backend, app_data):
     with backend.factory() as session:
         reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    prior = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8,
-                        human_errors=HumanErrorRates.prior()).tuned
-    perfect = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8,
-                          human_errors=HumanErrorRates.perfect()).tuned
-    assert prior.report_.human_miss_upper > 0 == perfect.report_.human_miss_upper
-    assert prior.report_.sensitivity_lower >= 0.8 and prior.report_.specificity_lower >= 0.8
+    tuned = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8, known=None).tuned
+    assert tuned.report_.human_miss_upper > 0 and tuned.report_.human_false_alarm_upper > 0
+    assert tuned.report_.sensitivity_lower >= 0.8 and tuned.report_.specificity_lower >= 0.8
+    again = tuning.evaluate(reference, t_low=tuned.t_low_, t_high=tuned.t_high_, confidence=0.8, known=None)
+    assert again == tuned.report_
 
 
 def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, app_data):
@@ -136,9 +164,8 @@ def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, a
 def test_project_breakdown_adds_up_to_the_whole(backend, app_data):
     with backend.factory() as session:
         reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    humans = HumanErrorRates.prior()
-    table = tuning.project_breakdown(reference, t_low=0.3, t_high=0.7, confidence=0.9, human_errors=humans)
-    whole = tuning.evaluate(reference, t_low=0.3, t_high=0.7, confidence=0.9, human_errors=humans)
+    table = tuning.project_breakdown(reference, t_low=0.3, t_high=0.7, confidence=0.9, known=None)
+    whole = tuning.evaluate(reference, t_low=0.3, t_high=0.7, confidence=0.9, known=None)
     assert table["stacks"].sum() == len(reference) and table["misses"].sum() == whole.misses
     assert table["false_alarms"].sum() == whole.false_alarms
     assert (table["sensitivity_lower"] <= table["sensitivity"]).all()

@@ -143,7 +143,7 @@ def show() -> None:
     st.caption(f"Reference: {page.reference.describe()}. The tuner "
                + ("meets the targets." if tuned.feasible_ else "cannot meet the targets (it would route every stack "
                                                                "to humans)."))
-    st.caption(f"Humans: {tuning.describe_humans(tuned.report_)}.")
+    st.caption(f"Humans (tuned policy): {tuning.describe_humans(tuned.report_, page.known)}.")
     saved_here = (saved.t_low, saved.t_high) if saved is not None and saved.model_run_id == run_id else None
     t_low, t_high = proposed_thresholds(run_id, saved_here, (tuned.t_low_, tuned.t_high_), tuned.feasible_)
     try:
@@ -152,10 +152,9 @@ def show() -> None:
         st.error(str(error))
         st.stop()
 
-    proposed = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence,
-                               human_errors=page.human_errors)
+    proposed = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence, known=page.known)
     current = None if saved_here is None else tuning.evaluate(reference, t_low=saved_here[0], t_high=saved_here[1],
-                                                              confidence=confidence, human_errors=page.human_errors)
+                                                              confidence=confidence, known=page.known)
     preview = tuning.queue_preview(services.queue_probabilities(backend, model_run_id=run_id), current=saved_here,
                                    proposed=(t_low, t_high), seconds_per_review=page.seconds_per_review,
                                    reviews_required=reviews)
@@ -176,12 +175,12 @@ def show() -> None:
         _page_data.clear()
         st.success(f"Saved policy {policy_id} as the active policy: the review queue follows it now.")
 
-    charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.human_errors)
+    charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.known)
     known_answers_section(backend, admin, page.known_answer_rate)
 
 
 def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyReport | None, sensitivity: float,
-                   specificity: float, confidence: float, human_errors) -> None:  # noqa: ANN001
+                   specificity: float, confidence: float, known) -> None:  # noqa: ANN001
     """Trade-off curves with both policies marked, score histograms, ROC and the per-project table."""
     st.subheader("Automatic share vs quality")
     marks = {"proposed": (proposed.auto_share, proposed.sensitivity, proposed.specificity)}
@@ -195,7 +194,7 @@ def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyRepo
     right.plotly_chart(charts.roc_figure(reference), key="thresholds_roc")
     st.subheader("Per project (proposed policy)")
     st.dataframe(tuning.project_breakdown(reference, t_low=proposed.t_low, t_high=proposed.t_high,
-                                          confidence=confidence, human_errors=human_errors),
+                                          confidence=confidence, known=known),
                  key="thresholds_projects", hide_index=True)
 
 

@@ -14,8 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Pick t_low and t_high so that the most stacks are decided automatically while the "
                     "combined labels keep sensitivity and specificity above the targets at the given "
                     "confidence. The reference is every crowd-labelled stack scored out of fold or held "
-                    "out; routed stacks count with the reviewers' error rates, measured on known-answer "
-                    "stacks (or a stated prior while there are none).")
+                    "out; routed stacks count with the reviewers' error rates, measured on the known-answer "
+                    "stacks of the policy's routed band (or a stated prior while there are none).")
     parser.add_argument("--sensitivity", type=float, default=0.99, help="target sensitivity (default 0.99)")
     parser.add_argument("--specificity", type=float, default=0.95, help="target specificity (default 0.95)")
     parser.add_argument("--confidence", type=float, default=0.95,
@@ -45,14 +45,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"error: {which}; run `stalltriage predict` first")
                 return 1
             reference = tuning.tuning_reference(session, model_run_id=run_row.id)
-            human_errors = tuning.human_error_model(session, reviews_required=args.reviews_required)
+            known = tuning.known_answers_for(session, model_run_id=run_row.id,
+                                             reviews_required=args.reviews_required)
             try:
                 outcome = tuning.tune(reference.frame, sensitivity=args.sensitivity, specificity=args.specificity,
-                                      confidence=args.confidence, human_errors=human_errors)
+                                      confidence=args.confidence, known=known)
             except ValueError as error:
                 print(f"error: run {run_row.id} ({run_row.name}): {error}")
                 return 1
-            _print(run_row, reference, outcome, args)
+            _print(run_row, reference, known, outcome, args)
             if not outcome.tuned.feasible_:
                 print("no policy meets the targets; the active policy is unchanged")
                 return 1
@@ -77,13 +78,13 @@ def _sides(t_low: float | None, t_high: float | None) -> str:
     return f"t_low={_side(t_low)}, t_high={_side(t_high)}"
 
 
-def _print(run_row, reference, outcome, args: argparse.Namespace) -> None:  # noqa: ANN001 - db rows
+def _print(run_row, reference, known, outcome, args: argparse.Namespace) -> None:  # noqa: ANN001 - db rows
     from triage_app import tuning
 
     report = outcome.tuned.report_
     print(f"model run {run_row.id} ({run_row.name})")
     print(f"reference: {reference.describe()}")
-    print(f"humans: {tuning.describe_humans(report)}")
+    print(f"humans: {tuning.describe_humans(report, known)}")
     for message in outcome.warnings:
         print(f"warning: {message}")
     print(f"targets: sensitivity >= {args.sensitivity}, specificity >= {args.specificity} "
