@@ -3,12 +3,13 @@
 After a retrained run's predictions are stored, its policy is tuned on the run's own reference
 (every crowd-labelled stack it scored out of fold or held out, as ``stalltriage tune`` does) for
 the active policy's targets, confidence and k, with the reviewers' error rates from the
-known-answer stacks. The new run and policy become active only when
+known-answer stacks of the policy's routed band (``triage_app.tuning``). The new run and policy
+become active only when
 
 * the tuned policy's bounds meet the targets (human error included), and
 * it decides at least as large a share automatically as the active policy does on the active
-  run's reference under the same human error rates (both references are the crowd-labelled
-  stacks, so the shares compare like for like).
+  run's reference (both references are the crowd-labelled stacks, so the shares compare like
+  for like).
 
 Otherwise the active policy stays and the reason is returned. Reviews go on meanwhile: claims
 are on stacks, not runs, so a claim made under the old policy stays valid, and an answer stored
@@ -72,18 +73,18 @@ def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retr
     if old is None:
         raise ValueError("no active policy: tune one first (`stalltriage tune`), retrain keeps its targets")
     k = old.reviews_required
-    humans = tuning.human_error_model(session, reviews_required=k)
     targets = {"sensitivity": old.target_sensitivity or 0.99, "specificity": old.target_specificity or 0.95,
                "confidence": old.confidence or 0.95}
     old_reference = tuning.tuning_reference(session, model_run_id=old.model_run_id).frame
-    old_report = None
+    old_share = None
     if not old_reference.empty:
-        old_report = tuning.evaluate(old_reference, t_low=old.t_low, t_high=old.t_high,
-                                     confidence=targets["confidence"], human_errors=humans)
-    old_share = None if old_report is None else old_report.auto_share
+        old_known = tuning.known_answers_for(session, model_run_id=old.model_run_id, reviews_required=k)
+        old_share = tuning.evaluate(old_reference, t_low=old.t_low, t_high=old.t_high,
+                                    confidence=targets["confidence"], known=old_known).auto_share
     reference = tuning.tuning_reference(session, model_run_id=model_run_id).frame
+    known = tuning.known_answers_for(session, model_run_id=model_run_id, reviews_required=k)
     try:
-        tuned = tuning.tune(reference, human_errors=humans, **targets).tuned
+        tuned = tuning.tune(reference, known=known, **targets).tuned
     except ValueError as error:
         return ActivationOutcome(False, f"cannot tune the new run: {error}", None, old_share)
     report = tuned.report_
