@@ -2,7 +2,7 @@
 
     python bench/active.py [--out bench-out/active] [--n-labelled 300] [--n-pool 600] [--n-test 600]
                            [--stall-rate 0.1] [--rounds 3] [--reviews 200] [--orders boundary,uncertainty,random]
-                           [--base-budget 4] [--round-budget 3] [--reviewer-sensitivity 0.9]
+                           [--base-budget 4] [--round-budget 3 | --round-epochs E] [--reviewer-sensitivity 0.9]
                            [--reviewer-specificity 0.95] [--profile realistic] [--threads 2]
 
 Synthetic stacks (``core.synth.generate``): a small labelled training side, an unlabelled pool
@@ -154,7 +154,8 @@ def review_round(factory, order: str, reviews: int, truth: pd.Series, rng: rando
     return done
 
 
-def retrain_round(factory, store: Path, previous: Path, out: Path, budget: float, threads: int) -> tuple[int, dict]:
+def retrain_round(factory, store: Path, previous: Path, out: Path, budget: float | None,
+                  epochs: int | None) -> tuple[int, dict]:
     """Warm-start from ``previous`` on crowd + reviewed labels, score, record, tune; returns (run id, outcome)."""
     with factory() as session:
         records = training_records(session)
@@ -162,7 +163,7 @@ def retrain_round(factory, store: Path, previous: Path, out: Path, budget: float
     old = RunDir(previous).read_json(RunDir(previous).config)
     config = TrainConfig(**{k: v for k, v in old.items() if k in TrainConfig.__dataclass_fields__} | {
         "warm_start": str(previous.resolve()), "init_checkpoint": None, "time_budget_min": budget,
-        "lr": old["lr"] / 2, "device": "cpu"})
+        "epochs": epochs or old.get("epochs"), "lr": old["lr"] / 2, "device": "cpu"})
     train_cv(records, store, out, config, command=f"bench/active.py round ({budget} min)")
     frame = predict_stacks(out, everything, store, progress=False)
     layout = RunDir(out)
@@ -194,7 +195,8 @@ def run_order(args: argparse.Namespace, order: str, db_file: Path, store: Path, 
         spent += review_round(factory, order, args.reviews, truth, rng, args.reviewer_sensitivity,
                               args.reviewer_specificity)
         out = args.out / f"run-{order}-r{round_}"
-        _, outcome = retrain_round(factory, store, previous, out, args.round_budget, args.threads)
+        budget = None if args.round_epochs else args.round_budget
+        _, outcome = retrain_round(factory, store, previous, out, budget, args.round_epochs)
         metrics = test_metrics(out, store, truth, test_names)
         rows.append({"order": order, "round": round_, "reviews": spent, **metrics, **outcome,
                      "minutes": (time.monotonic() - tic) / 60})
@@ -216,6 +218,9 @@ def main() -> None:
     parser.add_argument("--orders", default="boundary,uncertainty,random")
     parser.add_argument("--base-budget", type=float, default=4.0, help="minutes for the base run (default 4)")
     parser.add_argument("--round-budget", type=float, default=3.0, help="minutes per retrain (default 3)")
+    parser.add_argument("--round-epochs", type=int, default=None,
+                        help="a fixed number of epochs per fold and round instead of --round-budget: the same work "
+                             "every round whatever the machine's load (compare with --reviews 0 as the control)")
     parser.add_argument("--reviewer-sensitivity", type=float, default=0.9)
     parser.add_argument("--reviewer-specificity", type=float, default=0.95)
     parser.add_argument("--profile", default="realistic")
