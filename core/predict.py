@@ -18,6 +18,7 @@ recomputed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from collections.abc import Sequence
@@ -86,10 +87,16 @@ class Ensemble:
     threshold: float
     tta: int
 
-    @property
+    @functools.cached_property
     def fold_of(self) -> dict[str, int]:
         """Filename → the fold that held the stack out, for every stack the run trained on."""
         return dict(zip(self.oof.index, self.oof["fold"].astype(int)))
+
+    def scoring_fold(self, filename: str) -> int:
+        """The one fold whose members score ``filename``: the fold that held it out when the run
+        trained on it, else :func:`crossfit_fold`'s."""
+        trained = self.fold_of.get(filename)
+        return crossfit_fold(filename, len(self.folds)) if trained is None else trained
 
     def members(self, fold: int | None = None) -> list[Net3D]:
         """The fold's members, or every member of every fold (``fold=None``)."""
@@ -97,11 +104,10 @@ class Ensemble:
 
     def assign(self, record: StackRecord) -> tuple[str, int]:
         """The stack's role and the fold that scores it (see the module docstring)."""
-        trained = self.fold_of.get(record.filename)
-        if trained is not None:
-            return "out_of_fold", trained
+        if record.filename in self.fold_of:
+            return "out_of_fold", self.fold_of[record.filename]
         known = record.label is not None or record.crowd_score is not None
-        return ("held_out" if known else "new"), crossfit_fold(record.filename, len(self.folds))
+        return ("held_out" if known else "new"), self.scoring_fold(record.filename)
 
 
 def load_ensemble(run_dir: str | Path, device: str | torch.device = "cpu") -> Ensemble:

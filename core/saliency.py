@@ -3,9 +3,10 @@
 Reviewers and readers of a paper ask what the network looks at. For one stack we run MONAI's
 :class:`monai.visualize.GradCAM` on the trunk (``Net3D.features``) of the run's own members: the
 feature maps weighted by the gradient of the "stalled" logit, rectified, upsampled to the network
-input and normalised to [0, 1]. Members are those that would score the stack: the fold that held
-it out for a stack the run trained on, else up to ``max_members`` spread over the folds (each costs
-one forward and one backward pass; a few seconds per stack on a CPU at the run's input size).
+input and normalised to [0, 1]. Members are those that score the stack under cross-fitting: the
+fold that held it out for a stack the run trained on, else the fold its filename hashes to (each
+member costs one forward and one backward pass; a few seconds per stack on a CPU at the run's
+input size).
 The members' raw maps are averaged, then scaled so the strongest evidence is 1.
 
 The map lives on the network's input grid (``spec.max_depth`` kept slices of ``spec.size`` ×
@@ -26,7 +27,7 @@ from monai.visualize import GradCAM
 
 from core.models import Net3D
 from core.predict import Ensemble
-from core.preprocess import InputSpec, depth_indices, prepare_volume
+from core.preprocess import InputSpec, depth_indices, prepare_stack
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,13 @@ class Explainer:
     is made once per member and reused; keep one explainer per loaded ensemble.)
     """
 
-    def __init__(self, ensemble: Ensemble, *, max_members: int = 4) -> None:
+    def __init__(self, ensemble: Ensemble) -> None:
         self.ensemble = ensemble
-        self.max_members = max_members
         self._cams: dict[int, GradCAM] = {}
 
     def members(self, filename: str) -> list[Net3D]:
-        """The members that would score ``filename``: its held-out fold's, else ``max_members``
-        spread over the folds."""
-        fold = self.ensemble.fold_of.get(filename)
-        members = self.ensemble.members(fold)
-        if fold is None and len(members) > self.max_members:
-            members = [members[i] for i in np.linspace(0, len(members) - 1, self.max_members).round().astype(int)]
-        return members
+        """The members that score ``filename`` under cross-fitting (:meth:`Ensemble.scoring_fold`)."""
+        return self.ensemble.members(self.ensemble.scoring_fold(filename))
 
     def _cam(self, model: Net3D) -> GradCAM:
         if id(model) not in self._cams:
@@ -62,14 +57,15 @@ class Explainer:
             self._cams[id(model)] = GradCAM(nn_module=model, target_layers="features", postprocessing=_unchanged)
         return self._cams[id(model)]
 
-    def grad_cam(self, filename: str, volume: np.ndarray) -> np.ndarray:
+    def grad_cam(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean Grad-CAM of the stack's members on a stored ``uint8 (D, H, W)`` stack, on the input
         grid: ``float32 (d, size, size)`` in [0, 1], one map per slice kept by
-        :func:`core.preprocess.depth_indices`."""
+        :func:`core.preprocess.depth_indices`. ``mask`` is the stored outline mask (for runs that
+        take it as a second channel; all ones when ``None``)."""
         members = self.members(filename)
         log.debug("Grad-CAM of %s with %d members", filename, len(members))
         spec = self.ensemble.spec
-        image = torch.from_numpy(prepare_volume(volume, spec))[None, None]
+        image = torch.from_numpy(prepare_stack(volume, mask, spec))[None]
         depth = image.shape[2]
         pad = max(0, max(m.min_depth for m in members) - depth)  # pad here, so the map keeps the real depth
         image = torch.nn.functional.pad(image, (0, 0, 0, 0, 0, pad)).requires_grad_(True)
@@ -80,9 +76,9 @@ class Explainer:
         peak = float(mean.max())
         return (mean / peak if peak > 0 else mean).astype(np.float32)
 
-    def explain(self, filename: str, volume: np.ndarray) -> np.ndarray:
+    def explain(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Grad-CAM of a stored ``uint8 (D, H, W)`` stack on its own grid: ``float32 (D, H, W)`` in [0, 1]."""
-        return to_stack(self.grad_cam(filename, volume), *volume.shape, self.ensemble.spec)
+        return to_stack(self.grad_cam(filename, volume, mask), *volume.shape, self.ensemble.spec)
 
 
 def to_stack(saliency: np.ndarray, depth: int, height: int, width: int, spec: InputSpec) -> np.ndarray:

@@ -26,9 +26,10 @@ IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds",
                    "seed", "warm_start")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
-GPU_RECIPE = {"arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
+GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
               "weight_decay": 0.05, "epochs": 30, "elastic_prob": 0.2, "tta": 4, "workers": 6}
 DEFAULT_EPOCHS = 12  # the cap without a time budget; with one, the budget decides (``epochs`` unset)
+UNCAPPED = 10_000  # "no cap": the time budget shortens the schedule to what fits
 
 
 def _opt(default, help: str, **cli):  # noqa: A002 - the argparse word
@@ -44,16 +45,17 @@ class TrainConfig:
     """Everything that defines a training run (defaults: the CPU recipe)."""
 
     recipe: str = _opt("cpu", "recipe the other defaults come from: auto (gpu on CUDA, else cpu), cpu, gpu",
-                       choices=RECIPES)
+                       choices=RECIPES, cli_default="auto")
     arch: str = _opt("plain3d", "network (an unknown name lists the known ones)")
     model_kwargs: dict = _opt(dict, "channel width of the compact nets (plain3d, slim3d)", flag="--width",
-                              type=int, to_field=lambda v: {} if v is None else {"width": v})
+                              type=int, metavar="N", to_field=lambda v: {} if v is None else {"width": v})
     init_checkpoint: str | None = _opt(None, "initial weights: our checkpoint or a 2D ImageNet state dict "
                                              "(inflated to 3D)", flag="--init", metavar="PATH", type=str)
     warm_start: str | None = _opt(None, "a finished run: each fold starts from its last snapshot and every stack "
                                         "keeps its fold (training.warmstart; what `stalltriage retrain` does)",
                                   metavar="RUN_DIR", type=str)
-    folds: int = _opt(5, "cross-validation folds")
+    folds: int = _opt(3, "cross-validation folds (3 on CPU: each fold gets more of a fixed budget, which "
+                         "measured better than 5)")
     epochs: int | None = _opt(None, f"epochs per fold, at most (default: {DEFAULT_EPOCHS}; with --time-budget, "
                                     "as many as the budget allows)", type=int)
     batch_size: int = _opt(8, "stacks per training step")
@@ -65,8 +67,9 @@ class TrainConfig:
     stalled_share: float | None = _opt(0.25, "share of stalled stacks drawn per epoch (0 = natural share)",
                                        to_field=lambda v: v or None)
     soft_labels: bool = _opt(False, "train tier-1 stacks on their crowd scores too", action="store_true")
-    tier2: str = _opt("soft", "non-tier-1 labelled stacks: soft (crowd score as target), cut (stalled if score "
-                              "> --tier2-cut) or off (tier 1 only)", choices=("soft", "cut", "off"))
+    tier2: str = _opt("off", "non-tier-1 labelled stacks: off (tier 1 only; best measured, see docs/benchmarks.md), "
+                             "soft (crowd score as target) or cut (stalled if score > --tier2-cut)",
+                      choices=("off", "soft", "cut"))
     tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
@@ -94,7 +97,7 @@ class TrainConfig:
         """The epoch cap: ``epochs`` if set, else unbounded under a time budget, else the default."""
         if self.epochs is not None:
             return self.epochs
-        return 10_000 if self.time_budget_min is not None else DEFAULT_EPOCHS
+        return UNCAPPED if self.time_budget_min is not None else DEFAULT_EPOCHS
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,6 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not MISSING else f.default_factory()
         if "action" not in kwargs and "type" not in kwargs:
             kwargs["type"] = type(default)
+        default = meta.get("cli_default", default)
         note = ""
         if default not in (None, {}) and kwargs.get("action") != "store_true":
             gpu = GPU_RECIPE.get(f.name)

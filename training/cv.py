@@ -39,7 +39,7 @@ from core.rundir import RunDir
 from training import distributed
 from training.budget import StepClock
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from training.config import TrainConfig
+from training.config import UNCAPPED, TrainConfig
 from training.dataset import TrainSample, make_dataset, select_samples
 from training.engine import make_loss, make_optimiser, train_one_epoch
 from training.evaluation import binary_report
@@ -181,7 +181,7 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         train_set.epoch_seed = [config.seed, fold, epoch, dist.rank]
         train_set.reseed([*train_set.epoch_seed, 0])
         loss, complete = train_one_epoch(
-            net, loader, loss_fn, optimiser, scheduler, scaler, device, desc=f"fold {fold} epoch {epoch + 1}/{planned}",
+            net, loader, loss_fn, optimiser, scheduler, scaler, device, desc=f"fold {fold} epoch {_of(epoch, planned)}",
             show=dist.is_main, should_stop=clock)
         report = {}
         if dist.is_main:
@@ -202,7 +202,7 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
                 "fold": fold, "planned_epochs": planned, "fold_seconds": spent, "rng": rng_state(),
                 "args": config.as_dict()})
-            tqdm.write(f"fold {fold} epoch {epoch + 1}/{planned}: loss {loss:.4f} val AUC {report['auc']:.3f} "
+            tqdm.write(f"fold {fold} epoch {_of(epoch, planned)}: loss {loss:.4f} val AUC {report['auc']:.3f} "
                        f"MCC {report['mcc']:.3f} ({spent:.0f} s)")
         epoch += 1
     distributed.barrier(dist)
@@ -210,6 +210,11 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
         spent += _write_fold_oof(run, config, [samples[i] for i in val_idx], store_path, fold, spent, device)
     distributed.barrier(dist)
     return spent
+
+
+def _of(epoch: int, planned: int) -> str:
+    """``"3/12"``, or ``"3"`` while the time budget has not yet fixed the epoch count."""
+    return f"{epoch + 1}" if planned >= UNCAPPED else f"{epoch + 1}/{planned}"
 
 
 def config_spec(config: TrainConfig) -> InputSpec:

@@ -51,8 +51,8 @@ class StackRef:
 class ReviewMedia:
     """A prepared stack: ``video`` (mp4 bytes), the native ``volume`` (D, H, W), its display
     ``scale``, the RGB ``context`` frame (None when the original video cannot be found;
-    ``context_note`` then says why) and the ``outline`` overlay (RGBA at the video's size, None
-    when the store holds no mask for the stack)."""
+    ``context_note`` then says why), the stored outline ``mask`` (H, W) and its ``outline`` overlay
+    (RGBA at the video's size); both None when the store holds no mask for the stack."""
 
     filename: str
     video: bytes
@@ -60,6 +60,7 @@ class ReviewMedia:
     scale: int
     context: np.ndarray | None
     context_note: str = ""
+    mask: np.ndarray | None = None
     outline: np.ndarray | None = None
 
     @property
@@ -179,9 +180,9 @@ def prepare(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndar
         raise ValueError(f"{ref.filename}: stored volume is {volume.dtype} {volume.shape}, expected uint8 (D, H, W)")
     scale = display_scale(volume.shape[1], volume.shape[2], target=target)
     video = encode_loop(volume, scale=scale, fps=fps)
-    outline = None
-    if mask is not None and mask.shape == volume.shape[1:]:
-        outline = outline_overlay(mask, scale)
+    if mask is not None and mask.shape != volume.shape[1:]:
+        mask = None
+    outline = None if mask is None else outline_overlay(mask, scale)
     context, note = None, ""
     path = find_video(ref.filename, ref.video_dirs)
     if path is None:
@@ -192,7 +193,7 @@ def prepare(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndar
         except DecodeError as error:
             note = str(error)
     return ReviewMedia(filename=ref.filename, video=video, volume=volume, scale=scale, context=context,
-                       context_note=note, outline=outline)
+                       context_note=note, mask=mask, outline=outline)
 
 
 class MediaCache:

@@ -253,7 +253,7 @@ def model_view(explainer, media: ReviewMedia) -> bytes:  # noqa: ANN001 - core.s
     from core.saliency import overlay
     from triage_app.media import encode_frames
 
-    saliency = explainer.explain(media.filename, media.volume)
+    saliency = explainer.explain(media.filename, media.volume, media.mask)
     return encode_frames(overlay(media.volume, saliency), scale=media.scale)
 
 

@@ -14,6 +14,9 @@ CASES = [  # (name, kwargs, input shape, output shape)
     ("slim3d", {}, (1, 1, 24, 40, 56), (1, 1)),
     ("plain3d", {}, (2, 1, 32, 32, 32), (2, 1)),
     ("plain3d", {"width": 8, "stages": 4}, (1, 1, 13, 20, 20), (1, 1)),
+    ("plain3d", {"in_channels": 2}, (2, 2, 16, 32, 32), (2, 1)),  # stack + outline mask
+    ("slim3d", {"width": 8, "in_channels": 2}, (1, 2, 8, 16, 16), (1, 1)),
+    ("resnet18_3d", {"in_channels": 2}, (1, 2, 8, 16, 16), (1, 1)),
     ("densenet121_3d", {}, (1, 1, 16, 64, 64), (1, 1)),  # padded to its minimum depth of 32
     ("resnet18_3d", {}, (2, 1, 16, 32, 32), (2, 1)),
     ("resnet34_3d", {}, (1, 1, 16, 32, 32), (1, 1)),

@@ -59,3 +59,26 @@ def test_dataset_reads_the_store(tmp_path):
     a, b = dataset[0], dataset[1]
     assert a["image"].shape == (1, 14, 16, 16) and b["image"].shape == (1, 7, 16, 16)
     assert a["target"].item() == 1.0 and b["index"] == 1
+
+
+def test_outline_mask_is_a_second_channel(tmp_path):
+    rng = np.random.default_rng(2)
+    mask = np.zeros((30, 20), np.uint8)
+    mask[10:20, 5:15] = 1
+    with VolumeStore(tmp_path / "store") as store:
+        store.put("a", rng.integers(0, 255, (12, 30, 20), dtype=np.uint8), mask=mask)
+        store.put("b", rng.integers(0, 255, (9, 30, 20), dtype=np.uint8))  # stored without a mask
+    spec = InputSpec(size=10, max_depth=16, mask_channel=True)
+    assert spec.channels == 2
+    a, b = (StackDataset(tmp_path / "store", ["a", "b"], spec)[i]["image"].numpy() for i in (0, 1))
+    assert a.shape == (2, 12, 10, 10) and b.shape == (2, 9, 10, 10)
+    assert (a[1] == a[1, :1]).all()  # the same mask on every slice
+    assert a[1, 0, 5, 5] == 1.0 and a[1, 0, 0, 0] == 0.0
+    assert a[1].mean() == pytest.approx(1 / 6, abs=0.02)  # the mask covers 10×10 of 30×20 pixels
+    assert (b[1] == 1.0).all()
+    np.testing.assert_allclose(a[0], prepare_volume(_stored(tmp_path, "a"), spec))  # channel 0 unchanged
+
+
+def _stored(tmp_path, key):
+    with VolumeStore(tmp_path / "store", readonly=True) as store:
+        return np.array(store.get(key).volume)

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}")
         return 1
     filename = args.stack if args.stack.endswith(".mp4") else f"{key}.mp4"
-    saliency = explainer.explain(filename, volume)
+    saliency = explainer.explain(filename, volume, mask)
     frames = side_by_side(volume, mask, saliency, scale=display_scale(*volume.shape[1:], target=240))
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
