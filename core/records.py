@@ -10,7 +10,9 @@ class StackRecord:
     """One ingested stack with whatever reference answer is known for it.
 
     ``label`` is the competition's binary label (1 = stalled) where known; ``crowd_score`` is the
-    fraction of the crowd that said "stalled"; ``tier1`` marks high-confidence labels.
+    fraction of the crowd that said "stalled"; ``tier1`` marks high-confidence labels. ``source``
+    says where ``label`` came from: ``"crowd"`` (the CSVs) or ``"review"`` (reviewers' answers,
+    see ``db.training_labels``).
     """
 
     filename: str
@@ -20,3 +22,4 @@ class StackRecord:
     label: int | None = None
     crowd_score: float | None = None
     tier1: bool = False
+    source: str = "crowd"

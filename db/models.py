@@ -163,6 +163,8 @@ class Prediction(Base):
         CheckConstraint(_one_of("role", PREDICTION_ROLES), name="role"),
         Index("ix_prediction_queue", "model_run_id", "review_level", "probability", "vessel_id",
               sqlite_where=text("review_level IS NOT NULL"), postgresql_where=text("review_level IS NOT NULL")),
+        Index("ix_prediction_queue_spread", "model_run_id", "review_level", "spread", "vessel_id",
+              sqlite_where=text("review_level IS NOT NULL"), postgresql_where=text("review_level IS NOT NULL")),
     )
 
     model_run_id: Mapped[int] = mapped_column(ForeignKey("model_run.id", ondelete="CASCADE"), primary_key=True)

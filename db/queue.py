@@ -15,13 +15,16 @@ Known-answer stacks (see ``db.known_answers``) are mixed in at the admin's rate 
 has regular work: one of them is served instead of the next regular stack with that probability.
 
 Order: stacks that already have some reviews come first (finish what was started: fewer
-stacks wait half-reviewed), then the most valuable: closest to the decision boundary (default)
-or most likely stalled. At most one reviewer holds a stack at a time (the ``claim`` table's
+stacks wait half-reviewed), then the most valuable in the admin's order (``db.queue_order``):
+closest to the decision boundary (default), most likely stalled, most ensemble disagreement,
+at random, or a mix of boundary and random. At most one reviewer holds a stack at a time (the ``claim`` table's
 primary key is the vessel), so with k > 1 reviewers see a stack one after another. Claims
 expire after ``ttl``.
 
 Speed: the candidate query walks the partial index (run, review_level, probability) from the
-boundary outwards (see ``Prediction.review_level``), so it does not slow down as reviews pile up.
+boundary outwards (see ``Prediction.review_level``), so it does not slow down as reviews pile up;
+the uncertainty order walks (run, review_level, spread) from the top, the random order the
+prediction primary key from a random vessel id.
 
 Concurrency: on PostgreSQL the candidate vessel row is taken with ``SELECT … FOR UPDATE SKIP
 LOCKED``, so concurrent reviewers pass over each other's candidates instead of waiting; the claim
@@ -44,14 +47,14 @@ from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from db import known_answers
+from db import known_answers, queue_order
 from db.audit import record_event
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
 from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime, Vessel,
                        utcnow)
 from db.queue_levels import refresh_review_levels
 
-ORDERS = ("boundary", "stalled")
+ORDERS = queue_order.ORDERS
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_CANDIDATES = 50
 _RANDOM = random.SystemRandom()
@@ -93,6 +96,7 @@ _USER_AND_POLICY = (select(User.name, *_POLICY_COLUMNS).select_from(User)
                     .outerjoin(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
                     .where(User.id == bindparam("user_id"), User.active.is_(True)))
 _NEWEST_RUN = select(ModelRun.id, ModelRun.threshold).order_by(ModelRun.id.desc()).limit(1)
+_LAST_VESSEL = select(func.max(Vessel.id))
 _ACTIVE_USER = select(User.name).where(User.id == bindparam("user_id"), User.active.is_(True))
 
 
@@ -134,18 +138,21 @@ def _active_user_name(session: Session, user_id: int) -> str:
     return name
 
 
-def _routed() -> list:
+def _routed(*, probability_index: bool = True) -> list:
     """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high.
 
     A NULL ``review_level`` marks a stack whose crowd label is known: it never needs a human.
+    ``probability_index=False`` writes the band so that no index serves it (``probability + 0``):
+    then an order by another column walks that column's index instead of sorting the whole band.
     """
+    probability = Prediction.probability if probability_index else Prediction.probability + 0.0
     return [Prediction.model_run_id == bindparam("run_id"), Prediction.review_level.is_not(None),
-            Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
+            probability > bindparam("t_low"), probability < bindparam("t_high")]
 
 
-def _claimable() -> list:
+def _claimable(*, probability_index: bool = True) -> list:
     """WHERE conditions for stacks a user may claim at one review level; parameters as :func:`_parameters`."""
-    return [*_routed(), Prediction.review_level == bindparam("level"),
+    return [*_routed(probability_index=probability_index), Prediction.review_level == bindparam("level"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
@@ -180,9 +187,38 @@ def _boundary_statement(*, excluding: bool) -> CompoundSelect:
     return union_all(*(select(side) for side in sides))
 
 
+@functools.cache
+def _spread_statement(*, excluding: bool) -> Select:
+    """The claimable stack whose ensemble members disagree most, locked (walks ``ix_prediction_queue_spread``)."""
+    conditions = _claimable(probability_index=False)
+    if excluding:
+        conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
+    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
+            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions, Prediction.spread.is_not(None))
+            .order_by(Prediction.spread.desc(), Prediction.vessel_id.desc()).limit(1)
+            .with_for_update(of=Vessel, skip_locked=True))
+
+
+@functools.cache
+def _random_statement(*, excluding: bool) -> Select:
+    """The first claimable stack at or after a random vessel id (``start``), locked."""
+    conditions = [*_claimable(probability_index=False), Prediction.vessel_id >= bindparam("start")]
+    if excluding:
+        conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
+    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
+            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions)
+            .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Vessel, skip_locked=True))
+
+
 def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
     """The candidate (vessel_id, probability, filename, spread) to claim, locked; None if there is none."""
     excluding = bool(parameters.get("passed_over"))
+    if order == "uncertainty":
+        found = connection.execute(_spread_statement(excluding=excluding), parameters).first()
+        return found or _best_candidate(connection, "boundary", parameters)  # stacks without a spread
+    if order == "random":
+        found = connection.execute(_random_statement(excluding=excluding), parameters).first()
+        return found or connection.execute(_random_statement(excluding=excluding), {**parameters, "start": 0}).first()
     if order == "stalled":
         return connection.execute(_candidate_statement("down", split_at_boundary=False, excluding=excluding),
                                   parameters).first()
@@ -233,7 +269,7 @@ def _claim_known_answer(connection: Connection, parameters: dict, rng: random.Ra
     return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, parameters["expires_at"])
 
 
-def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: timedelta = DEFAULT_TTL,
+def claim_next(session: Session, *, user_id: int, order: str | None = None, ttl: timedelta = DEFAULT_TTL,
                now: datetime | None = None, rng: random.Random | None = None) -> ClaimedStack | None:
     """Reserve the most valuable stack that this user may review; None when the queue is empty for them.
 
@@ -245,8 +281,8 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
     user_id
         The reviewer (must be an active user).
     order
-        ``"boundary"``: closest to the decision boundary first (most uncertain);
-        ``"stalled"``: most likely stalled first.
+        One of :data:`db.queue_order.ORDERS` (``boundary``, ``stalled``, ``uncertainty``, ``random``,
+        ``mix``); default: the admin's setting (:func:`db.queue_order.queue_order`).
     ttl
         How long the claim lasts without a review.
     now
@@ -259,7 +295,7 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
     UnknownUserError
         No active user ``user_id``.
     """
-    if order not in ORDERS:
+    if order is not None and order not in ORDERS:
         raise DatabaseInputError(f"order must be one of {ORDERS}, not {order!r}")
     connection = session.connection()
     row = connection.execute(_USER_AND_POLICY, {"user_id": user_id}).first()
@@ -275,6 +311,11 @@ def claim_next(session: Session, *, user_id: int, order: str = "boundary", ttl: 
         served = _claim_known_answer(connection, parameters, rng)
         if served is not None:
             return served
+    order = order or queue_order.queue_order(session)
+    if order == "mix":
+        order = "random" if rng.random() < queue_order.MIX_RANDOM_SHARE else "boundary"
+    if order == "random":
+        parameters["start"] = rng.randint(0, connection.execute(_LAST_VESSEL).scalar() or 0)
     claim = _claim_statement(connection.dialect.name)
     for level in range(rule.reviews_required - 1, -1, -1):  # finish started stacks first
         parameters["level"] = level

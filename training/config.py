@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
                    "tier2", "tier2_cut", "size", "max_depth", "mask_channel", "elastic_prob", "snapshots", "tta",
-                   "seed")
+                   "seed", "warm_start")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
@@ -51,6 +51,9 @@ class TrainConfig:
                               type=int, metavar="N", to_field=lambda v: {} if v is None else {"width": v})
     init_checkpoint: str | None = _opt(None, "initial weights: our checkpoint or a 2D ImageNet state dict "
                                              "(inflated to 3D)", flag="--init", metavar="PATH", type=str)
+    warm_start: str | None = _opt(None, "a finished run: each fold starts from its last snapshot and every stack "
+                                        "keeps its fold (training.warmstart; what `stalltriage retrain` does)",
+                                  metavar="RUN_DIR", type=str)
     folds: int = _opt(3, "cross-validation folds (3 on CPU: each fold gets more of a fixed budget, which "
                          "measured better than 5)")
     epochs: int | None = _opt(None, f"epochs per fold, at most (default: {DEFAULT_EPOCHS}; with --time-budget, "

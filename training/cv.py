@@ -46,6 +46,7 @@ from training.evaluation import binary_report
 from training.folds import assign_folds
 from training.report import append_metrics, finish_run, trim_metrics, write_config
 from training.sampler import BalancedSampler
+from training.warmstart import fold_snapshot, warm_folds
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,10 @@ def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: st
         torch.cuda.set_device(device)
     run = RunDir(out_dir)
     samples = select_samples(records, tier2=config.tier2, tier2_cut=config.tier2_cut, soft_labels=config.soft_labels)
-    folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], config.folds, config.seed)
+    if config.warm_start:
+        folds = warm_folds(config.warm_start, [s.filename for s in samples], config.folds)
+    else:
+        folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], config.folds, config.seed)
     if dist.is_main:
         write_config(run, config, samples, command)
     distributed.barrier(dist)
@@ -141,8 +145,8 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
     val_loader = _loader(val_set, config.batch_size, config.workers, device)
 
     torch.manual_seed(config.seed * 1000 + fold)
-    model = create_model(config.arch, checkpoint=config.init_checkpoint, in_channels=spec.channels,
-                         **config.model_kwargs).to(device)
+    init = fold_snapshot(config.warm_start, fold) if config.warm_start else config.init_checkpoint
+    model = create_model(config.arch, checkpoint=init, in_channels=spec.channels, **config.model_kwargs).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     steps = len(loader)

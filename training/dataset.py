@@ -5,6 +5,10 @@ training stacks: ``"label"`` trains them on their label (``train_labels.csv``) l
 ``"soft"`` uses the crowd score itself as the target (soft label), ``"cut"`` labels them stalled
 when the crowd score exceeds ``tier2_cut`` (the 2nd place used 0.6).
 ``soft_labels=True`` makes every stack with a crowd score train on that score.
+
+Reviewed stacks (records with ``source="review"``, from ``db.training_labels``) train like
+tier 1 stacks on their human label, whatever their split: a test stack that reviewers labelled
+becomes a labelled stack of the run (the run's out-of-fold scores then cover it).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class TrainSample:
     label: int
     target: float
     tier1: bool
+    source: str = "crowd"
 
 
 def _tier2_sample(rec: StackRecord, mode: str, cut: float) -> TrainSample | None:
@@ -54,7 +59,7 @@ def _tier2_sample(rec: StackRecord, mode: str, cut: float) -> TrainSample | None
 
 def select_samples(records: Sequence[StackRecord], *, tier2: str = "off", tier2_cut: float = 0.6,
                    soft_labels: bool = False) -> list[TrainSample]:
-    """Choose the training stacks among ``records`` (those of split ``"train"``).
+    """Choose the training stacks among ``records`` (those of split ``"train"`` and reviewed ones).
 
     When no training record is flagged tier 1 (a lab's own data), every labelled one counts as
     tier 1.
@@ -66,15 +71,16 @@ def select_samples(records: Sequence[StackRecord], *, tier2: str = "off", tier2_
     """
     if tier2 not in TIER2_MODES:
         raise ValueError(f"tier2 must be one of {TIER2_MODES}, got {tier2!r}")
-    train = [r for r in records if r.split == "train"]
-    any_tier1 = any(r.tier1 for r in train)
+    train = [r for r in records if r.split == "train" or r.source == "review"]
+    any_tier1 = any(r.tier1 for r in train if r.source != "review")
     if train and not any_tier1:
         log.warning("no training stack is flagged tier 1: every labelled stack counts as tier 1")
     samples = []
     for rec in train:
         if (rec.tier1 or not any_tier1) and rec.label is not None:
             target = rec.crowd_score if soft_labels and rec.crowd_score is not None else float(rec.label)
-            samples.append(TrainSample(rec.filename, rec.key, rec.project_id, int(rec.label), float(target), True))
+            samples.append(TrainSample(rec.filename, rec.key, rec.project_id, int(rec.label), float(target), True,
+                                       rec.source))
         elif (sample := _tier2_sample(rec, tier2, tier2_cut)) is not None:
             samples.append(sample)
     if not samples:

@@ -25,7 +25,8 @@ def _data_summary(samples: Sequence[TrainSample]) -> dict:
     digest = hashlib.sha256(json.dumps(sorted((s.filename, s.label, round(s.target, 6)) for s in samples))
                             .encode()).hexdigest()
     return {"stacks": len(samples), "stalled": sum(s.label for s in samples),
-            "tier1": sum(s.tier1 for s in samples), "projects": len({s.project_id for s in samples}),
+            "tier1": sum(s.tier1 for s in samples), "from_reviews": sum(s.source == "review" for s in samples),
+            "projects": len({s.project_id for s in samples}),
             "sha256": digest}
 
 
@@ -104,7 +105,8 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
         f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, depth mask)"
         f"{', outline mask as a second channel' if config.mask_channel else ''}",
         f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
-        f"{data['projects']} projects); tier 2: {config.tier2}; soft labels: {config.soft_labels}",
+        f"{data.get('from_reviews', 0)} labelled by reviewers, {data['projects']} projects); "
+        f"tier 2: {config.tier2}; soft labels: {config.soft_labels}",
         f"- Training: {config.folds}-fold CV grouped by project, {config.loss} loss, AdamW lr {config.lr}, "
         f"warm-up + cosine, stalled share {config.stalled_share}, {config.snapshots} snapshots per fold, "
         f"TTA {config.tta} views",

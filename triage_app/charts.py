@@ -158,3 +158,18 @@ def agreement_figure(by_day: pd.DataFrame) -> go.Figure:
                       xaxis={"tickformat": "%b %d", "dtick": 86_400_000}, legend={"orientation": "h", "y": -0.2},
                       margin={"t": 20, "b": 40, "l": 50, "r": 10})
     return fig
+
+
+def auto_share_figure(history: pd.DataFrame) -> go.Figure:
+    """Automatic share of each saved policy over time (its run's scored stacks), the active one marked:
+    how the share decided without humans grows as reviews retrain the model."""
+    figure = go.Figure(go.Scatter(x=history["created_at"], y=history["auto_share"], mode="lines+markers",
+                                  text=history["run"].map(lambda name: str(name).rsplit("/", 1)[-1]),
+                                  hovertemplate="%{x}<br>%{text}<br>automatic %{y:.1%}<extra></extra>",
+                                  name="policy"))
+    active = history[history["active"].astype(bool)]
+    figure.add_trace(go.Scatter(x=active["created_at"], y=active["auto_share"], mode="markers", name="active",
+                                marker={"size": 14, "symbol": "star"}))
+    figure.update_layout(xaxis_title="policy saved (UTC)", yaxis_title="decided automatically",
+                         yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin={"t": 20})
+    return figure

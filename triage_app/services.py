@@ -183,7 +183,7 @@ def _items(session: Session, claims: Sequence[queue.ClaimedStack], video_dirs: S
     return items
 
 
-def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: str = "boundary") -> list[ReviewItem]:
+def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: str | None = None) -> list[ReviewItem]:
     """The user's next stacks, claimed: the one to show first, then those being prepared.
 
     Claims the user still holds (after a reload) come first; new ones are claimed until ``ahead``

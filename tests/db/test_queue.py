@@ -107,4 +107,4 @@ def test_bad_requests_are_refused_with_a_clear_message(session_factory, setup):
         with pytest.raises(DatabaseInputError, match="answer must be one of"):
             submit_review(session, user_id=ann, vessel_id=1, answer="maybe")
         with pytest.raises(DatabaseInputError, match="order must be one of"):
-            claim_next(session, user_id=ann, order="random")
+            claim_next(session, user_id=ann, order="sideways")

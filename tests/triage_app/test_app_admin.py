@@ -9,6 +9,7 @@ from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import TriagePolicy
 from db.policy import active_policy
+from db.queue_order import queue_order
 from db.users import get_user, list_users
 from tests.fixtures.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
@@ -207,3 +208,22 @@ def test_dashboard_counts_reviews():
     assert metrics["Pace"].endswith("/ day") and metrics["Done at this pace"] != "no pace yet"
     assert any("No answers to known-answer stacks yet" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 4  # burn-down, savings, agreement over time, throughput
+
+
+def test_admins_see_the_learning_section_with_the_retrain_button(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "dashboard.py")).run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Learning from reviews" for s in at.subheader)
+    button = at.button(key="dashboard_retrain")
+    assert not button.disabled
+    with sessions() as session:
+        has_policy = active_policy(session) is not None
+    at.selectbox(key="dashboard_queue_order").set_value("uncertainty").run()
+    assert not at.exception, at.exception
+    with sessions() as session:
+        assert queue_order(session) == "uncertainty"
+    if has_policy:
+        assert len(at.get("plotly_chart")) == 5  # the four of every dashboard, then the automatic share per policy
+    else:
+        assert any(i.value == "No policy saved yet." for i in at.info)

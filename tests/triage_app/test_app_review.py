@@ -71,6 +71,7 @@ def test_review_page_shows_one_viewer_with_the_outline_and_hides_the_score(tmp_p
     assert not [m for m in at.metric if m.label.startswith("Model probability")]
     at.toggle(key="review_show_score").set_value(True).run()
     assert [m for m in at.metric if m.label.startswith("Model probability")]
+    assert any(c.value.startswith("scored by run ") and "unknown" not in c.value for c in at.caption)
 
 
 def test_the_model_view_is_off_until_asked_for(app_data, tmp_path):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from triage_app import charts, progress, services, ui
+from db import queue_order
+from triage_app import charts, progress, retraining, services, ui
+from triage_app.settings import resolve
 
 
 def progress_section(lab: progress.LabProgress, reviews: pd.DataFrame, now: pd.Timestamp) -> None:
@@ -93,6 +95,41 @@ def throughput_section(data: dict) -> None:
         st.plotly_chart(charts.throughput_figure(data["per_hour"]), key="dashboard_throughput")
 
 
+def learning_section(backend: services.Backend) -> None:
+    """Learning from reviews (admins): the automatic share per saved policy over time, and retraining."""
+    st.subheader("Learning from reviews")
+    with backend.factory() as session:
+        history = retraining.policy_history(session)
+    if history.empty:
+        st.info("No policy saved yet.")
+    else:
+        st.caption("Share of the run's scored stacks each saved policy decides automatically; `stalltriage retrain` "
+                   "adds a point when it activates a run fine-tuned on the reviews.")
+        st.plotly_chart(charts.auto_share_figure(history), key="dashboard_auto_share")
+    with backend.factory() as session:
+        current = queue_order.queue_order(session)
+    chosen = st.columns([1, 3])[0].selectbox(
+        "Queue order", queue_order.ORDERS, index=queue_order.ORDERS.index(current), key="dashboard_queue_order",
+        help="which routed stack reviewers get first: boundary (closest to the threshold), stalled (most likely "
+             "stalled), uncertainty (members disagree most: teaches retraining most), random (unbiased), mix "
+             "(boundary with 1 in 5 random); see the user guide")
+    if chosen != current:
+        with backend.factory.begin() as session:
+            queue_order.set_queue_order(session, order=chosen, actor=ui.session_user().name)
+        st.toast(f"Queue order: {chosen}")
+    status_file = retraining.status_path(resolve(None).data_dir)
+    status = retraining.read_status(status_file)
+    running = retraining.is_running(status)
+    if status is not None:
+        st.caption(f"Last retrain: {status['state']} ({status['updated']}): {status['message']}")
+    minutes = st.columns([1, 3])[0].number_input("Training minutes", 1, 240, 10, key="dashboard_retrain_minutes")
+    if st.button("Retrain on the reviews", key="dashboard_retrain", disabled=running,
+                 help="fine-tune the active run on crowd + reviewed labels in the background, then activate it "
+                      "only if its tuned policy meets the targets and decides no less automatically"):
+        retraining.start_retrain(resolve(None), minutes=float(minutes))
+        st.rerun()
+
+
 def show() -> None:
     """The page."""
     ui.require_login()
@@ -106,6 +143,8 @@ def show() -> None:
     agreement_section(data)
     skill_section(data)
     throughput_section(data)
+    if ui.session_user().is_admin:
+        learning_section(backend)
 
 
 show()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from triage_app import services, ui
+from triage_app import retraining, services, ui
 from triage_app.viewer import review_viewer
 
 ANSWERS = (("stalled", "Stalled", "S", "primary", ":material/block:"),
@@ -83,6 +83,8 @@ def side_panel(item: services.ReviewItem, media, run_dir: str | None) -> None:  
     if st.toggle("Show model score", key="review_show_score", value=False,
                  help="hidden by default so that the score does not anchor your answer"):
         st.metric("Model probability (stalled)", f"{item.probability:.3f}")
+        with backend.factory() as session:
+            st.caption(f"scored by run {retraining.scoring_run(session, item.vessel_id) or 'unknown'}")
 
 
 @st.fragment

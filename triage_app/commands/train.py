@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run directory")
     add_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-reviews", dest="reviews", action="store_false",
+                        help="train on crowd labels only (default: reviewers' labels join them, see "
+                             "db.training_labels)")
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from core.models import list_models
     from db.migrate import SchemaError
     from triage_app.database import command_session
-    from db.vessels import stack_records
+    from db.training_labels import training_records
     from training.config import config_from_args
     from training.cv import train_cv
 
@@ -49,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve(args)
     try:
         with command_session(settings.db_url) as session:
-            records = stack_records(session, split="train")
+            records = training_records(session, reviews=args.reviews)
     except SchemaError as error:
         print(f"error: {error}")
         return 1
+    if args.reviews:
+        print(f"{sum(r.source == 'review' for r in records)} labels from reviews (--no-reviews leaves them out)")
     command = shlex.join(["stalltriage", *getattr(args, "argv", sys.argv[1:])])
     try:
         report = train_cv(records, settings.store_path, args.out, config, command=command)
@@ -64,3 +69,4 @@ def run(args: argparse.Namespace) -> int:
               f"{report['sensitivity']:.4f}  specificity {report['specificity']:.4f}  threshold "
               f"{report['threshold']:.4f}\nrun directory: {args.out} (model card: {args.out / 'model_card.md'})")
     return 0
+
