@@ -30,7 +30,7 @@ from bench.quality import records_from_csvs, stored_only, train_options
 from core.predict import predict_stacks
 from core.rundir import RunDir
 from training.cv import train_cv
-from training.evaluation import binary_report
+from training.evaluation import score_report
 
 # Each step adds one choice to the previous one; the last two drop tier 2 again, as measured.
 VARIANTS = {
@@ -59,7 +59,7 @@ def run_variant(name: str, seed: int, args: argparse.Namespace, records) -> dict
     test = [r for r in records if r.split == "test"]
     frame = predict_stacks(run.root, test, args.store, progress=False)
     truth = pd.read_csv(args.test_data / "test_labels.csv").set_index("filename")["stalled"]
-    report = binary_report(truth.loc[frame["filename"]].to_numpy(), frame["probability"].to_numpy(),
+    report = score_report(truth.loc[frame["filename"]].to_numpy(), frame["probability"].to_numpy(),
                            frame.attrs["threshold"])
     metrics = pd.read_csv(run.metrics)
     return {"variant": name, "seed": seed, "options": extra, "train_s": train_s, "load": load,

@@ -58,7 +58,7 @@ from db.training_labels import training_records  # noqa: E402
 from db.vessels import stack_records  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.cv import train_cv  # noqa: E402
-from training.evaluation import binary_report  # noqa: E402
+from training.evaluation import score_report  # noqa: E402
 from triage_app.retraining import tune_and_activate  # noqa: E402
 
 TARGETS = {"target_sensitivity": 0.99, "target_specificity": 0.95, "confidence": 0.95}
@@ -113,7 +113,7 @@ def test_metrics(run_dir: Path, store: Path, truth: pd.Series, test_names: list[
     records = [StackRecord(n, key_for(n), "", "test") for n in test_names]
     frame = predict_stacks(run_dir, records, store, progress=False)
     p, y = frame["probability"].to_numpy(), truth.loc[test_names].to_numpy()
-    report = binary_report(y, p, frame.attrs["threshold"])
+    report = score_report(y, p, frame.attrs["threshold"])
     return {"auc": report["auc"], "mcc": report["mcc"], "oracle_auto_share": oracle_auto_share(p, y)}
 
 

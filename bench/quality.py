@@ -36,7 +36,7 @@ from core.rundir import RunDir
 from core.store import VolumeStore, key_for
 from training.config import config_from_args
 from training.cv import train_cv
-from training.evaluation import binary_report
+from training.evaluation import score_report
 from triage_app.commands import train as train_command
 
 
@@ -118,7 +118,7 @@ def main() -> None:
     timings["predict_s"] = time.monotonic() - tic
     truth = pd.read_csv(test_data / "test_labels.csv").set_index("filename")["stalled"]
     y = truth.loc[frame["filename"]].to_numpy()
-    result = binary_report(y, frame["probability"].to_numpy(), frame.attrs["threshold"])
+    result = score_report(y, frame["probability"].to_numpy(), frame.attrs["threshold"])
     summary = {"test": result, "oof": oof, "timings_s": timings, "test_stacks": len(test),
                "test_stalled": int(y.sum()), "config": config.as_dict(), "threads": args.threads,
                "machine": f"{platform.node()} {platform.processor() or platform.machine()}",

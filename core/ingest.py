@@ -22,7 +22,7 @@ import cv2
 from tqdm import tqdm
 
 from core.store import StoredStack, VolumeStore, key_for
-from core.video import CropOptions, Stack, StackError, read_stack
+from core.video import CropOptions, CroppedStack, StackError, read_stack
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class _Failure:
     trace: str | None = None
 
 
-def _crop(job: tuple[str, CropOptions]) -> tuple[str, Stack | _Failure]:
+def _crop(job: tuple[str, CropOptions]) -> tuple[str, CroppedStack | _Failure]:
     path, options = job
     try:
         return path, read_stack(path, options)
@@ -126,12 +126,12 @@ def _stored_result(path: Path, key: str, store: VolumeStore) -> IngestResult:
                         num_frames=meta.get("num_frames"), frame_size=tuple(meta.get("frame_size", ())) or None)
 
 
-def _ok_result(path: str, key: str, stack: Stack) -> IngestResult:
+def _ok_result(path: str, key: str, stack: CroppedStack) -> IngestResult:
     return IngestResult(Path(path).name, key, INGESTED, roi=stack.roi, num_frames=stack.num_frames,
                         frame_size=stack.frame_size)
 
 
-def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, Stack | _Failure]]:
+def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, CroppedStack | _Failure]]:
     if workers <= 1 or len(jobs) <= 1:
         quiet_decoder_logs()  # not _worker_init: the caller's OpenCV thread setting stays its own
         yield from map(_crop, jobs)

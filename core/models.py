@@ -220,11 +220,11 @@ def create_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> N
         raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     model = _REGISTRY[name](**kwargs)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        load_weights(model, checkpoint)
     return model
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights from ``path`` into ``model``, inflating 2D kernels when the file is 2D."""
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     for key in ("model", "state_dict"):

@@ -73,7 +73,7 @@ class CropOptions:
 
 
 @dataclass(frozen=True)
-class Stack:
+class CroppedStack:
     """The region of interest of one stack.
 
     ``volume`` is ``uint8 (D, H, W)`` luma; ``mask`` is ``uint8 (H, W)``, 1 on and inside the
@@ -261,7 +261,7 @@ def filled_mask(outline: np.ndarray, roi: Box, frame_size: tuple[int, int]) -> n
 
 
 def crop_frames(frames: Iterable[np.ndarray], name: str, options: CropOptions = CropOptions(),
-                reread: Callable[[], Iterator[np.ndarray]] | None = None) -> Stack:
+                reread: Callable[[], Iterator[np.ndarray]] | None = None) -> CroppedStack:
     """Crop the ROI from a stream of BGR frames (see the module docstring for the method).
 
     ``reread`` is a zero-argument way to get the frames again, needed only when the kept windows
@@ -287,11 +287,11 @@ def crop_frames(frames: Iterable[np.ndarray], name: str, options: CropOptions = 
         log.debug("%s: second decode pass for ROI %s", name, roi)
         cropped = _second_pass(reread(), roi, depth)
     volume, outline = cropped
-    return Stack(volume=fill_outline(volume, outline, options.fill_px), mask=filled_mask(outline, roi, frame_size),
+    return CroppedStack(volume=fill_outline(volume, outline, options.fill_px), mask=filled_mask(outline, roi, frame_size),
                  roi=roi, frame_size=frame_size, num_frames=depth, frames_with_outline=found)
 
 
-def read_stack(path: str | Path, options: CropOptions = CropOptions()) -> Stack:
+def read_stack(path: str | Path, options: CropOptions = CropOptions()) -> CroppedStack:
     """Decode an mp4 stack and crop its ROI: ``uint8 (D, H, W)`` plus outline mask and metadata.
 
     Raises :class:`StackError` naming the file for anything that is not a usable stack: missing,

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from db.models import Prediction, Review, Vessel, utcnow
+from db.models import Prediction, Review, Stack, utcnow
 from db.queue import reviews_frame
 
 LABEL_ANSWERS = {"stalled": 1, "flowing": 0}
@@ -30,10 +30,10 @@ def human_labels(session: Session) -> pd.DataFrame:
     to known-answer stacks measure reviewers, not stacks: they are left out."""
     stalled = func.sum(case((Review.answer == "stalled", 1), else_=0))
     flowing = func.sum(case((Review.answer == "flowing", 1), else_=0))
-    query = (select(Vessel.filename, func.count().label("n_reviews"), stalled.label("n_stalled"),
+    query = (select(Stack.filename, func.count().label("n_reviews"), stalled.label("n_stalled"),
                     flowing.label("n_flowing"))
-             .join(Vessel, Vessel.id == Review.vessel_id).where(Review.known_answer.is_(False))
-             .group_by(Vessel.filename))
+             .join(Stack, Stack.id == Review.vessel_id).where(Review.known_answer.is_(False))
+             .group_by(Stack.filename))
     frame = _frame(session, query)
     frame["human"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     frame.loc[frame["n_stalled"] > frame["n_flowing"], "human"] = 1
@@ -75,8 +75,8 @@ def model_human_disagreements(session: Session, *, model_run_id: int, threshold:
     """Stacks whose human majority contradicts the model (probability >= ``threshold`` = stalled):
     filename, probability, human, n_reviews — most confident model errors first."""
     humans = human_labels(session).dropna(subset=["human"])
-    query = (select(Vessel.filename, Prediction.probability).join(Vessel, Vessel.id == Prediction.vessel_id)
-             .where(Prediction.model_run_id == model_run_id, Vessel.filename.in_(humans["filename"].tolist())))
+    query = (select(Stack.filename, Prediction.probability).join(Stack, Stack.id == Prediction.vessel_id)
+             .where(Prediction.model_run_id == model_run_id, Stack.filename.in_(humans["filename"].tolist())))
     merged = _frame(session, query).merge(humans, on="filename")
     if merged.empty:
         return pd.DataFrame(columns=["filename", "probability", "human", "n_reviews"])
@@ -90,6 +90,6 @@ def model_human_disagreements(session: Session, *, model_run_id: int, threshold:
 def reviewed_scores(session: Session, *, model_run_id: int) -> pd.DataFrame:
     """filename, probability of the run's reviewed stacks (to compare reviewers with the model)."""
     reviewed = select(Review.vessel_id).distinct().scalar_subquery()
-    query = (select(Vessel.filename, Prediction.probability).join(Vessel, Vessel.id == Prediction.vessel_id)
+    query = (select(Stack.filename, Prediction.probability).join(Stack, Stack.id == Prediction.vessel_id)
              .where(Prediction.model_run_id == model_run_id, Prediction.vessel_id.in_(reviewed)))
     return _frame(session, query)

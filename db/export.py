@@ -34,7 +34,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.human_labels import skill_weighted_labels
-from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Vessel
+from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Stack
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
@@ -58,16 +58,16 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     calibration = (select(Review.vessel_id, func.count().label("n_known_answer_reviews"))
                    .where(Review.known_answer.is_(True)).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
-    return (select(Vessel.id.label("vessel_id"), Vessel.filename, Vessel.split, Vessel.status.label("ingest_status"),
+    return (select(Stack.id.label("vessel_id"), Stack.filename, Stack.split, Stack.status.label("ingest_status"),
                    Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
                    reviews.c.reviewers, calibration.c.n_known_answer_reviews)
-            .outerjoin(Prediction, (Prediction.vessel_id == Vessel.id) & (Prediction.model_run_id == run_id))
-            .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
-            .outerjoin(reviews, reviews.c.vessel_id == Vessel.id)
-            .outerjoin(calibration, calibration.c.vessel_id == Vessel.id)
-            .order_by(Vessel.filename))
+            .outerjoin(Prediction, (Prediction.vessel_id == Stack.id) & (Prediction.model_run_id == run_id))
+            .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
+            .outerjoin(reviews, reviews.c.vessel_id == Stack.id)
+            .outerjoin(calibration, calibration.c.vessel_id == Stack.id)
+            .order_by(Stack.filename))
 
 
 def _plural(count: pd.Series, noun: str) -> pd.Series:

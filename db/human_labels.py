@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.skill import DawidSkene
-from db.models import CrowdAnswer, Review, User, Vessel
+from db.models import CrowdAnswer, Review, User, Stack
 
 DECISIVE = ("stalled", "flowing")
 
@@ -22,9 +22,9 @@ DECISIVE = ("stalled", "flowing")
 def decisive_votes(session: Session) -> pd.DataFrame:
     """Every stalled/flowing answer, oldest first: stack (vessel id), filename, reviewer, answer
     (1 stalled), known_answer (the review's flag) and truth (the crowd's label, or NA)."""
-    query = (select(Review.vessel_id.label("stack"), Vessel.filename, User.name.label("reviewer"), Review.answer,
+    query = (select(Review.vessel_id.label("stack"), Stack.filename, User.name.label("reviewer"), Review.answer,
                     Review.known_answer, CrowdAnswer.label.label("truth"))
-             .join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
+             .join(User, User.id == Review.user_id).join(Stack, Stack.id == Review.vessel_id)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Review.vessel_id)
              .where(Review.answer.in_(DECISIVE)).order_by(Review.id))
     result = session.execute(query)

@@ -28,14 +28,14 @@ from sqlalchemy.orm import Session, aliased
 
 from db.app_settings import get_setting, set_setting
 from db.errors import DatabaseInputError
-from db.models import Claim, CrowdAnswer, Prediction, Review, User, Vessel
+from db.models import Claim, CrowdAnswer, Prediction, Review, User, Stack
 
 RATE_KEY = "known_answer_rate"
 DEFAULT_RATE = 0.1
 MAX_RATE = 0.5
 TRUSTED = and_(CrowdAnswer.label.is_not(None), CrowdAnswer.tier1.is_(True))
 """A crowd answer trustworthy enough to measure reviewers by."""
-_INGESTED = aliased(Vessel)
+_INGESTED = aliased(Stack)
 
 
 def known_answer_rate(session: Session) -> float:
@@ -84,15 +84,15 @@ def _candidate_statement(*, in_band: bool, from_start: bool) -> Select:
     otherwise merge-join from the first id instead of from ``start``.
     """
     start = bindparam("start")
-    ids = (Prediction.vessel_id, Vessel.id, CrowdAnswer.vessel_id)
-    conditions = [Prediction.model_run_id == bindparam("run_id"), TRUSTED, Vessel.status == "ok",
+    ids = (Prediction.vessel_id, Stack.id, CrowdAnswer.vessel_id)
+    conditions = [Prediction.model_run_id == bindparam("run_id"), TRUSTED, Stack.status == "ok",
                   *_unseen(), *((column >= start) if from_start else (column < start) for column in ids)]
     if in_band:
         conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
-    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id)
+    return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
+            .join(Stack, Stack.id == Prediction.vessel_id)
             .join(CrowdAnswer, CrowdAnswer.vessel_id == Prediction.vessel_id).where(*conditions)
-            .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Vessel, skip_locked=True))
+            .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Stack, skip_locked=True))
 
 
 _MAX_ID = select(func.max(Prediction.vessel_id)).where(Prediction.model_run_id == bindparam("run_id"))
@@ -118,13 +118,13 @@ def known_answer_reviews(session: Session, *, model_run_id: int | None = None) -
     """Every stalled/flowing answer to a known-answer stack, oldest first: user, filename, answer and truth
     (the known answer), both 1 = stalled, 0 = flowing, and with ``model_run_id`` the run's ``probability``
     of the stack (NaN where it has none). Unsure and bad-stack answers carry no skill information."""
-    columns = [User.name.label("user"), Vessel.filename, Review.answer, CrowdAnswer.label.label("truth")]
+    columns = [User.name.label("user"), Stack.filename, Review.answer, CrowdAnswer.label.label("truth")]
     query = select(*columns)
     if model_run_id is not None:
         query = (select(*columns, Prediction.probability)
                  .outerjoin(Prediction, (Prediction.vessel_id == Review.vessel_id)
                             & (Prediction.model_run_id == model_run_id)))
-    query = (query.join(User, User.id == Review.user_id).join(Vessel, Vessel.id == Review.vessel_id)
+    query = (query.join(User, User.id == Review.user_id).join(Stack, Stack.id == Review.vessel_id)
              .join(CrowdAnswer, CrowdAnswer.vessel_id == Review.vessel_id)
              .where(Review.known_answer.is_(True), Review.answer.in_(("stalled", "flowing")),
                     CrowdAnswer.label.is_not(None))

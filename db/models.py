@@ -74,11 +74,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-class Vessel(Base):
+class Stack(Base):
     """One stack (a vessel segment): where it came from and how its ingest went.
 
     ``split`` is ``train`` when the stack came from a metadata file carrying crowd scores
-    (``train_metadata.csv``), else ``test``. The ROI box is in pixels of the full frame.
+    (``train_metadata.csv``), else ``test``. The ROI box is in pixels of the full frame. The table
+    and its foreign keys keep their first names (``vessel``, ``vessel_id``).
     """
 
     __tablename__ = "vessel"
@@ -126,7 +127,7 @@ class CrowdAnswer(Base):
     metadata_file: Mapped[str | None] = mapped_column(String(255))
     labels_file: Mapped[str | None] = mapped_column(String(255))
 
-    vessel: Mapped[Vessel] = relationship(back_populates="crowd_answer")
+    vessel: Mapped[Stack] = relationship(back_populates="crowd_answer")
 
 
 class ModelRun(Base):
@@ -178,7 +179,7 @@ class Prediction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class TriagePolicy(Base):
+class PolicyRecord(Base):
     """Two thresholds on a model run's probabilities, and how many human reviews a stack needs.
 
     p <= t_low: automatically flowing; p >= t_high: automatically stalled; otherwise a human

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from core.triage import validate_thresholds
 from db.audit import record_event
 from db.errors import DatabaseInputError
-from db.models import ModelRun, TriagePolicy
+from db.models import ModelRun, PolicyRecord
 
 
-def _describe(policy: TriagePolicy) -> dict[str, object]:
+def _describe(policy: PolicyRecord) -> dict[str, object]:
     return {"model_run_id": policy.model_run_id, "t_low": policy.t_low, "t_high": policy.t_high,
             "reviews_required": policy.reviews_required, "target_sensitivity": policy.target_sensitivity,
             "target_specificity": policy.target_specificity, "confidence": policy.confidence}
@@ -27,7 +27,7 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
                 reviews_required: int = 1, target_sensitivity: float | None = None,
                 target_specificity: float | None = None,
                 confidence: float | None = None, created_by: str | None = None,
-                activate: bool = True) -> TriagePolicy:
+                activate: bool = True) -> PolicyRecord:
     """Store a policy (and by default make it the active one).
 
     Parameters
@@ -58,7 +58,7 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
     if session.get(ModelRun, model_run_id) is None:
         raise DatabaseInputError(f"no model run with id {model_run_id}")
-    policy = TriagePolicy(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+    policy = PolicyRecord(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                           reviews_required=reviews_required, target_sensitivity=target_sensitivity,
                           target_specificity=target_specificity, confidence=confidence, created_by=created_by,
                           active=False)
@@ -71,13 +71,13 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
     return policy
 
 
-def activate_policy(session: Session, *, policy_id: int, actor: str | None = None) -> TriagePolicy:
+def activate_policy(session: Session, *, policy_id: int, actor: str | None = None) -> PolicyRecord:
     """Make ``policy_id`` the one active policy (the previous one is deactivated)."""
-    policy = session.get(TriagePolicy, policy_id)
+    policy = session.get(PolicyRecord, policy_id)
     if policy is None:
         raise DatabaseInputError(f"no triage policy with id {policy_id}")
     previous = active_policy(session)
-    session.execute(update(TriagePolicy).where(TriagePolicy.active.is_(True)).values(active=False)
+    session.execute(update(PolicyRecord).where(PolicyRecord.active.is_(True)).values(active=False)
                     .execution_options(synchronize_session="fetch"))
     session.flush()
     policy.active = True
@@ -87,6 +87,6 @@ def activate_policy(session: Session, *, policy_id: int, actor: str | None = Non
     return policy
 
 
-def active_policy(session: Session) -> TriagePolicy | None:
+def active_policy(session: Session) -> PolicyRecord | None:
     """The active policy, or None."""
-    return session.scalar(select(TriagePolicy).where(TriagePolicy.active.is_(True)))
+    return session.scalar(select(PolicyRecord).where(PolicyRecord.active.is_(True)))

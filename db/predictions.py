@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.bulk import analyze, frame_rows, staged
-from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Vessel, utcnow
+from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Stack, utcnow
 from db.queue_levels import COUNTED
 from db.vessels import ImportReport, RowIssue
 
@@ -125,7 +125,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     stage = frame[valid & ~twice].assign(line=lambda rows: rows.index, fold=lambda rows: rows["fold"].astype("Int64"))
     with staged(session, "prediction", frame_rows(stage.loc[:, list(_STAGE_TYPES)]), _STAGE_TYPES) as rows:
         connection = session.connection()
-        unknown = connection.execute(select(rows.c.line).where(~exists().where(Vessel.filename == rows.c.filename)))
+        unknown = connection.execute(select(rows.c.line).where(~exists().where(Stack.filename == rows.c.filename)))
         unknown_lines = [line for line, in unknown]
         problems[unknown_lines] = "not in the database (ingest it first)"
         connection.execute(_upsert_statement(connection.dialect.name, rows),
@@ -142,11 +142,11 @@ def _upsert_statement(dialect: str, rows: Table) -> Insert:
     counted = (select(Review.vessel_id, func.count().label("n")).where(COUNTED)
                .group_by(Review.vessel_id).subquery())
     level = case((CrowdAnswer.label.is_not(None), None), else_=func.coalesce(counted.c.n, 0))
-    source = (select(bindparam("run_id", type_=Integer()), Vessel.id, rows.c.probability, rows.c.spread,
+    source = (select(bindparam("run_id", type_=Integer()), Stack.id, rows.c.probability, rows.c.spread,
                      rows.c.role, rows.c.fold, level, bindparam("now", type_=UTCDateTime()))
-              .select_from(rows).join(Vessel, Vessel.filename == rows.c.filename)
-              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
-              .outerjoin(counted, counted.c.vessel_id == Vessel.id)
+              .select_from(rows).join(Stack, Stack.filename == rows.c.filename)
+              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
+              .outerjoin(counted, counted.c.vessel_id == Stack.id)
               .where(true()))  # SQLite needs a WHERE to tell the join's ON from ON CONFLICT
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = dialect_insert(Prediction).from_select(
@@ -162,11 +162,11 @@ def predictions_frame(session: Session, *, model_run_id: int) -> pd.DataFrame:
 
     Columns: filename, project_id, split, probability, spread, role, fold, label, crowd_score, tier1.
     """
-    query = (select(Vessel.filename, Vessel.project_id, Vessel.split, Prediction.probability, Prediction.spread,
+    query = (select(Stack.filename, Stack.project_id, Stack.split, Prediction.probability, Prediction.spread,
                     Prediction.role, Prediction.fold, CrowdAnswer.label, CrowdAnswer.crowd_score, CrowdAnswer.tier1)
-             .join(Vessel, Vessel.id == Prediction.vessel_id)
-             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id)
-             .where(Prediction.model_run_id == model_run_id).order_by(Vessel.filename))
+             .join(Stack, Stack.id == Prediction.vessel_id)
+             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
+             .where(Prediction.model_run_id == model_run_id).order_by(Stack.filename))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["label"] = frame["label"].astype("Int64")

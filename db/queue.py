@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session, aliased
 from db import known_answers, queue_order
 from db.audit import record_event
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
-from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, TriagePolicy, User, UTCDateTime, Vessel,
+from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, PolicyRecord, User, UTCDateTime, Stack,
                        utcnow)
 from db.queue_levels import refresh_review_levels
 
@@ -87,16 +87,16 @@ class ClaimedStack:
     expires_at: datetime
 
 
-_POLICY_COLUMNS = (TriagePolicy.model_run_id, TriagePolicy.t_low, TriagePolicy.t_high, TriagePolicy.reviews_required,
+_POLICY_COLUMNS = (PolicyRecord.model_run_id, PolicyRecord.t_low, PolicyRecord.t_high, PolicyRecord.reviews_required,
                    ModelRun.threshold)
-_RULE_FROM_POLICY = (select(*_POLICY_COLUMNS).join(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
-                     .where(TriagePolicy.active.is_(True)))
+_RULE_FROM_POLICY = (select(*_POLICY_COLUMNS).join(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
+                     .where(PolicyRecord.active.is_(True)))
 _USER_AND_POLICY = (select(User.name, *_POLICY_COLUMNS).select_from(User)
-                    .outerjoin(TriagePolicy, TriagePolicy.active.is_(True))
-                    .outerjoin(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
+                    .outerjoin(PolicyRecord, PolicyRecord.active.is_(True))
+                    .outerjoin(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
                     .where(User.id == bindparam("user_id"), User.active.is_(True)))
 _NEWEST_RUN = select(ModelRun.id, ModelRun.threshold).order_by(ModelRun.id.desc()).limit(1)
-_LAST_VESSEL = select(func.max(Vessel.id))
+_LAST_VESSEL = select(func.max(Stack.id))
 _ACTIVE_USER = select(User.name).where(User.id == bindparam("user_id"), User.active.is_(True))
 
 
@@ -174,9 +174,9 @@ def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool)
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
     order = ((Prediction.probability.asc(), Prediction.vessel_id.asc()) if side == "up"
              else (Prediction.probability.desc(), Prediction.vessel_id.desc()))
-    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions).order_by(*order).limit(1)
-            .with_for_update(of=Vessel, skip_locked=True))
+    return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
+            .join(Stack, Stack.id == Prediction.vessel_id).where(*conditions).order_by(*order).limit(1)
+            .with_for_update(of=Stack, skip_locked=True))
 
 
 @functools.cache
@@ -193,10 +193,10 @@ def _spread_statement(*, excluding: bool) -> Select:
     conditions = _claimable(probability_index=False)
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
-    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions, Prediction.spread.is_not(None))
+    return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
+            .join(Stack, Stack.id == Prediction.vessel_id).where(*conditions, Prediction.spread.is_not(None))
             .order_by(Prediction.spread.desc(), Prediction.vessel_id.desc()).limit(1)
-            .with_for_update(of=Vessel, skip_locked=True))
+            .with_for_update(of=Stack, skip_locked=True))
 
 
 @functools.cache
@@ -205,9 +205,9 @@ def _random_statement(*, excluding: bool) -> Select:
     conditions = [*_claimable(probability_index=False), Prediction.vessel_id >= bindparam("start")]
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
-    return (select(Prediction.vessel_id, Prediction.probability, Vessel.filename, Prediction.spread)
-            .join(Vessel, Vessel.id == Prediction.vessel_id).where(*conditions)
-            .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Vessel, skip_locked=True))
+    return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
+            .join(Stack, Stack.id == Prediction.vessel_id).where(*conditions)
+            .order_by(Prediction.vessel_id).limit(1).with_for_update(of=Stack, skip_locked=True))
 
 
 def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
@@ -334,8 +334,8 @@ def held_claims(session: Session, *, user_id: int, now: datetime | None = None) 
     rule = queue_rule(session)
     if rule is None:
         return []
-    query = (select(Claim.vessel_id, Vessel.filename, Prediction.probability, Prediction.spread, Claim.expires_at)
-             .join(Vessel, Vessel.id == Claim.vessel_id)
+    query = (select(Claim.vessel_id, Stack.filename, Prediction.probability, Prediction.spread, Claim.expires_at)
+             .join(Stack, Stack.id == Claim.vessel_id)
              .join(Prediction, Prediction.vessel_id == Claim.vessel_id)
              .where(Prediction.model_run_id == rule.model_run_id, Claim.user_id == user_id,
                     Claim.expires_at > (now or utcnow()))
@@ -385,11 +385,11 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
 
 
 _holder = aliased(User)
-_LOCK_VESSEL = (select(Vessel.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
+_LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
                        _ACTIVE_USER.scalar_subquery().label("user_name"),
-                       known_answers.trusted_label(Vessel.id).label("known_answer"))
-                .outerjoin(Claim, Claim.vessel_id == Vessel.id).outerjoin(_holder, _holder.id == Claim.user_id)
-                .where(Vessel.id == bindparam("vessel_id")).with_for_update(of=Vessel))
+                       known_answers.trusted_label(Stack.id).label("known_answer"))
+                .outerjoin(Claim, Claim.vessel_id == Stack.id).outerjoin(_holder, _holder.id == Claim.user_id)
+                .where(Stack.id == bindparam("vessel_id")).with_for_update(of=Stack))
 _OWN_CLAIM = delete(Claim).where(Claim.vessel_id == bindparam("vessel_id"), Claim.user_id == bindparam("user_id"))
 _REVIEW_OF = select(Review.id, Review.answer).where(Review.vessel_id == bindparam("vessel_id"),
                                                     Review.user_id == bindparam("user_id"))
@@ -457,8 +457,8 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
 def reviews_frame(session: Session) -> pd.DataFrame:
     """Every review with its stack and reviewer: filename, user, answer, seconds, created_at, updated_at."""
     result = session.execute(
-        select(Vessel.filename, User.name.label("user"), Review.answer, Review.seconds, Review.created_at,
+        select(Stack.filename, User.name.label("user"), Review.answer, Review.seconds, Review.created_at,
                Review.updated_at)
-        .join(Vessel, Vessel.id == Review.vessel_id).join(User, User.id == Review.user_id)
+        .join(Stack, Stack.id == Review.vessel_id).join(User, User.id == Review.user_id)
         .order_by(Review.created_at, Review.id))
     return pd.DataFrame(result.all(), columns=list(result.keys()))

@@ -22,7 +22,7 @@ from core.competition import RowIssue
 from core.records import StackRecord
 from core.store import key_for
 from db.bulk import analyze, staged
-from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Vessel, utcnow
+from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Stack, utcnow
 
 
 @dataclass
@@ -67,11 +67,11 @@ def _fill(stored: dict[str, Any], values: dict[str, Any]) -> bool:
 def _stored_stacks(session: Session, filenames: Iterable[str]) -> dict[str, dict[str, Any]]:
     """What is stored about these stacks, by filename: vessel id and fields, and the crowd answer (None if none)."""
     with staged(session, "filename", ((name,) for name in filenames), _FILENAMES) as names:
-        query = (select(Vessel.filename, Vessel.id, *(Vessel.__table__.c[name] for name in _VESSEL_FIELDS),
+        query = (select(Stack.filename, Stack.id, *(Stack.__table__.c[name] for name in _VESSEL_FIELDS),
                         CrowdAnswer.vessel_id.label("answered"), CrowdAnswer.label, CrowdAnswer.labels_file,
                         *(CrowdAnswer.__table__.c[name] for name in _ANSWER_FIELDS))
-                 .join(names, names.c.filename == Vessel.filename)
-                 .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id))
+                 .join(names, names.c.filename == Stack.filename)
+                 .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id))
         rows = session.connection().execute(query).all()
     answer_fields = ("label", "labels_file", *_ANSWER_FIELDS)
     return {filename: {"id": vessel_id, **dict(zip(_VESSEL_FIELDS, values[:3])),
@@ -184,14 +184,14 @@ def _insert_vessels(session: Session, new: dict[str, dict[str, Any]], *, source:
              *((stack["answer"] or {}).get(field) for field in _ANSWER_FIELDS)) for name, stack in new.items())
     with staged(session, "new_vessel", rows, _NEW_VESSEL_TYPES) as stage:
         now = bindparam("now", type_=UTCDateTime())
-        connection.execute(insert(Vessel).from_select(
+        connection.execute(insert(Stack).from_select(
             ["filename", *_VESSEL_FIELDS, "metadata_file", "status", "created_at"],
             select(stage.c.filename, *(stage.c[field] for field in _VESSEL_FIELDS), literal(source),
                    literal("pending"), now)), {"now": utcnow()})
         connection.execute(insert(CrowdAnswer).from_select(
             ["vessel_id", *_ANSWER_FIELDS, "metadata_file"],
-            select(Vessel.id, *(stage.c[field] for field in _ANSWER_FIELDS), literal(source))
-            .join(Vessel, Vessel.filename == stage.c.filename).where(stage.c.has_answer)))
+            select(Stack.id, *(stage.c[field] for field in _ANSWER_FIELDS), literal(source))
+            .join(Stack, Stack.filename == stage.c.filename).where(stage.c.has_answer)))
     analyze(session, "vessel", len(new))
 
 
@@ -203,8 +203,8 @@ def _fill_vessels(session: Session, filled: dict[str, dict[str, Any]], *, source
     rows = ((stack["id"], stack["project_id"], stack["num_frames"], stack.get("new_answer", False),
              *((stack["answer"] or {}).get(field) for field in _ANSWER_FIELDS)) for stack in filled.values())
     with staged(session, "filled_vessel", rows, _FILL_TYPES) as stage:
-        vessel, answer = Vessel.__table__, CrowdAnswer.__table__
-        connection.execute(update(Vessel).where(Vessel.id == stage.c.vessel_id)
+        vessel, answer = Stack.__table__, CrowdAnswer.__table__
+        connection.execute(update(Stack).where(Stack.id == stage.c.vessel_id)
                         .values({name: func.coalesce(vessel.c[name], stage.c[name]) for name in ("project_id",
                                                                                                  "num_frames")})
                         )
@@ -313,9 +313,9 @@ def record_ingest_results(session: Session, rows: Sequence[dict[str, Any]], *, a
     if not latest:
         return 0
     with staged(session, "ingest_result", latest.values(), _RESULT_TYPES) as stage:
-        on_success = {name: case((stage.c.ok, stage.c[name]), else_=Vessel.__table__.c[name])
+        on_success = {name: case((stage.c.ok, stage.c[name]), else_=Stack.__table__.c[name])
                       for name in ("depth", "roi_x", "roi_y", "roi_width", "roi_height", "frame_width", "frame_height")}
-        statement = (update(Vessel).where(Vessel.filename == stage.c.filename)
+        statement = (update(Stack).where(Stack.filename == stage.c.filename)
                      .values(status=case((stage.c.ok, "ok"), else_="failed"), error=stage.c.error,
                              ingested_at=bindparam("at", type_=UTCDateTime()), **on_success)
                      )
@@ -334,13 +334,13 @@ def stack_records(session: Session, *, split: str | None = None, ingested_only: 
     ingested_only
         Only stacks whose ingest succeeded (those the volume store holds).
     """
-    query = (select(Vessel.filename, Vessel.project_id, Vessel.split, CrowdAnswer.label,
+    query = (select(Stack.filename, Stack.project_id, Stack.split, CrowdAnswer.label,
                     CrowdAnswer.crowd_score, CrowdAnswer.tier1)
-             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Vessel.id).order_by(Vessel.filename))
+             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id).order_by(Stack.filename))
     if split is not None:
-        query = query.where(Vessel.split == split)
+        query = query.where(Stack.split == split)
     if ingested_only:
-        query = query.where(Vessel.status == "ok")
+        query = query.where(Stack.status == "ok")
     return [StackRecord(filename=filename, key=key_for(filename), project_id=project or "", split=row_split,
                         label=label, crowd_score=score, tier1=bool(tier1))
             for filename, project, row_split, label, score, tier1 in session.execute(query)]

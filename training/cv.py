@@ -42,7 +42,7 @@ from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set
 from training.config import UNCAPPED, TrainConfig
 from training.dataset import TrainSample, make_dataset, select_samples
 from training.engine import make_loss, make_optimiser, train_one_epoch
-from training.evaluation import binary_report
+from training.evaluation import score_report
 from training.folds import assign_folds
 from training.report import append_metrics, finish_run, trim_metrics, write_config
 from training.sampler import BalancedSampler
@@ -185,7 +185,7 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
             show=dist.is_main, should_stop=clock)
         report = {}
         if dist.is_main:
-            report = binary_report(val_labels, score_loader([model], val_loader, 1, device)[:, 0])
+            report = score_report(val_labels, score_loader([model], val_loader, 1, device)[:, 0])
         spent += time.monotonic() - tic
         fits = -(-scheduler.lr_lambdas[0].total // steps)  # epochs the (possibly shortened) schedule spans
         planned = max(epoch + 1, min(planned, fits)) if complete else epoch + 1

@@ -31,7 +31,7 @@ def best_mcc_threshold(labels: Sequence[int], probs: Sequence[float]) -> tuple[f
     return float((ps[last[best]] + below) / 2), float(mcc[best])
 
 
-def binary_report(labels: Sequence[int], probs: Sequence[float], threshold: float | None = None) -> dict[str, float]:
+def score_report(labels: Sequence[int], probs: Sequence[float], threshold: float | None = None) -> dict[str, float]:
     """Loss, AUC, MCC, sensitivity and specificity; at ``threshold`` or else the best-MCC one."""
     y, p = np.asarray(labels, dtype=int), np.asarray(probs, dtype=float)
     report = {"loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))}

@@ -15,7 +15,7 @@ from core.models import create_model
 from core.rundir import RunDir, write_atomic
 from training.config import TrainConfig
 from training.dataset import TrainSample
-from training.evaluation import best_mcc_threshold, binary_report
+from training.evaluation import best_mcc_threshold, score_report
 
 METRIC_COLUMNS = ["fold", "epoch", "lr", "train_loss", "val_loss", "auc", "mcc", "threshold",
                   "sensitivity", "specificity", "seconds"]
@@ -79,7 +79,7 @@ def finish_run(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample],
     oof = pd.concat([pd.read_csv(run.fold_oof(k), dtype={"filename": str}) for k in range(config.folds)])
     oof = oof.drop(columns="fold_seconds").sort_values("filename").reset_index(drop=True)
     threshold, _ = best_mcc_threshold(oof["label"], oof["probability"])
-    report = binary_report(oof["label"], oof["probability"], threshold)
+    report = score_report(oof["label"], oof["probability"], threshold)
     write_atomic(run.oof, oof.to_csv(index=False))
     run.write_json(run.threshold, {"threshold": threshold, "chosen_by": "max MCC on out-of-fold predictions",
                                    "tta": config.tta, "oof": report})

@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from db.models import ModelRun, Prediction, Review, TriagePolicy
+from db.models import ModelRun, Prediction, Review, PolicyRecord
 from db.policy import active_policy
 from db.queue import queue_rule
 from db.queue_levels import refresh_review_levels
@@ -168,16 +168,16 @@ def start_retrain(settings: Settings, *, minutes: float) -> int:
 def policy_history(session: Session) -> pd.DataFrame:
     """Every saved policy, oldest first, with its run and the share of that run's scored stacks it decides
     automatically: created_at, policy_id, run, created_by, active, auto_share."""
-    decided = case(((TriagePolicy.t_low.is_not(None) & (Prediction.probability <= TriagePolicy.t_low))
-                    | (TriagePolicy.t_high.is_not(None) & (Prediction.probability >= TriagePolicy.t_high)), 1),
+    decided = case(((PolicyRecord.t_low.is_not(None) & (Prediction.probability <= PolicyRecord.t_low))
+                    | (PolicyRecord.t_high.is_not(None) & (Prediction.probability >= PolicyRecord.t_high)), 1),
                    else_=0)
-    query = (select(TriagePolicy.created_at, TriagePolicy.id.label("policy_id"), ModelRun.name.label("run"),
-                    TriagePolicy.created_by, TriagePolicy.active,
+    query = (select(PolicyRecord.created_at, PolicyRecord.id.label("policy_id"), ModelRun.name.label("run"),
+                    PolicyRecord.created_by, PolicyRecord.active,
                     (func.sum(decided) * 1.0 / func.count(Prediction.vessel_id)).label("auto_share"))
-             .join(ModelRun, ModelRun.id == TriagePolicy.model_run_id)
-             .join(Prediction, Prediction.model_run_id == TriagePolicy.model_run_id)
-             .group_by(TriagePolicy.id, TriagePolicy.created_at, ModelRun.name, TriagePolicy.created_by,
-                       TriagePolicy.active)
-             .order_by(TriagePolicy.created_at, TriagePolicy.id))
+             .join(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
+             .join(Prediction, Prediction.model_run_id == PolicyRecord.model_run_id)
+             .group_by(PolicyRecord.id, PolicyRecord.created_at, ModelRun.name, PolicyRecord.created_by,
+                       PolicyRecord.active)
+             .order_by(PolicyRecord.created_at, PolicyRecord.id))
     result = session.execute(query)
     return pd.DataFrame(result.all(), columns=list(result.keys()))

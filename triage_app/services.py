@@ -22,7 +22,7 @@ from core.skill import ReviewerSkill
 from core.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, users
 from db.engine import make_engine, make_session_factory, run_transaction
-from db.models import Vessel
+from db.models import Stack
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
 from triage_app import sessions, tuning
 from triage_app.settings import Settings
@@ -162,7 +162,7 @@ class ReviewItem:
     ref: StackRef
 
 
-def _video_dirs(vessel: Vessel, configured: Sequence[str]) -> tuple[str, ...]:
+def _video_dirs(vessel: Stack, configured: Sequence[str]) -> tuple[str, ...]:
     """Configured folders, then the competition layout: ``<metadata folder>/<split>`` and the folder itself."""
     dirs = list(configured)
     if vessel.metadata_file:
@@ -172,7 +172,7 @@ def _video_dirs(vessel: Vessel, configured: Sequence[str]) -> tuple[str, ...]:
 
 
 def _items(session: Session, claims: Sequence[queue.ClaimedStack], video_dirs: Sequence[str]) -> list[ReviewItem]:
-    vessels = {v.id: v for v in session.scalars(select(Vessel).where(Vessel.id.in_([c.vessel_id for c in claims])))}
+    vessels = {v.id: v for v in session.scalars(select(Stack).where(Stack.id.in_([c.vessel_id for c in claims])))}
     items = []
     for claim in claims:
         vessel = vessels[claim.vessel_id]

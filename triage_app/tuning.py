@@ -30,7 +30,7 @@ from core.guarantee import KnownAnswers, tune_with_known_answers
 from core.skill import HumanErrorRates, out_of_fold_labels
 from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 from db import human_labels, known_answers, policy as policies, predictions, queue
-from db.models import TriagePolicy
+from db.models import PolicyRecord
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
 
 def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
                     reviews_required: int, sensitivity: float, specificity: float, confidence: float,
-                    actor: str) -> TriagePolicy:
+                    actor: str) -> PolicyRecord:
     """Store thresholds (tuned, or chosen on the Thresholds page) as the active policy, audited by ``db.policy``.
 
     A side that decides nothing is ``None`` (stored as NULL). The queue reads the active policy on

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import event, func, select
 
-from db.models import CrowdAnswer, Prediction, Vessel
+from db.models import CrowdAnswer, Prediction, Stack
 from db.predictions import replace_predictions, upsert_model_run
 from db.queue import submit_review
 from db.queue_levels import refresh_review_levels
@@ -123,5 +123,5 @@ def test_reimporting_twenty_thousand_rows_changes_nothing(session_factory) -> No
             assert (metadata.added, metadata.updated, metadata.unchanged, metadata.issues) == (0, 0, N, [])
             assert import_labels(session, rows=labels, source="train_labels.csv").unchanged == N
     with session_factory() as session:
-        assert session.scalar(select(func.count()).select_from(Vessel)) == N
+        assert session.scalar(select(func.count()).select_from(Stack)) == N
         assert session.scalar(select(func.count()).select_from(CrowdAnswer).where(CrowdAnswer.label == 0)) == N

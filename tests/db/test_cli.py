@@ -6,7 +6,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import CrowdAnswer, Vessel
+from db.models import CrowdAnswer, Stack
 from triage_app.cli import main
 
 
@@ -46,8 +46,8 @@ def test_ingest_records_every_stack_and_a_rerun_changes_nothing(synth_data, tmp_
         engine = make_engine(url)
         with make_session_factory(engine)() as session:
             rows = [tuple(r) for r in session.execute(
-                select(Vessel.filename, Vessel.split, Vessel.status, Vessel.roi_width, Vessel.depth, CrowdAnswer.label,
-                       CrowdAnswer.crowd_score).outerjoin(CrowdAnswer).order_by(Vessel.filename))]
+                select(Stack.filename, Stack.split, Stack.status, Stack.roi_width, Stack.depth, CrowdAnswer.label,
+                       CrowdAnswer.crowd_score).outerjoin(CrowdAnswer).order_by(Stack.filename))]
         engine.dispose()
         return rows
 

@@ -6,7 +6,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from core.competition import read_labels, read_metadata
-from db.models import Vessel
+from db.models import Stack
 from db.predictions import get_model_run, predictions_frame
 from db.recording import IngestRecorder, record_predictions
 
@@ -26,8 +26,8 @@ def _csvs(tmp_path, meta: str = TRAIN_META):
 def _vessels(factory) -> list[tuple]:
     with factory() as session:
         return [tuple(r) for r in session.execute(
-            select(Vessel.filename, Vessel.split, Vessel.status, Vessel.error, Vessel.roi_x, Vessel.roi_width,
-                   Vessel.depth).order_by(Vessel.filename))]
+            select(Stack.filename, Stack.split, Stack.status, Stack.error, Stack.roi_x, Stack.roi_width,
+                   Stack.depth).order_by(Stack.filename))]
 
 
 def test_ingest_recording_reruns_change_nothing(session_factory, tmp_path) -> None:

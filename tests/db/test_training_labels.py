@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from db.models import Vessel
+from db.models import Stack
 from db.policy import save_policy
 from db.queue import submit_review
 from db.training_labels import reviewed_labels, training_records, with_reviewed_labels
@@ -18,13 +18,13 @@ def _setup(session) -> list[int]:  # noqa: ANN001 - a Session
     run_id = add_scored_stacks(session, [0.5] * 6)
     import_metadata(session, rows=[MetaRow("k.mp4", "p", 20, 0.0, True)], source="t.csv", split="train")
     import_labels(session, rows=[LabelRow("k.mp4", 0)], source="l.csv")
-    session.execute(update(Vessel).values(status="ok"))
+    session.execute(update(Stack).values(status="ok"))
     save_policy(session, model_run_id=run_id, t_low=0.1, t_high=0.9, reviews_required=1)
     return add_plain_users(session, ["a", "b"])
 
 
 def _id(session, name: str) -> int:  # noqa: ANN001 - a Session
-    return session.query(Vessel.id).filter(Vessel.filename == name).scalar()
+    return session.query(Stack.id).filter(Stack.filename == name).scalar()
 
 
 def test_reviewed_labels_follow_the_export_rule(session_factory) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from db.models import CrowdAnswer, Vessel
+from db.models import CrowdAnswer, Stack
 from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 
 
@@ -35,9 +35,9 @@ TRAIN = [Meta("a.mp4", "p1", 40, 0.9, True, False, False, 2), Meta("b.mp4", "p1"
 
 def _snapshot(session) -> list[tuple]:
     return [tuple(row) for row in session.execute(
-        select(Vessel.filename, Vessel.project_id, Vessel.num_frames, Vessel.split, CrowdAnswer.crowd_score,
+        select(Stack.filename, Stack.project_id, Stack.num_frames, Stack.split, CrowdAnswer.crowd_score,
                CrowdAnswer.tier1, CrowdAnswer.label)
-        .outerjoin(CrowdAnswer).order_by(Vessel.filename))]
+        .outerjoin(CrowdAnswer).order_by(Stack.filename))]
 
 
 def test_reimporting_the_same_files_changes_nothing(session_factory) -> None:
@@ -104,7 +104,7 @@ def test_bad_values_are_reported_and_good_rows_kept(session_factory) -> None:
         stored = {r[0]: r for r in _snapshot(session)}
         assert stored["good.mp4"][4] == 0.25 and stored["nan.mp4"][4] is None
         assert stored["big.mp4"][6] == 1
-        assert session.scalar(select(func.count()).select_from(Vessel)) == 5
+        assert session.scalar(select(func.count()).select_from(Stack)) == 5
 
 
 def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factory) -> None:
@@ -113,12 +113,12 @@ def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factor
         assert record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=False, error="no orange outline"),
                                                ingest_result_row(filename="unknown.mp4", ok=True)]) == 1
     with session_factory.begin() as session:
-        vessel = session.scalar(select(Vessel))
+        vessel = session.scalar(select(Stack))
         assert (vessel.status, vessel.error, vessel.split) == ("failed", "no orange outline", "test")
         record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=True, depth=30, box=(5, 6, 45, 56),
                                                           frame_size=(320, 240))])
     with session_factory.begin() as session:
-        vessel = session.scalar(select(Vessel))
+        vessel = session.scalar(select(Stack))
         assert (vessel.status, vessel.error, vessel.depth) == ("ok", None, 30)
         assert (vessel.roi_x, vessel.roi_y, vessel.roi_width, vessel.roi_height) == (5, 6, 40, 50)
         assert (vessel.frame_width, vessel.frame_height) == (320, 240)
@@ -126,7 +126,7 @@ def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factor
         record_ingest_results(session, [ingest_result_row(filename="x.mp4", ok=False, error="gone"),
                                         ingest_result_row(filename="x.mp4", ok=False, error="still gone")])
     with session_factory() as session:  # a later failure keeps what the success stored; the last row wins
-        vessel = session.scalar(select(Vessel))
+        vessel = session.scalar(select(Stack))
         assert (vessel.status, vessel.error, vessel.depth, vessel.roi_width) == ("failed", "still gone", 30, 40)
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from db.engine import make_engine
-from db.models import AuditEvent, Review, TriagePolicy, User, Vessel
+from db.models import AuditEvent, Review, PolicyRecord, User, Stack
 from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve
 from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
 
@@ -68,7 +68,7 @@ def _rows(url: str, query) -> list[tuple]:  # noqa: ANN001 - a SQLAlchemy Select
 
 
 def _reviews(url: str) -> list[tuple]:
-    return _rows(url, select(Vessel.filename, User.name, Review.answer).join(Vessel, Vessel.id == Review.vessel_id)
+    return _rows(url, select(Stack.filename, User.name, Review.answer).join(Stack, Stack.id == Review.vessel_id)
                  .join(User, User.id == Review.user_id).order_by(Review.id))
 
 
@@ -221,8 +221,8 @@ def _admin_checks(page, url: str, data: AppData, shots: Path, tmp_path: Path) ->
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Save the proposed policy as the active policy").click()
     page.get_by_text("as the active policy: the review queue follows it now").wait_for()
-    saved = _rows(data.settings.db_url, select(TriagePolicy.created_by, TriagePolicy.target_sensitivity,
-                                                   TriagePolicy.t_low, TriagePolicy.active))
+    saved = _rows(data.settings.db_url, select(PolicyRecord.created_by, PolicyRecord.target_sensitivity,
+                                                   PolicyRecord.t_low, PolicyRecord.active))
     assert [(s[0], s[1], s[3]) for s in saved] == [(ADMIN[0], 0.85, True)]
     page.goto(f"{url}/thresholds")  # a new visit opens on the saved policy
     page.get_by_text("Saved policy 1").wait_for()

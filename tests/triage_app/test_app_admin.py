@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from db import queue
 from db.engine import make_engine, make_session_factory
-from db.models import TriagePolicy
+from db.models import PolicyRecord
 from db.policy import active_policy
 from db.queue_order import queue_order
 from db.users import get_user, list_users
@@ -70,8 +70,8 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     reviewer = logged_in(*REVIEWER)
     shown = reviewer.image[0].proto.imgs[0].caption.split(":")[0]
     with sessions() as session:
-        probability = session.execute(select(queue.Prediction.probability).join(queue.Vessel)
-                                      .where(queue.Vessel.filename == shown)).scalar_one()
+        probability = session.execute(select(queue.Prediction.probability).join(queue.Stack)
+                                      .where(queue.Stack.filename == shown)).scalar_one()
     assert t_low < probability < t_high
 
 
@@ -83,7 +83,7 @@ def test_manual_thresholds_must_be_ordered(sessions):
     assert [e.value.split(",")[0] for e in at.error] == ["t_low must be below t_high"]
     assert not [b for b in at.button if b.key == "thresholds_save"]
     with sessions() as session:
-        assert session.scalar(select(TriagePolicy.id)) is None
+        assert session.scalar(select(PolicyRecord.id)) is None
 
 
 def test_a_side_switched_off_is_saved_as_null_and_the_known_answer_rate_is_set(sessions):

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from core.mp4 import iter_frames
 
 from db.engine import make_engine
-from db.models import Review, User, Vessel
+from db.models import Review, User, Stack
 from tests.fixtures.app_data import REVIEWER
 from tests.triage_app.helpers import logged_in, use_app_data
 
@@ -27,8 +27,8 @@ def _app(monkeypatch, app_data):
 def _reviews(url: str) -> list[tuple[str, str, str, float | None]]:
     engine = make_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(select(Vessel.filename, User.name, Review.answer, Review.seconds)
-                                  .join(Vessel, Vessel.id == Review.vessel_id).join(User, User.id == Review.user_id)
+        rows = connection.execute(select(Stack.filename, User.name, Review.answer, Review.seconds)
+                                  .join(Stack, Stack.id == Review.vessel_id).join(User, User.id == Review.user_id)
                                   .order_by(Review.id)).all()
     engine.dispose()
     return [tuple(row) for row in rows]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.engine import make_engine
-from db.models import ModelRun, Prediction, User, Vessel
+from db.models import ModelRun, Prediction, User, Stack
 from triage_app.commands.demo import read_logins
 
 
@@ -32,7 +32,7 @@ def test_demo_prepares_everything(tmp_path):
     assert set(passwords) == {"admin", "reviewer"} and not any(password in out for password in passwords.values())
     engine = make_engine(f"sqlite:///{tmp_path / 'stalltriage.db'}")
     with engine.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(Vessel).where(Vessel.status == "ok")) == 66
+        assert connection.scalar(select(func.count()).select_from(Stack).where(Stack.status == "ok")) == 66
         assert connection.scalar(select(func.count()).select_from(ModelRun)) == 1
         assert connection.scalar(select(func.count()).select_from(Prediction)) == 66
         assert set(connection.scalars(select(User.name))) == {"admin", "reviewer"}

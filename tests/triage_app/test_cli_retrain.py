@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.predict import crossfit_fold
 from core.rundir import RunDir
 from db.engine import make_engine, make_session_factory
-from db.models import ModelRun, Prediction, Vessel
+from db.models import ModelRun, Prediction, Stack
 from db.policy import active_policy, save_policy
 from db.queue import submit_review
 from tests.db.helpers import add_plain_users
@@ -36,7 +36,7 @@ def test_retrain_learns_from_reviews_and_activates_only_through_the_tuner(ingest
                     target_specificity=0.5, confidence=0.9)
         (ann,) = add_plain_users(session, ["ann"])
         for i, name in enumerate(reviewed):
-            vessel = session.scalar(select(Vessel.id).where(Vessel.filename == name))
+            vessel = session.scalar(select(Stack.id).where(Stack.filename == name))
             submit_review(session, user_id=ann, vessel_id=vessel, answer="stalled" if i % 2 else "flowing")
     capsys.readouterr()
 
@@ -57,7 +57,7 @@ def test_retrain_learns_from_reviews_and_activates_only_through_the_tuner(ingest
 
     with factory() as session:
         new_run = session.scalar(select(ModelRun).where(ModelRun.name == str(new.root.resolve())))
-        roles = dict(session.execute(select(Vessel.filename, Prediction.role).join(Prediction)
+        roles = dict(session.execute(select(Stack.filename, Prediction.role).join(Prediction)
                                      .where(Prediction.model_run_id == new_run.id)).all())
         policy = active_policy(session)
     engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db.engine import make_engine, make_session_factory, run_transaction
-from db.models import Prediction, Review, Vessel
+from db.models import Prediction, Review, Stack
 from db.policy import active_policy, save_policy
 from db.predictions import replace_predictions, upsert_model_run
 from db.queue import claim_next, submit_review
@@ -38,7 +38,7 @@ def _add_stacks(session) -> None:  # noqa: ANN001 - a Session
                   source="train_labels.csv")
     import_metadata(session, rows=[MetaRow(n, "p0", 20) for n in _names("t", POOL)], source="test_metadata.csv",
                     split="test")
-    session.execute(update(Vessel).values(status="ok"))
+    session.execute(update(Stack).values(status="ok"))
 
 
 def _add_run(session, name: str, labelled: list[float], pool: list[float]) -> int:  # noqa: ANN001 - a Session
@@ -75,7 +75,7 @@ def test_a_better_run_is_activated(session_factory, old_policy) -> None:
         policy = active_policy(session)
         assert policy.model_run_id == new and policy.created_by == "retrain"
         assert (policy.target_sensitivity, policy.target_specificity, policy.reviews_required) == (0.5, 0.5, 1)
-        assert scoring_run(session, session.scalar(select(Vessel.id).where(Vessel.filename == "t0000.mp4"))) == "better"
+        assert scoring_run(session, session.scalar(select(Stack.id).where(Stack.filename == "t0000.mp4"))) == "better"
 
 
 def test_a_run_that_decides_less_is_refused(session_factory, old_policy) -> None:
@@ -161,10 +161,10 @@ def test_no_review_lost_while_a_run_is_activated(db_url: str) -> None:
     with factory() as session:
         stored = sorted(session.scalars(select(Review.vessel_id)))
         pool_answers = session.scalar(select(func.count()).select_from(Review)
-                                      .join(Vessel, Vessel.id == Review.vessel_id).where(Vessel.split == "test"))
+                                      .join(Stack, Stack.id == Review.vessel_id).where(Stack.split == "test"))
         counted = dict(session.execute(select(Review.vessel_id, func.count())
-                                       .join(Vessel, Vessel.id == Review.vessel_id)
-                                       .where(COUNTED, Vessel.split == "test").group_by(Review.vessel_id)).all())
+                                       .join(Stack, Stack.id == Review.vessel_id)
+                                       .where(COUNTED, Stack.split == "test").group_by(Review.vessel_id)).all())
         levels = dict(session.execute(select(Prediction.vessel_id, Prediction.review_level)
                                       .where(Prediction.model_run_id == new,
                                              Prediction.vessel_id.in_(counted))).all())

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from core.skill import HumanErrorRates
 from db import queue
 from db.audit import recent_events
-from db.models import CrowdAnswer, Prediction, Review, Vessel
+from db.models import CrowdAnswer, Prediction, Review, Stack
 from db.policy import active_policy
 from tests.db.helpers import add_plain_users
 from tests.fixtures.app_data import ADMIN, AppData
@@ -63,8 +63,8 @@ def test_human_reviews_of_unlabelled_stacks_never_enter_the_reference(backend, a
 def _known_answer_reviews(backend, answers: dict[str, list[int]]) -> None:
     """Known-answer reviews: each user answers the first labelled stacks as listed (1 stalled)."""
     with backend.factory.begin() as session:
-        rows = session.execute(select(Vessel.id, CrowdAnswer.label).join(CrowdAnswer)
-                               .order_by(Vessel.id)).all()
+        rows = session.execute(select(Stack.id, CrowdAnswer.label).join(CrowdAnswer)
+                               .order_by(Stack.id)).all()
         users = add_plain_users(session, list(answers))
         for user, given in zip(users, answers.values()):
             for (vessel_id, _), answer in zip(rows, given):
@@ -149,8 +149,8 @@ def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, a
                                              confidence=0.8)
     with backend.factory() as session:
         policy = active_policy(session)
-        scores = np.array(session.scalars(select(Prediction.probability).join(Vessel)
-                                          .where(Vessel.split == "test")).all())
+        scores = np.array(session.scalars(select(Prediction.probability).join(Stack)
+                                          .where(Stack.split == "test")).all())
         routed = queue.queue_stats(session).routed_to_humans
         events = [(e.actor, e.action) for e in recent_events(session, entity="triage_policy")]
     assert (policy.id, policy.t_low, policy.t_high) == (policy_id, None, 0.6)
