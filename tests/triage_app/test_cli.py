@@ -13,7 +13,7 @@ def test_help_lists_the_commands_in_workflow_order(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     listed = re.findall(r"^    (\w+) ", capsys.readouterr().out, flags=re.MULTILINE)
-    assert listed == ["synth", "db", "ingest", "train", "predict", "tune", "user", "app", "export", "explain", "demo"]
+    assert listed == ["synth", "db", "ingest", "train", "predict", "tune", "user", "app", "retrain", "export", "explain", "demo"]
 
 
 @pytest.mark.parametrize("command", [["train", "--out", "{tmp}/run"], ["predict", "--model", "{tmp}/run"], ["tune"],

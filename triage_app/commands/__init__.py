@@ -14,7 +14,7 @@ import pkgutil
 from collections.abc import Iterable
 
 #: The order of a lab's work, which is the order ``stalltriage --help`` lists the commands in.
-WORKFLOW = ("synth", "db", "ingest", "train", "predict", "tune", "user", "app", "export", "explain", "demo")
+WORKFLOW = ("synth", "db", "ingest", "train", "predict", "tune", "user", "app", "retrain", "export", "explain", "demo")
 
 
 def names() -> list[str]:
