@@ -129,7 +129,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["reviewers"] = out["reviewers"].map(lambda names: ",".join(sorted(names.split(","))),
                                             na_action="ignore").fillna("")
     votes = out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
-    p_text = p.map(lambda value: f"p={value:.3f}", na_action="ignore").fillna("")
+    p_text = p.map(lambda value: f"p={value:.3f}", na_action="ignore").astype(object).fillna("")
     if policy:
         why_not_model = np.where(p.isna(), "no prediction", "model uncertain (" + p_text + ")")
     else:
