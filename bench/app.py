@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -41,20 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db.engine import open_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
+from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, free_port  # noqa: E402
 from tests.fixtures.app_data import ADMIN, REVIEWER, build_app_data  # noqa: E402
 from triage_app import services  # noqa: E402
 from triage_app.commands import app  # noqa: E402
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noqa: ANN001 - Settings
     """Seconds from submit to the next stack's media in hand, through the services."""
@@ -83,7 +72,7 @@ def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], 
     """Seconds from the key press to the next stack on screen, and to its video showing a frame."""
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     process = app.start(settings, port=port)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -42,18 +42,20 @@ class BinaryReport:
         return asdict(self)
 
 
-def _binary(values: np.ndarray | list, name: str) -> np.ndarray:
+def binary_array(values: np.ndarray | list, name: str, *, hint: str = "") -> np.ndarray:
+    """``values`` as a 1-D ``int8`` array of 0 (flowing) and 1 (stalled); otherwise a ``ValueError``
+    naming ``name`` (and ending with ``hint``, e.g. what to do about it)."""
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {array.shape}")
     if not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name}: expected only 0 (flowing) and 1 (stalled), got {np.unique(array)[:5]}")
+        raise ValueError(f"{name}: expected only 0 (flowing) and 1 (stalled), got {np.unique(array)[:5]}{hint}")
     return array.astype(np.int8)
 
 
 def confusion_counts(y_true: np.ndarray | list, y_pred: np.ndarray | list) -> tuple[int, int, int, int]:
     """Return ``(tp, fn, tn, fp)`` of binary predictions against reference labels (1 = stalled)."""
-    y_true, y_pred = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
+    y_true, y_pred = binary_array(y_true, "y_true"), binary_array(y_pred, "y_pred")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
@@ -78,7 +80,7 @@ def sensitivity_specificity(y_true: np.ndarray | list, y_pred: np.ndarray | list
 
 def mcc(y_true: np.ndarray | list, y_pred: np.ndarray | list) -> float:
     """Matthews correlation coefficient (the competition's metric); 0 when it is undefined."""
-    y_true, y_pred = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
+    y_true, y_pred = binary_array(y_true, "y_true"), binary_array(y_pred, "y_pred")
     return float(matthews_corrcoef(y_true, y_pred))
 
 

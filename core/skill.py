@@ -33,7 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
+from core.metrics import binary_array
+
 log = logging.getLogger(__name__)
+
+_UNSURE = "; drop unsure answers first"
 
 PRIOR_SENSITIVITY = (8.5, 1.5)
 """Beta prior of one reviewer's sensitivity: mean 0.85, worth 10 known stalled stacks."""
@@ -122,7 +126,7 @@ class HumanErrorRates:
         prior
             The prior to update (default :meth:`prior`).
         """
-        answer, truth = _binary(answer, "answer"), _binary(truth, "truth")
+        answer, truth = binary_array(answer, "answer", hint=_UNSURE), binary_array(truth, "truth")
         if answer.shape != truth.shape:
             raise ValueError(f"{len(answer)} answers but {len(truth)} known answers")
         prior = prior if prior is not None else cls.prior()
@@ -140,22 +144,13 @@ class HumanErrorRates:
                                         for k, v in asdict(getattr(self, name)).items()}}
 
 
-def _binary(values: np.ndarray | list, name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array, got shape {array.shape}")
-    if not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name}: expected only 0 (flowing) and 1 (stalled); drop unsure answers first")
-    return array.astype(np.int8)
-
-
 def _columns(reviews: pd.DataFrame, needed: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in needed if c not in reviews.columns]
     if missing:
         raise ValueError(f"reviews: missing column(s) {', '.join(missing)}; expected {', '.join(needed)}")
     out = reviews[list(needed)].reset_index(drop=True)
     for column in needed[-2:] if "truth" in needed else needed[-1:]:
-        out[column] = _binary(out[column].to_numpy(), column)
+        out[column] = binary_array(out[column].to_numpy(), column, hint=_UNSURE)
     return out
 
 
@@ -281,7 +276,7 @@ class DawidSkene:
         known = np.full(len(stacks), np.nan)
         if truth is not None:
             truth = truth[truth.index.isin(stacks)]
-            known[stacks.get_indexer(truth.index)] = _binary(truth.to_numpy(), "truth")
+            known[stacks.get_indexer(truth.index)] = binary_array(truth.to_numpy(), "truth")
         clamped = ~np.isnan(known)
         (sa, sb), (pa, pb) = self.prior_sensitivity, self.prior_specificity
         sens = np.full(len(reviewers), sa / (sa + sb))
