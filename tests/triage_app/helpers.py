@@ -8,6 +8,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from db.engine import make_engine, make_session_factory
+from db.users import authenticate
 from tests.fixtures.app_data import AppData
 from triage_app.settings import DB_ENV, STORE_ENV
 
@@ -31,3 +33,13 @@ def logged_in(name: str, password: str) -> AppTest:
     at.button(key="login_submit").click().run()
     assert not at.exception, at.exception
     return at
+
+
+def can_log_in(url: str, name: str, password: str) -> bool:
+    """Whether ``name`` can log in with ``password`` on the database at ``url``."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            return authenticate(session, name=name, password=password) is not None
+    finally:
+        engine.dispose()

@@ -6,8 +6,7 @@ import getpass
 
 import pytest
 
-from db.engine import make_engine, make_session_factory
-from db.users import authenticate
+from tests.triage_app.helpers import can_log_in
 from triage_app.cli import main
 from triage_app.settings import PASSWORD_ENV
 
@@ -18,15 +17,6 @@ def db(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'users.db'}"
     assert main(["db", "upgrade", "--db", url]) == 0
     return url
-
-
-def can_log_in(url: str, name: str, password: str) -> bool:
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            return authenticate(session, name=name, password=password) is not None
-    finally:
-        engine.dispose()
 
 
 def test_password_on_the_command_line_is_refused(db, capsys):

@@ -5,20 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
-from db.engine import make_engine, make_session_factory
-from db.users import authenticate
+from tests.triage_app.helpers import can_log_in
 from triage_app.cli import main
 from triage_app.commands.demo import LOGINS_FILE, add_demo_users, password_variable, read_logins
 from triage_app.settings import PASSWORD_ENV, Settings
-
-
-def can_log_in(url: str, name: str, password: str) -> bool:
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            return authenticate(session, name=name, password=password) is not None
-    finally:
-        engine.dispose()
 
 
 def test_demo_passwords_are_generated_or_from_the_environment_and_kept_private(tmp_path, monkeypatch, capsys):
