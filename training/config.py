@@ -67,7 +67,7 @@ class TrainConfig:
     stalled_share: float | None = _opt(0.25, "share of stalled stacks drawn per epoch (0 = natural share)",
                                        to_field=lambda v: v or None)
     soft_labels: bool = _opt(False, "train tier-1 stacks on their crowd scores too", action="store_true")
-    tier2: str = _opt("off", "non-tier-1 labelled stacks: off (tier 1 only), label (their train_labels label, "
+    tier2: str = _opt("soft", "non-tier-1 labelled stacks: off (tier 1 only), label (their train_labels label, "
                              "like tier 1), soft (crowd score as target) or cut (stalled if score > --tier2-cut)",
                       choices=("off", "label", "soft", "cut"))
     tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
