@@ -56,9 +56,9 @@ from db.queue import claim_next, submit_review  # noqa: E402
 from db.recording import record_predictions  # noqa: E402
 from db.training_labels import training_records  # noqa: E402
 from db.vessels import stack_records  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
 from training.cv import train_cv  # noqa: E402
 from training.evaluation import score_report  # noqa: E402
+from training.warmstart import continuation_config  # noqa: E402
 from triage_app.retraining import tune_and_activate  # noqa: E402
 
 TARGETS = {"target_sensitivity": 0.99, "target_specificity": 0.95, "confidence": 0.95}
@@ -160,10 +160,7 @@ def retrain_round(factory, store: Path, previous: Path, out: Path, budget: float
     with factory() as session:
         records = training_records(session)
         everything = stack_records(session)
-    old = RunDir(previous).read_json(RunDir(previous).config)
-    config = TrainConfig(**{k: v for k, v in old.items() if k in TrainConfig.__dataclass_fields__} | {
-        "warm_start": str(previous.resolve()), "init_checkpoint": None, "time_budget_min": budget,
-        "epochs": epochs or old.get("epochs"), "lr": old["lr"] / 2, "device": "cpu"})
+    config = continuation_config(previous, time_budget_min=budget, epochs=epochs, device="cpu")
     train_cv(records, store, out, config, command=f"bench/active.py round ({budget} min)")
     frame = predict_stacks(out, everything, store, progress=False)
     layout = RunDir(out)

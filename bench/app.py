@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db.engine import open_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, free_port  # noqa: E402
+from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, free_port  # noqa: E402
 from tests.fixtures.app_data import ADMIN, REVIEWER, build_app_data  # noqa: E402
 from triage_app import services  # noqa: E402
 from triage_app.commands import app  # noqa: E402
@@ -68,6 +68,15 @@ def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noq
         backend.close()
 
 
+# The viewer (a components.v2 component) lives in a shadow root, out of document.querySelector's reach.
+FIND_VIDEO = """const find = (root) => {
+    const v = root.querySelector('video');
+    if (v) return v;
+    for (const e of root.querySelectorAll('*')) { const f = e.shadowRoot && find(e.shadowRoot); if (f) return f; }
+    return null;
+};"""
+
+
 def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], list[float]]:  # noqa: ANN001
     """Seconds from the key press to the next stack on screen, and to its video showing a frame."""
     from playwright.sync_api import sync_playwright
@@ -90,12 +99,12 @@ def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], 
             page.get_by_label("User name").fill(REVIEWER[0])
             page.get_by_role("textbox", name="Password").fill(REVIEWER[1])
             page.get_by_role("button", name="Log in").click()
-            page.locator("video").first.wait_for()
+            page.locator(f"{STAGE} video").wait_for()
             shown, playable = [], []
             for _ in range(reviews):
                 time.sleep(think)
                 caption = page.get_by_text("full frame, the ROI boxed in cyan").first.inner_text().split(":")[0]
-                src = page.locator("video").first.get_attribute("src")
+                src = page.locator(f"{STAGE} video").get_attribute("src")
                 page.evaluate("document.activeElement && document.activeElement.blur()")
                 start = time.perf_counter()
                 page.keyboard.press("f")
@@ -105,11 +114,11 @@ def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], 
                         return captions.length > 0 && !captions.some(e => e.innerText.startsWith(name + ':'));
                     }""", arg=caption, polling="raf")
                 shown.append(time.perf_counter() - start)
-                page.wait_for_function(
-                    """(src) => {
-                        const v = document.querySelector('video');
+                page.wait_for_function(f"""(src) => {{
+                        {FIND_VIDEO}
+                        const v = find(document);
                         return v && v.getAttribute('src') !== src && v.readyState >= 2;
-                    }""", arg=src, polling="raf")
+                    }}""", arg=src, polling="raf")
                 playable.append(time.perf_counter() - start)
             browser.close()
         return shown, playable

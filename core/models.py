@@ -58,12 +58,17 @@ class Net3D(nn.Module):
     min_depth
         Inputs with fewer slices are zero-padded (and masked) to this depth first; DenseNet121's
         five halvings need 32.
+
+    ``outline_pool`` (set by :func:`create_model`) pools space inside the outline: the second input
+    channel (the outline mask, see :class:`core.preprocess.InputSpec`) weights the feature map,
+    so vessels crossing the ROI outside the outline do not dilute the outlined vessel's features.
     """
 
     def __init__(self, features: nn.Module, channels: int, dropout: float = 0.0, min_depth: int = 1) -> None:
         super().__init__()
         self.features = features
         self.min_depth = min_depth
+        self.outline_pool = False
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, 1)
 
@@ -71,9 +76,15 @@ class Net3D(nn.Module):
         """The trunk's feature map ``(B, C, d, h, w)`` (for embeddings and saliency)."""
         return self.features(x)
 
-    def forward_head(self, fmap: torch.Tensor, depth_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pool ``fmap`` over valid depth and space, return logits ``(B, 1)``."""
-        pooled = fmap.mean(dim=(3, 4))  # (B, C, d)
+    def forward_head(self, fmap: torch.Tensor, depth_mask: torch.Tensor | None = None,
+                     region: torch.Tensor | None = None) -> torch.Tensor:
+        """Pool ``fmap`` over valid depth and space (weighted by ``region`` ``(B, 1, D, H, W)`` in [0, 1]
+        when given), return logits ``(B, 1)``."""
+        if region is None:
+            pooled = fmap.mean(dim=(3, 4))  # (B, C, d)
+        else:
+            weight = F.adaptive_avg_pool3d(region.to(fmap.dtype), fmap.shape[2:]) + 1e-3  # never empty
+            pooled = (fmap * weight).sum(dim=(3, 4)) / weight.sum(dim=(3, 4))
         if depth_mask is None:
             vec = pooled.mean(dim=2)
         else:
@@ -88,7 +99,8 @@ class Net3D(nn.Module):
                 depth_mask = x.new_ones(x.shape[0], x.shape[2])
             x = F.pad(x, (0, 0, 0, 0, 0, missing))
             depth_mask = F.pad(depth_mask, (0, missing))
-        return self.forward_head(self.forward_features(x), depth_mask)
+        region = x[:, 1:2] if self.outline_pool and x.shape[1] > 1 else None
+        return self.forward_head(self.forward_features(x), depth_mask, region)
 
 
 class _Conv2Plus1d(nn.Sequential):
@@ -197,7 +209,8 @@ def resnet101_3d(dropout: float = 0.0, in_channels: int = 1) -> Net3D:
     return _monai_resnet(101, dropout, in_channels)
 
 
-def create_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> Net3D:
+def create_model(name: str, checkpoint: str | Path | None = None, *, outline_pool: bool = False,
+                 **kwargs) -> Net3D:
     """Build the registered network ``name``; optionally initialise it from a local checkpoint.
 
     Parameters
@@ -208,6 +221,8 @@ def create_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> N
         Path to a state dict saved with ``torch.save``: either one of ours (loaded strictly), a
         dict holding it under ``"model"`` or ``"state_dict"``, or a 2D ImageNet-style state dict,
         which is inflated to 3D (see :func:`inflate_2d_state_dict`).
+    outline_pool
+        Pool space inside the outline (the second input channel) instead of over the whole ROI.
     **kwargs
         Passed to the constructor (e.g. ``width`` for ``slim3d``).
 
@@ -219,6 +234,7 @@ def create_model(name: str, checkpoint: str | Path | None = None, **kwargs) -> N
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     model = _REGISTRY[name](**kwargs)
+    model.outline_pool = outline_pool
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.models import Net3D, create_model
-from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, depth_indices, pad_collate
+from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.store import VolumeStore
@@ -141,7 +141,8 @@ def run_spec(config: dict) -> InputSpec:
 
 def load_member(config: dict, path: Path, device: str | torch.device = "cpu") -> Net3D:
     """One ensemble member: the network ``config["arch"]`` with the weights at ``path``, in eval mode."""
-    model = create_model(config["arch"], in_channels=run_spec(config).channels, **config["model_kwargs"])
+    model = create_model(config["arch"], in_channels=run_spec(config).channels,
+                         outline_pool=config.get("outline_pool", False), **config["model_kwargs"])
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model = model.to(device).eval()
     return model.to(memory_format=torch.channels_last_3d) if torch.device(device).type == "cuda" else model
@@ -156,7 +157,7 @@ def depth_batches(store_path: str | Path, keys: Sequence[str], spec: InputSpec, 
     score a function of the stack alone: the same on one process or sharded over many.
     """
     with VolumeStore(store_path, readonly=True) as store:
-        depths = [len(depth_indices(store.get(k).volume.shape[0], spec.max_depth)) for k in keys]
+        depths = [len(kept_slices(stack.volume, stack.mask, spec)) for stack in map(store.get, keys)]
     padded = [max(DEPTH_MULTIPLE, -(-d // DEPTH_MULTIPLE) * DEPTH_MULTIPLE) for d in depths]
     batches = []
     for depth in sorted(set(padded)):

@@ -14,6 +14,13 @@ With ``mask_channel`` the network gets a second channel: the stored filled outli
 inside the outlined segment, resized the same way and repeated on every kept slice), so it knows
 which vessel the question is about when others cross the ROI. Stacks stored without a mask get an
 all-ones channel.
+
+With ``focus_depth`` the depth is first cropped to where the outlined vessel is in focus, as the
+outline crops the frame: a stack is often much deeper than the vessel's in-focus range, and
+striding over all of it leaves only a slice or two of the vessel (the "few informative slices"
+case). The focus is where the outlined region is brighter than the rest of the ROI (plasma is the
+bright lumen); the crop is never shorter than ``max_depth`` slices (so it keeps neighbouring slices
+at stride 1 around a short focus), and a stack without a clear focus keeps its whole depth.
 """
 
 from __future__ import annotations
@@ -35,12 +42,14 @@ DEPTH_MULTIPLE = 8
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth``, and
-    whether the outline mask is a second channel."""
+    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth`` (taken
+    from the outlined vessel's in-focus range if ``focus_depth``), and whether the outline mask is a
+    second channel."""
 
     size: int = 32
     max_depth: int = 32
     mask_channel: bool = False
+    focus_depth: bool = False
 
     @property
     def channels(self) -> int:
@@ -57,11 +66,46 @@ def depth_indices(n: int, max_depth: int, offset: int = 0) -> np.ndarray:
     return np.arange(offset % stride, n, stride)[:max_depth]
 
 
-def prepare_volume(volume: np.ndarray, spec: InputSpec, offset: int = 0) -> np.ndarray:
-    """Turn a stored ``uint8 (D, H, W)`` stack into a standardised ``float32 (d, size, size)`` array."""
+def focus_range(volume: np.ndarray, mask: np.ndarray | None, min_slices: int, *,
+                smooth: int = 5, min_snr: float = 4.0) -> tuple[int, int]:
+    """The slices ``[start, stop)`` where the outlined vessel is in focus, at least ``min_slices`` long.
+
+    Per slice, the contrast is the mean grey level inside the outline ``mask`` minus the mean
+    outside it, smoothed over ``smooth`` slices; the focus is the span where it exceeds half-way
+    from its lowest to its highest value, widened evenly to ``min_slices``. The whole depth is
+    returned when there is no mask to go by, when the stack is no deeper than ``min_slices``, or
+    when the contrast's range is under ``min_snr`` times its slice-to-slice noise (no clear focus).
+    """
+    depth = volume.shape[0]
+    inside = mask is not None and mask.shape == volume.shape[1:] and mask.any() and not mask.all()
+    if not inside or depth <= min_slices:
+        return 0, depth
+    region = mask.astype(bool)
+    raw = volume[:, region].mean(axis=1, dtype=np.float64) - volume[:, ~region].mean(axis=1, dtype=np.float64)
+    contrast = np.convolve(np.pad(raw, smooth // 2, mode="edge"), np.ones(smooth) / smooth, mode="valid")
+    low, high = float(contrast.min()), float(contrast.max())
+    noise = float(np.median(np.abs(np.diff(raw)))) / 0.95 + 1e-6  # ≈ sd of the slice-to-slice jumps
+    if high - low < min_snr * noise:
+        return 0, depth
+    above = np.flatnonzero(contrast >= (low + high) / 2)
+    start, stop = int(above[0]), int(above[-1]) + 1
+    missing = max(0, min_slices - (stop - start))
+    start = max(0, min(start - missing // 2, depth - max(min_slices, stop - start)))
+    return start, min(depth, max(stop, start + min_slices))
+
+
+def kept_slices(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
+    """Indices of the slices of a stored stack that the network sees (in-focus range, then stride)."""
+    start, stop = focus_range(volume, mask, spec.max_depth) if spec.focus_depth else (0, volume.shape[0])
+    return start + depth_indices(stop - start, spec.max_depth, offset)
+
+
+def prepare_volume(volume: np.ndarray, spec: InputSpec, offset: int = 0, mask: np.ndarray | None = None) -> np.ndarray:
+    """Turn a stored ``uint8 (D, H, W)`` stack into a standardised ``float32 (d, size, size)`` array
+    (``mask``, the outline, places the in-focus range when ``spec.focus_depth``)."""
     if volume.ndim != 3 or min(volume.shape) == 0:
         raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
-    kept = volume[depth_indices(volume.shape[0], spec.max_depth, offset)]
+    kept = volume[kept_slices(volume, mask, spec, offset)]
     h, w = kept.shape[1:]
     interp = cv2.INTER_AREA if h * w >= spec.size * spec.size else cv2.INTER_LINEAR
     slices = np.stack([cv2.resize(s, (spec.size, spec.size), interpolation=interp) for s in kept])
@@ -81,7 +125,7 @@ def prepare_mask(mask: np.ndarray | None, depth: int, size: int) -> np.ndarray:
 
 def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
     """The network input ``float32 (spec.channels, d, size, size)`` of a stored stack and its outline mask."""
-    image = prepare_volume(volume, spec, offset)
+    image = prepare_volume(volume, spec, offset, mask)
     if not spec.mask_channel:
         return image[None]
     return np.stack([image, prepare_mask(mask, image.shape[0], spec.size)])

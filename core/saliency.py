@@ -27,7 +27,7 @@ from monai.visualize import GradCAM
 
 from core.models import Net3D
 from core.predict import Ensemble
-from core.preprocess import InputSpec, depth_indices, prepare_stack
+from core.preprocess import kept_slices, prepare_stack
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Explainer:
     def grad_cam(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean Grad-CAM of the stack's members on a stored ``uint8 (D, H, W)`` stack, on the input
         grid: ``float32 (d, size, size)`` in [0, 1], one map per slice kept by
-        :func:`core.preprocess.depth_indices`. ``mask`` is the stored outline mask (for runs that
+        :func:`core.preprocess.kept_slices`. ``mask`` is the stored outline mask (for runs that
         take it as a second channel; all ones when ``None``)."""
         members = self.members(filename)
         log.debug("Grad-CAM of %s with %d members", filename, len(members))
@@ -78,16 +78,17 @@ class Explainer:
 
     def explain(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Grad-CAM of a stored ``uint8 (D, H, W)`` stack on its own grid: ``float32 (D, H, W)`` in [0, 1]."""
-        return to_stack(self.grad_cam(filename, volume, mask), *volume.shape, self.ensemble.spec)
+        kept = kept_slices(volume, mask, self.ensemble.spec)
+        return to_stack(self.grad_cam(filename, volume, mask), kept, *volume.shape)
 
 
-def to_stack(saliency: np.ndarray, depth: int, height: int, width: int, spec: InputSpec) -> np.ndarray:
+def to_stack(saliency: np.ndarray, kept: np.ndarray, depth: int, height: int, width: int) -> np.ndarray:
     """A map on the input grid back on the stored stack: ``float32 (depth, height, width)``.
 
-    Each stored slice takes the map of the nearest kept slice (the network saw every
-    ``ceil(depth / max_depth)``-th slice), resized to the ROI's size.
+    ``kept`` are the stored slices the network saw (:func:`core.preprocess.kept_slices`); each
+    stored slice takes the map of the nearest one, resized to the ROI's size.
     """
-    kept = depth_indices(depth, spec.max_depth)[:len(saliency)]
+    kept = np.asarray(kept)[:len(saliency)]
     nearest = np.abs(np.arange(depth)[:, None] - kept[None, :]).argmin(axis=1)
     resized = np.stack([cv2.resize(s, (width, height), interpolation=cv2.INTER_LINEAR) for s in saliency])
     return np.clip(resized[nearest], 0, 1).astype(np.float32)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
-                   "tier2", "tier2_cut", "size", "max_depth", "mask_channel", "elastic_prob", "snapshots", "tta",
+                   "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "mask_channel", "outline_pool", "elastic_prob", "snapshots", "tta",
                    "seed", "warm_start")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
@@ -73,7 +73,12 @@ class TrainConfig:
     tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
+    focus_depth: bool = _opt(False, "keep the slices where the outlined vessel is in focus (at least --max-depth "
+                                    "of them) before striding (core.preprocess.focus_range)",
+                             action=argparse.BooleanOptionalAction)
     mask_channel: bool = _opt(True, "give the network the filled outline mask as a second input channel",
+                              action=argparse.BooleanOptionalAction)
+    outline_pool: bool = _opt(False, "pool the network's features inside the outline (needs --mask-channel)",
                               action=argparse.BooleanOptionalAction)
     elastic_prob: float = _opt(0.0, "probability of a 3D elastic deformation (slow on CPU)", flag="--elastic")
     snapshots: int = _opt(2, "ensemble members per fold (the last epochs' weights)")
@@ -84,6 +89,10 @@ class TrainConfig:
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
     workers: int = _opt(0, "DataLoader worker processes")
     seed: int = _opt(0, "seed of folds, sampling, augmentation and initialisation")
+
+    def __post_init__(self) -> None:
+        if self.outline_pool and not self.mask_channel:
+            raise ValueError("--outline-pool pools inside the outline mask: it needs --mask-channel")
 
     def resolved_device(self) -> torch.device:
         """``auto`` → CUDA when available, else CPU."""

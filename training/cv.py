@@ -146,7 +146,8 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
 
     torch.manual_seed(config.seed * 1000 + fold)
     init = fold_snapshot(config.warm_start, fold) if config.warm_start else config.init_checkpoint
-    model = create_model(config.arch, checkpoint=init, in_channels=spec.channels, **config.model_kwargs).to(device)
+    model = create_model(config.arch, checkpoint=init, in_channels=spec.channels, outline_pool=config.outline_pool,
+                         **config.model_kwargs).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     steps = len(loader)
@@ -219,7 +220,7 @@ def _of(epoch: int, planned: int) -> str:
 
 def config_spec(config: TrainConfig) -> InputSpec:
     """The input shape the run's options describe."""
-    return InputSpec(config.size, config.max_depth, config.mask_channel)
+    return InputSpec(config.size, config.max_depth, config.mask_channel, config.focus_depth)
 
 
 def _mkparent(path: Path) -> Path:

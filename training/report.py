@@ -51,7 +51,8 @@ def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample
     run.root.mkdir(parents=True, exist_ok=True)
     model = create_model(config.arch, in_channels=2 if config.mask_channel else 1, **config.model_kwargs)
     run.write_json(run.config, config.as_dict() | {
-        "input": {"size": config.size, "max_depth": config.max_depth, "mask_channel": config.mask_channel},
+        "input": {"size": config.size, "max_depth": config.max_depth, "mask_channel": config.mask_channel,
+                  "focus_depth": config.focus_depth},
         "data": data, "command": command,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -18,6 +18,21 @@ import pandas as pd
 
 from core.predict import crossfit_fold
 from core.rundir import RunDir
+from training.config import TrainConfig
+
+# Options added after runs were made, with the value that reproduces those runs' inputs and network.
+PREDATING = {"focus_depth": False, "outline_pool": False}
+
+
+def continuation_config(run_dir: str | Path, **overrides) -> TrainConfig:
+    """The options of a run that continues the finished run ``run_dir``: its own options (an option it
+    predates keeps the behaviour it was trained with), warm-started from it at half its learning
+    rate, with ``overrides`` on top (``None`` values are ignored)."""
+    run = RunDir(run_dir)
+    old = run.read_json(run.config)
+    options = PREDATING | {k: v for k, v in old.items() if k in TrainConfig.__dataclass_fields__}
+    options |= {"init_checkpoint": None, "warm_start": str(Path(run_dir).resolve()), "lr": options["lr"] / 2}
+    return TrainConfig(**options | {k: v for k, v in overrides.items() if v is not None})
 
 
 def fold_snapshot(run_dir: str | Path, fold: int) -> Path:

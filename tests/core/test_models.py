@@ -54,6 +54,23 @@ def test_depth_mask_ignores_padding():
     assert (masked - plain).abs().item() < (unmasked - plain).abs().item()
 
 
+def test_outline_pool_pools_inside_the_outline_only():
+    model = create_model("plain3d", width=4, stages=1, in_channels=2, outline_pool=True).eval()
+    fmap = torch.zeros(1, 4, 2, 4, 4)
+    fmap[..., :, :2] = 1.0  # features: 1 in the left half of the slice, 0 in the right half
+    left = torch.zeros(1, 1, 2, 4, 4)
+    left[..., :, :2] = 1.0
+    with torch.no_grad():
+        inside = model.forward_head(fmap, region=left) - model.head.bias
+        everywhere = model.forward_head(fmap) - model.head.bias
+    weights = model.head.weight.sum()
+    assert torch.allclose(inside, weights * torch.tensor(1.0), atol=1e-2)  # only the outlined half counts
+    assert torch.allclose(everywhere, weights * torch.tensor(0.5), atol=1e-5)  # the plain ROI mean
+    x = torch.randn(1, 2, 8, 8, 8)
+    with torch.no_grad():
+        assert model(x).shape == (1, 1)
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = create_model("slim3d", width=8)
     torch.save({"model": model.state_dict()}, tmp_path / "w.pth")

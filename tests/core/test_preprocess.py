@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.preprocess import InputSpec, StackDataset, depth_indices, pad_collate, prepare_volume
+from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, kept_slices, pad_collate,
+                             prepare_volume)
 from core.store import VolumeStore
 
 
@@ -23,6 +24,45 @@ def test_depth_indices_keep_original_slices(n, max_depth, expected):
 def test_offset_shifts_within_the_stride():
     assert depth_indices(64, 32, offset=1).tolist() == list(range(1, 64, 2))
     assert depth_indices(64, 32, offset=3).tolist() == list(range(1, 64, 2))
+
+
+def _focused_stack(depth: int, in_focus: range, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy tissue; the outlined region is bright lumen only in the slices ``in_focus``."""
+    rng = np.random.default_rng(seed)
+    volume = rng.normal(60, 12, (depth, 40, 40))
+    mask = np.zeros((40, 40), np.uint8)
+    mask[15:25, 5:35] = 1
+    for z in in_focus:
+        volume[z, 17:23, 5:35] += 90
+    return np.clip(volume, 0, 255).astype(np.uint8), mask
+
+
+def test_focus_range_finds_a_short_focus_in_a_deep_stack_and_keeps_neighbours():
+    volume, mask = _focused_stack(200, range(120, 130))
+    start, stop = focus_range(volume, mask, 32)
+    assert stop - start == 32 and start <= 120 and stop >= 130  # widened evenly around the focus
+    assert abs((start + stop) / 2 - 125) <= 3
+    kept = kept_slices(volume, mask, InputSpec(max_depth=32, focus_depth=True))
+    assert kept.tolist() == list(range(start, stop))  # stride 1 inside the focus: no flicker lost
+
+
+def test_focus_range_keeps_a_long_focus_whole():
+    volume, mask = _focused_stack(300, range(50, 250))
+    start, stop = focus_range(volume, mask, 32)
+    assert abs(start - 50) <= 3 and abs(stop - 250) <= 3
+
+
+@pytest.mark.parametrize("case", ["no focus", "no mask", "all mask", "shallow"])
+def test_focus_range_keeps_the_whole_depth_when_it_cannot_tell(case):
+    in_focus = {"no focus": range(0), "shallow": range(10, 14)}.get(case, range(60, 64))
+    volume, mask = _focused_stack(20 if case == "shallow" else 120, in_focus)
+    mask = {"no mask": None, "all mask": np.ones_like(mask)}.get(case, mask)
+    assert focus_range(volume, mask, 32) == (0, volume.shape[0])
+
+
+def test_focus_depth_is_off_by_spec():
+    volume, mask = _focused_stack(200, range(120, 130))
+    assert kept_slices(volume, mask, InputSpec(max_depth=32)).tolist() == depth_indices(200, 32).tolist()
 
 
 def test_prepare_volume_shape_and_standardisation():

@@ -58,9 +58,8 @@ def test_a_stack_is_explained_by_the_fold_that_scores_it(tmp_path):
 
 
 def test_to_stack_maps_kept_slices_back_to_every_slice():
-    spec = InputSpec(size=8, max_depth=4)
     grid = np.stack([np.full((8, 8), v, np.float32) for v in (0.0, 0.25, 0.5, 1.0)])
-    back = to_stack(grid, 8, 6, 10, spec)  # stride 2: slices 0, 2, 4, 6 were seen
+    back = to_stack(grid, [0, 2, 4, 6], 8, 6, 10)  # stride 2: slices 0, 2, 4, 6 were seen
     assert back.shape == (8, 6, 10)
     assert [float(back[z, 0, 0]) for z in range(8)] == [0.0, 0.0, 0.25, 0.25, 0.5, 0.5, 1.0, 1.0]
 

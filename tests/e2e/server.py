@@ -25,6 +25,8 @@ from triage_app.settings import Settings
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The review viewer's element (triage_app/viewer.py); its video sits inside the component's shadow root.
+STAGE = "[data-testid=review-stage]"
 
 
 def free_port() -> int:

@@ -25,14 +25,13 @@ from sqlalchemy import select
 
 from db.engine import make_engine
 from db.models import AuditEvent, Review, PolicyRecord, User, Stack
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve
+from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in, prepare, serve
 from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REQUIRE_ENV = "STALLTRIAGE_REQUIRE_BROWSER"
 TIMEOUT_MS = 30_000
-STAGE = "[data-testid=review-stage]"
 
 
 def _require_browser() -> None:

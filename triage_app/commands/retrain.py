@@ -55,22 +55,6 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _config(old_dir: Path, args: argparse.Namespace):
-    """The new run's training options: the old run's, warm-started from it, with this command's budget."""
-    from dataclasses import fields
-
-    from core.rundir import RunDir
-    from training.config import TrainConfig
-
-    old = RunDir(old_dir).read_json(RunDir(old_dir).config)
-    known = {f.name for f in fields(TrainConfig)}
-    options = {k: v for k, v in old.items() if k in known}
-    return TrainConfig(**options | {
-        "init_checkpoint": None, "warm_start": str(old_dir.resolve()), "time_budget_min": args.time_budget_min,
-        "device": args.device, "epochs": args.epochs or options.get("epochs", TrainConfig.epochs),
-        "lr": args.lr or options.get("lr", TrainConfig.lr) / 2})
-
-
 def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple[int, str]:  # noqa: ANN001
     from core.predict import predict_stacks
     from core.rundir import RunDir
@@ -80,6 +64,7 @@ def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple
     from db.training_labels import training_records
     from db.vessels import stack_records
     from training.cv import train_cv
+    from training.warmstart import continuation_config
     from triage_app import retraining
 
     with factory() as session:
@@ -101,7 +86,9 @@ def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple
     print(f"warm start from {old_dir}; {reviewed} labels from reviews; new run {out}")
     command = shlex.join(["stalltriage", *getattr(args, "argv", sys.argv[1:])])
     try:
-        report = train_cv(records, settings.store_path, out, _config(old_dir, args), command=command)
+        config = continuation_config(old_dir, time_budget_min=args.time_budget_min, device=args.device,
+                                     epochs=args.epochs, lr=args.lr)
+        report = train_cv(records, settings.store_path, out, config, command=command)
     except (ValueError, FileNotFoundError) as error:
         return 1, f"error: {error}"
     print(f"out-of-fold: AUC {report['auc']:.4f}  MCC {report['mcc']:.4f}")
