@@ -1,7 +1,7 @@
 """The active-learning loop measured: reviews answered by a simulated reviewer, retrain, re-tune, per queue order.
 
     python bench/active.py [--out bench-out/active] [--n-labelled 300] [--n-pool 600] [--n-test 600]
-                           [--stall-rate 0.1] [--rounds 3] [--reviews 200] [--orders boundary,uncertainty,random]
+                           [--stall-rate 0.1] [--rounds 3] [--reviews 200] [--orders boundary,uncertainty,random,control]
                            [--base-budget 4] [--round-budget 3 | --round-epochs E] [--reviewer-sensitivity 0.9]
                            [--reviewer-specificity 0.95] [--profile realistic] [--threads 2]
 
@@ -176,6 +176,9 @@ def retrain_round(factory, store: Path, previous: Path, out: Path, budget: float
                     "promised_auto_share": outcome.new_auto_share or 0.0}
 
 
+CONTROL = "control"  # the same rounds of retraining with no new reviews: what reviews add is the difference
+
+
 def run_order(args: argparse.Namespace, order: str, db_file: Path, store: Path, truth: pd.Series,
               test_names: list[str], base_metrics: dict) -> list[dict]:
     """Every round of one queue order on its own copy of the base database."""
@@ -189,8 +192,9 @@ def run_order(args: argparse.Namespace, order: str, db_file: Path, store: Path, 
     previous, spent = args.out / "run-r0", 0
     for round_ in range(1, args.rounds + 1):
         tic = time.monotonic()
-        spent += review_round(factory, order, args.reviews, truth, rng, args.reviewer_sensitivity,
-                              args.reviewer_specificity)
+        if order != CONTROL:
+            spent += review_round(factory, order, args.reviews, truth, rng, args.reviewer_sensitivity,
+                                  args.reviewer_specificity)
         out = args.out / f"run-{order}-r{round_}"
         budget = None if args.round_epochs else args.round_budget
         _, outcome = retrain_round(factory, store, previous, out, budget, args.round_epochs)
@@ -212,7 +216,8 @@ def main() -> None:
     parser.add_argument("--stall-rate", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reviews", type=int, default=200, help="reviews per round (default 200)")
-    parser.add_argument("--orders", default="boundary,uncertainty,random")
+    parser.add_argument("--orders", default=f"boundary,uncertainty,random,{CONTROL}",
+                        help=f"queue orders to compare; {CONTROL!r} retrains each round without new reviews")
     parser.add_argument("--base-budget", type=float, default=4.0, help="minutes for the base run (default 4)")
     parser.add_argument("--round-budget", type=float, default=3.0, help="minutes per retrain (default 3)")
     parser.add_argument("--round-epochs", type=int, default=None,

@@ -12,7 +12,8 @@ run's own, chosen on out-of-fold predictions. Training uses the same code and de
 ``stalltriage train`` (the options after ``--`` are parsed by that command's parser); records come
 from the competition CSVs here, so the benchmark does not depend on the database. Steps already
 done in ``--out`` (data, store, a finished run) are reused, so a rerun only repeats what is
-missing. Prints a Markdown table and writes ``results.json`` in ``--out``.
+missing. Prints Markdown tables (the run's metrics; test AUC per hard case of the generator, to see
+where the model fails) and writes ``results.json`` in the run directory.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
 from core.competition import read_labels, read_metadata
 from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.store import VolumeStore, key_for
+from core.synth import make_job
 from training.config import config_from_args
 from training.cv import train_cv
 from training.evaluation import score_report
@@ -57,6 +60,32 @@ def records_from_csvs(data: Path) -> list[StackRecord]:
     records += [StackRecord(r.filename, key_for(r.filename), r.project_id, "test")
                 for r in read_metadata(data / "test_metadata.csv").rows]
     return records
+
+
+STALLED_CASES = ("partial", "stall_depth", "plug")  # hard ways to be stalled: ranked against every flowing stack
+FLOWING_CASES = ("slow", "sparse")  # hard ways to flow: ranked against every stalled stack
+
+
+def auc_by_case(frame: pd.DataFrame, n_test: int, seed: int, stall_rate: float, profile: str | None) -> list[dict]:
+    """Test AUC per hard case of the generator (``core.synth.make_job`` redrawn from the test split's seed).
+
+    A nuisance (low contrast, few informative slices, a neighbour …) is scored on the stacks that hold
+    it; a hard way to be stalled (or to flow) on those stacks against every flowing (stalled) one.
+    ``clean`` is the stacks without any hard case.
+    """
+    drawn = (make_job(seed, "test", i, stall_rate=stall_rate, profile=profile or "realistic") for i in range(n_test))
+    jobs = {job.filename: job for job in drawn}
+    hard = frame["filename"].map(lambda name: jobs[name].hard)
+    y, p = frame["label"].to_numpy(), frame["probability"].to_numpy()
+    rows = []
+    cases = ["clean"] + sorted({h for hs in hard for h in hs})
+    for case in cases:
+        holds = hard.map(len).eq(0) if case == "clean" else hard.map(lambda hs, c=case: c in hs)
+        rank = holds | (y == (0 if case in STALLED_CASES else 1)) if case in STALLED_CASES + FLOWING_CASES else holds
+        if len(set(y[rank.to_numpy()])) == 2:
+            rows.append({"case": case, "stacks": int(holds.sum()), "stalled": int(y[holds.to_numpy()].sum()),
+                         "auc": float(roc_auc_score(y[rank.to_numpy()], p[rank.to_numpy()]))})
+    return rows
 
 
 def _step(name: str, argv: list[str]) -> float:
@@ -119,18 +148,23 @@ def main() -> None:
     truth = pd.read_csv(test_data / "test_labels.csv").set_index("filename")["stalled"]
     y = truth.loc[frame["filename"]].to_numpy()
     result = score_report(y, frame["probability"].to_numpy(), frame.attrs["threshold"])
-    summary = {"test": result, "oof": oof, "timings_s": timings, "test_stacks": len(test),
+    frame = frame.assign(label=y)
+    cases = auc_by_case(frame, args.n_test, args.seed + 1, args.test_stall_rate, args.profile)
+    summary = {"test": result, "oof": oof, "by_case": cases, "timings_s": timings, "test_stacks": len(test),
                "test_stalled": int(y.sum()), "config": config.as_dict(), "threads": args.threads,
                "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run_dir": str(run.root),
                "train_minutes_measured": pd.read_csv(run.metrics).groupby("fold")["seconds"].max().sum() / 60}
     (run.root / "results.json").write_text(json.dumps(summary, indent=2, default=float))
-    frame.assign(label=y).to_csv(run.root / "test_predictions.csv", index=False)
+    frame.to_csv(run.root / "test_predictions.csv", index=False)
     print(f"\n| set | stacks | AUC | MCC | sensitivity | specificity | threshold |\n|---|---|---|---|---|---|---|")
     n_train = run.read_json(run.config)["data"]["stacks"]
     for name, rep, n in (("out-of-fold (train)", oof, n_train), ("held-out test", result, len(test))):
         print(f"| {name} | {n} | {rep['auc']:.4f} | {rep['mcc']:.4f} | {rep['sensitivity']:.4f} | "
               f"{rep['specificity']:.4f} | {rep['threshold']:.4f} |")
+    print("\n| test stacks with | stacks | stalled | AUC |\n|---|---|---|---|")
+    for row in cases:
+        print(f"| {row['case']} | {row['stacks']} | {row['stalled']} | {row['auc']:.3f} |")
     print(f"\ntimings: {json.dumps({k: round(v, 1) for k, v in timings.items()})}; "
           f"training {summary['train_minutes_measured']:.1f} min measured")
     sys.exit(0 if np.isfinite(result["auc"]) else 1)

@@ -73,12 +73,13 @@ class TrainConfig:
     tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
-    focus_depth: bool = _opt(False, "keep the slices where the outlined vessel is in focus (at least --max-depth "
-                                    "of them) before striding (core.preprocess.focus_range)",
+    focus_depth: bool = _opt(True, "keep the slices where the outlined vessel is in focus (at least --max-depth "
+                                   "of them) before striding (core.preprocess.focus_range)",
                              action=argparse.BooleanOptionalAction)
     mask_channel: bool = _opt(True, "give the network the filled outline mask as a second input channel",
                               action=argparse.BooleanOptionalAction)
-    outline_pool: bool = _opt(False, "pool the network's features inside the outline (needs --mask-channel)",
+    outline_pool: bool = _opt(True, "pool the network's features inside the outline (only with the mask channel: "
+                                    "--no-mask-channel turns it off too)",
                               action=argparse.BooleanOptionalAction)
     elastic_prob: float = _opt(0.0, "probability of a 3D elastic deformation (slow on CPU)", flag="--elastic")
     snapshots: int = _opt(2, "ensemble members per fold (the last epochs' weights)")
@@ -91,8 +92,7 @@ class TrainConfig:
     seed: int = _opt(0, "seed of folds, sampling, augmentation and initialisation")
 
     def __post_init__(self) -> None:
-        if self.outline_pool and not self.mask_channel:
-            raise ValueError("--outline-pool pools inside the outline mask: it needs --mask-channel")
+        self.outline_pool = self.outline_pool and self.mask_channel  # the outline is known from the mask channel
 
     def resolved_device(self) -> torch.device:
         """``auto`` → CUDA when available, else CPU."""

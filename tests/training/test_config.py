@@ -50,3 +50,9 @@ def test_epoch_cap_leaves_no_budget_unused():
 def test_unknown_recipe_is_refused():
     with pytest.raises(ValueError, match="recipe must be one of"):
         recipe_config("tpu")
+
+
+def test_outline_pooling_goes_with_the_mask_channel():
+    assert TrainConfig().outline_pool and TrainConfig().focus_depth
+    assert not _parse(["--no-mask-channel"]).outline_pool  # nothing to pool inside without the outline
+    assert not _parse(["--no-outline-pool"]).outline_pool and _parse(["--no-outline-pool"]).mask_channel
