@@ -37,10 +37,14 @@ def test_time_budget_is_used_when_no_epoch_cap_is_set(toy_data, tmp_path):
     store, _, records = toy_data
     run = RunDir(tmp_path / "run")
     budget_s = 0.4 * 60
+    tic = time.monotonic()
     train_cv(records, store, run.root, TrainConfig(**(TINY | {"epochs": None, "time_budget_min": budget_s / 60})))
+    elapsed = time.monotonic() - tic
     metrics = pd.read_csv(run.metrics)
     # TINY's 3 epochs take a few seconds; without the cap each fold trains until its share of the budget
     # (on a busy machine a fold's share may hold only those 3, so one fold past them is what is asserted)
     assert metrics.groupby("fold")["epoch"].max().max() > TINY["epochs"]
-    assert metrics.groupby("fold")["seconds"].max().sum() > 0.7 * budget_s
+    # the folds train until their deadlines (an epoch cut short at the deadline leaves no metrics row, so
+    # the wall clock, not the last epoch's timestamp, shows the budget was spent)
+    assert elapsed > 0.7 * budget_s
     assert run.is_complete()
