@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+    from core.preprocess import InputSpec
+
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
-                   "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "mask_channel", "outline_pool", "elastic_prob", "snapshots", "tta",
-                   "seed", "warm_start")
+                   "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "mask_channel", "outline_pool",
+                   "elastic_prob", "snapshots", "tta", "seed", "warm_start")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
@@ -101,6 +103,12 @@ class TrainConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    def input_spec(self) -> InputSpec:
+        """The input shape these options describe (saved in the run's ``config.json`` for scoring)."""
+        from core.preprocess import InputSpec
+
+        return InputSpec(self.size, self.max_depth, self.mask_channel, self.focus_depth)
 
     def planned_epochs(self) -> int:
         """The epoch cap: ``epochs`` if set, else unbounded under a time budget, else the default."""

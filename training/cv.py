@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from core.models import create_model
 from core.predict import load_member, score_keys, score_loader
-from core.preprocess import InputSpec, pad_collate
+from core.preprocess import pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from training import distributed
@@ -133,7 +133,7 @@ def _reseed_worker(worker_id: int) -> None:
 def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
                 folds: np.ndarray, fold: int, budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
     """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent."""
-    spec = config_spec(config)
+    spec = config.input_spec()
     train_idx, val_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     train_set = make_dataset([samples[i] for i in train_idx], store_path, spec, train=True,
                              elastic_prob=config.elastic_prob)
@@ -218,11 +218,6 @@ def _of(epoch: int, planned: int) -> str:
     return f"{epoch + 1}" if planned >= UNCAPPED else f"{epoch + 1}/{planned}"
 
 
-def config_spec(config: TrainConfig) -> InputSpec:
-    """The input shape the run's options describe."""
-    return InputSpec(config.size, config.max_depth, config.mask_channel, config.focus_depth)
-
-
 def _mkparent(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
@@ -233,7 +228,7 @@ def _write_fold_oof(run: RunDir, config: TrainConfig, val_samples: list[TrainSam
     """Score the held-out fold with the fold's snapshots (and TTA) as ``predict`` would; write ``fold<k>/oof.csv``."""
     tic = time.monotonic()
     members = [load_member(run.read_json(run.config), path, device) for path in run.snapshots(fold)]
-    scores = score_keys(members, store_path, [s.key for s in val_samples], config_spec(config), n_views=config.tta,
+    scores = score_keys(members, store_path, [s.key for s in val_samples], config.input_spec(), n_views=config.tta,
                         batch_size=config.batch_size, workers=config.workers, device=device)
     seconds = time.monotonic() - tic
     frame = pd.DataFrame({"filename": [s.filename for s in val_samples], "fold": fold,

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import monai
 import pandas as pd
@@ -49,10 +50,10 @@ def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample
                              "use a new --out directory")
         return
     run.root.mkdir(parents=True, exist_ok=True)
-    model = create_model(config.arch, in_channels=2 if config.mask_channel else 1, **config.model_kwargs)
+    spec = config.input_spec()
+    model = create_model(config.arch, in_channels=spec.channels, **config.model_kwargs)
     run.write_json(run.config, config.as_dict() | {
-        "input": {"size": config.size, "max_depth": config.max_depth, "mask_channel": config.mask_channel,
-                  "focus_depth": config.focus_depth},
+        "input": asdict(spec),
         "data": data, "command": command,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "parameters": sum(p.numel() for p in model.parameters()),
