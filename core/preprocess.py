@@ -21,6 +21,13 @@ striding over all of it leaves only a slice or two of the vessel (the "few infor
 case). The focus is where the outlined region is brighter than the rest of the ROI (plasma is the
 bright lumen); the crop is never shorter than ``max_depth`` slices (so it keeps neighbouring slices
 at stride 1 around a short focus), and a stack without a clear focus keeps its whole depth.
+
+With ``vessel`` every kept slice is resampled along the outlined vessel's centreline
+(:mod:`core.straighten`) instead of resizing the ROI: the network sees the vessel as a straight
+band, ``2 × size`` pixels along it by ``size / 2`` across (as many pixels as the ROI view), so a
+stalled shadow is a streak along depth at one place, slow flow a slanted one, and vessels beside
+the outlined one are left out. A stack without a usable outline falls back to its ROI, resized to
+the same grid.
 """
 
 from __future__ import annotations
@@ -36,20 +43,27 @@ import torch
 from torch.utils.data import Dataset
 
 from core.store import VolumeStore
+from core.straighten import vessel_band
 
 DEPTH_MULTIPLE = 8
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How stacks are shaped for the network: ``size``×``size`` slices, at most ``max_depth`` (taken
-    from the outlined vessel's in-focus range if ``focus_depth``), and whether the outline mask is a
-    second channel."""
+    """How stacks are shaped for the network: ``size``×``size`` slices of the ROI (or the straightened
+    vessel if ``vessel``), at most ``max_depth`` of them (taken from the outlined vessel's in-focus
+    range if ``focus_depth``), and whether the outline mask is a second channel."""
 
     size: int = 32
     max_depth: int = 32
     mask_channel: bool = False
     focus_depth: bool = False
+    vessel: bool = False
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Rows and columns of every slice the network sees (vessel view: along × across the vessel)."""
+        return (2 * self.size, max(1, self.size // 2)) if self.vessel else (self.size, self.size)
 
     @property
     def channels(self) -> int:
@@ -100,42 +114,42 @@ def kept_slices(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, of
     return start + depth_indices(stop - start, spec.max_depth, offset)
 
 
-def prepare_volume(volume: np.ndarray, spec: InputSpec, offset: int = 0, mask: np.ndarray | None = None) -> np.ndarray:
-    """Turn a stored ``uint8 (D, H, W)`` stack into a standardised ``float32 (d, size, size)`` array
-    (``mask``, the outline, places the in-focus range when ``spec.focus_depth``)."""
-    if volume.ndim != 3 or min(volume.shape) == 0:
-        raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
-    kept = volume[kept_slices(volume, mask, spec, offset)]
-    h, w = kept.shape[1:]
-    interp = cv2.INTER_AREA if h * w >= spec.size * spec.size else cv2.INTER_LINEAR
-    slices = np.stack([cv2.resize(s, (spec.size, spec.size), interpolation=interp) for s in kept])
+def _resize(slices: np.ndarray, grid: tuple[int, int], interp: int | None = None) -> np.ndarray:
+    rows, cols = grid
+    h, w = slices.shape[1:]
+    if interp is None:
+        interp = cv2.INTER_AREA if h * w >= rows * cols else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(s, (cols, rows), interpolation=interp) for s in slices])
+
+
+def _standardise(slices: np.ndarray) -> np.ndarray:
     out = slices.astype(np.float32)
     out -= out.mean()
     out /= out.std() + 1.0  # +1 grey level: blank stacks are not blown up into noise
     return out
 
 
-def prepare_mask(mask: np.ndarray | None, depth: int, size: int) -> np.ndarray:
-    """The outline mask ``uint8 (H, W)`` as a ``float32 (depth, size, size)`` channel in [0, 1] (ones if ``None``)."""
-    if mask is None:
-        return np.ones((depth, size, size), np.float32)
-    resized = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return np.broadcast_to(resized, (depth, size, size)).copy()
-
-
 def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
-    """The network input ``float32 (spec.channels, d, size, size)`` of a stored stack and its outline mask."""
-    image = prepare_volume(volume, spec, offset, mask)
+    """The network input ``float32 (spec.channels, d, *spec.grid)`` of a stored ``uint8 (D, H, W)`` stack
+    and its outline mask ``(H, W)`` (``None``: no outline; the mask channel is then all ones)."""
+    if volume.ndim != 3 or min(volume.shape) == 0:
+        raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
+    kept = volume[kept_slices(volume, mask, spec, offset)]
+    outline = np.ones(volume.shape[1:], np.float32) if mask is None else mask.astype(np.float32)
+    band = vessel_band(outline) if spec.vessel and mask is not None else None
+    if band is not None:
+        kept, outline = band.sample(kept), band.sample(outline)
+    image = _standardise(_resize(kept, spec.grid))
     if not spec.mask_channel:
         return image[None]
-    return np.stack([image, prepare_mask(mask, image.shape[0], spec.size)])
+    return np.stack([image, np.broadcast_to(_resize(outline[None], spec.grid, cv2.INTER_AREA)[0], image.shape)])
 
 
 class StackDataset(Dataset):
     """Stacks read from a :class:`core.store.VolumeStore`, one item per key.
 
     The store is opened lazily in each process, so the dataset is safe to use with DataLoader
-    workers. Items are dicts with ``image`` ``(spec.channels, d, size, size)``, ``index`` and, when
+    workers. Items are dicts with ``image`` ``(spec.channels, d, *spec.grid)``, ``index`` and, when
     ``targets`` is given, ``target``.
 
     Parameters
@@ -149,7 +163,7 @@ class StackDataset(Dataset):
     targets
         Optional training target per key (probability of "stalled").
     transform
-        Optional callable applied to the ``(channels, d, size, size)`` array (augmentation).
+        Optional callable applied to the ``(channels, d, rows, cols)`` array (augmentation).
     random_offset
         Draw the depth-stride offset at random (training) instead of 0.
     """

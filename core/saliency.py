@@ -9,8 +9,9 @@ member costs one forward and one backward pass; a few seconds per stack on a CPU
 input size).
 The members' raw maps are averaged, then scaled so the strongest evidence is 1.
 
-The map lives on the network's input grid (``spec.max_depth`` kept slices of ``spec.size`` ×
-``spec.size`` pixels); :func:`to_stack` maps it back onto every slice of the stored ROI, and
+The map lives on the network's input grid (``spec.max_depth`` kept slices of ``spec.grid``
+pixels); :func:`to_stack` maps it back onto every slice of the stored ROI (through the
+straightened band, for runs that see the vessel straightened), and
 :func:`overlay` blends it over the grey slices as a heat map for the app and for ``stalltriage
 explain``.
 """
@@ -27,7 +28,8 @@ from monai.visualize import GradCAM
 
 from core.models import Net3D
 from core.predict import Ensemble
-from core.preprocess import kept_slices, prepare_stack
+from core.preprocess import InputSpec, kept_slices, prepare_stack
+from core.straighten import vessel_band
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class Explainer:
 
     def grad_cam(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean Grad-CAM of the stack's members on a stored ``uint8 (D, H, W)`` stack, on the input
-        grid: ``float32 (d, size, size)`` in [0, 1], one map per slice kept by
+        grid: ``float32 (d, *spec.grid)`` in [0, 1], one map per slice kept by
         :func:`core.preprocess.kept_slices`. ``mask`` is the stored outline mask (for runs that
         take it as a second channel; all ones when ``None``)."""
         members = self.members(filename)
@@ -78,19 +80,28 @@ class Explainer:
 
     def explain(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Grad-CAM of a stored ``uint8 (D, H, W)`` stack on its own grid: ``float32 (D, H, W)`` in [0, 1]."""
-        kept = kept_slices(volume, mask, self.ensemble.spec)
-        return to_stack(self.grad_cam(filename, volume, mask), kept, *volume.shape)
+        spec = self.ensemble.spec
+        saliency = self.grad_cam(filename, volume, mask)
+        return to_stack(saliency, kept_slices(volume, mask, spec), *volume.shape, mask=mask, spec=spec)
 
 
-def to_stack(saliency: np.ndarray, kept: np.ndarray, depth: int, height: int, width: int) -> np.ndarray:
+def to_stack(saliency: np.ndarray, kept: np.ndarray, depth: int, height: int, width: int, *,
+             mask: np.ndarray | None = None, spec: InputSpec | None = None) -> np.ndarray:
     """A map on the input grid back on the stored stack: ``float32 (depth, height, width)``.
 
     ``kept`` are the stored slices the network saw (:func:`core.preprocess.kept_slices`); each
-    stored slice takes the map of the nearest one, resized to the ROI's size.
+    stored slice takes the map of the nearest one, resized to the ROI's size, or, when ``spec``
+    straightens the vessel of the outline ``mask``, painted back along the vessel.
     """
     kept = np.asarray(kept)[:len(saliency)]
     nearest = np.abs(np.arange(depth)[:, None] - kept[None, :]).argmin(axis=1)
-    resized = np.stack([cv2.resize(s, (width, height), interpolation=cv2.INTER_LINEAR) for s in saliency])
+    band = vessel_band(mask) if spec is not None and spec.vessel and mask is not None else None
+    if band is None:
+        resized = np.stack([cv2.resize(s, (width, height), interpolation=cv2.INTER_LINEAR) for s in saliency])
+    else:
+        length, across = band.shape
+        resized = np.stack([band.paint(cv2.resize(s, (across, length), interpolation=cv2.INTER_LINEAR),
+                                       (height, width)) for s in saliency])
     return np.clip(resized[nearest], 0, 1).astype(np.float32)
 
 

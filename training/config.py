@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
-                   "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "mask_channel", "outline_pool",
-                   "elastic_prob", "snapshots", "tta", "seed", "warm_start")
+                   "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "vessel", "mask_channel",
+                   "outline_pool", "elastic_prob", "snapshots", "tta", "seed", "warm_start")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
@@ -78,6 +78,9 @@ class TrainConfig:
     focus_depth: bool = _opt(True, "keep the slices where the outlined vessel is in focus (at least --max-depth "
                                    "of them) before striding (core.preprocess.focus_range)",
                              action=argparse.BooleanOptionalAction)
+    vessel: bool = _opt(True, "straighten the outlined vessel: resample every slice along its centreline "
+                              "(2 x --size along, --size / 2 across; core.straighten) instead of resizing the ROI",
+                        action=argparse.BooleanOptionalAction)
     mask_channel: bool = _opt(True, "give the network the filled outline mask as a second input channel",
                               action=argparse.BooleanOptionalAction)
     outline_pool: bool = _opt(True, "pool the network's features inside the outline (only with the mask channel: "
@@ -108,7 +111,7 @@ class TrainConfig:
         """The input shape these options describe (saved in the run's ``config.json`` for scoring)."""
         from core.preprocess import InputSpec
 
-        return InputSpec(self.size, self.max_depth, self.mask_channel, self.focus_depth)
+        return InputSpec(self.size, self.max_depth, self.mask_channel, self.focus_depth, self.vessel)
 
     def planned_epochs(self) -> int:
         """The epoch cap: ``epochs`` if set, else unbounded under a time budget, else the default."""

@@ -189,7 +189,8 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
             report = score_report(val_labels, score_loader([model], val_loader, 1, device)[:, 0])
         spent += time.monotonic() - tic
         fits = -(-scheduler.lr_lambdas[0].total // steps)  # epochs the (possibly shortened) schedule spans
-        planned = max(epoch + 1, min(planned, fits)) if complete else epoch + 1
+        # the clock's schedule may grow back when the machine gets faster, up to the configured cap
+        planned = max(epoch + 1, min(epochs, fits)) if complete else epoch + 1
         if dist.is_main:  # metrics, snapshot, then checkpoint: a kill in between is undone by the resume
             append_metrics(run, {"fold": fold, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0],
                                  "train_loss": loss, "val_loss": report["loss"], "auc": report["auc"],
@@ -198,6 +199,8 @@ def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, sample
                                  "seconds": spent})
             if epoch >= planned - config.snapshots:
                 torch.save(model.state_dict(), _mkparent(run.snapshot(fold, epoch)))
+                for early in run.snapshots(fold)[:-config.snapshots]:  # saved before the schedule grew
+                    early.unlink()
             save_checkpoint(run.checkpoint, {
                 "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,

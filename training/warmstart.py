@@ -21,7 +21,7 @@ from core.rundir import RunDir
 from training.config import TrainConfig
 
 # Options added after runs were made, with the value that reproduces those runs' inputs and network.
-PREDATING = {"focus_depth": False, "outline_pool": False}
+PREDATING = {"focus_depth": False, "outline_pool": False, "vessel": False}
 
 
 def continuation_config(run_dir: str | Path, **overrides) -> TrainConfig:

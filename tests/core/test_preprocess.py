@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, kept_slices, pad_collate,
-                             prepare_volume)
+                             prepare_stack)
 from core.store import VolumeStore
 
 
@@ -65,10 +65,10 @@ def test_focus_depth_is_off_by_spec():
     assert kept_slices(volume, mask, InputSpec(max_depth=32)).tolist() == depth_indices(200, 32).tolist()
 
 
-def test_prepare_volume_shape_and_standardisation():
+def test_prepare_stack_shape_and_standardisation():
     rng = np.random.default_rng(0)
     volume = rng.integers(0, 255, (90, 47, 130), dtype=np.uint8)
-    out = prepare_volume(volume, InputSpec(size=32, max_depth=32))
+    out = prepare_stack(volume, None, InputSpec(size=32, max_depth=32))[0]
     assert out.shape == (30, 32, 32) and out.dtype == np.float32
     assert abs(out.mean()) < 1e-4 and 0.9 < out.std() < 1.0
 
@@ -77,7 +77,7 @@ def test_slices_are_not_blended():
     """Each kept slice is one original slice resized, never a mix of neighbours (flicker survives)."""
     volume = np.zeros((8, 16, 16), np.uint8)
     volume[1::2] = 200  # alternate dark and bright slices: pure flicker
-    out = prepare_volume(volume, InputSpec(size=8, max_depth=8))
+    out = prepare_stack(volume, None, InputSpec(size=8, max_depth=8))[0]
     assert len(np.unique(out.round(4))) == 2
 
 
@@ -116,7 +116,7 @@ def test_outline_mask_is_a_second_channel(tmp_path):
     assert a[1, 0, 5, 5] == 1.0 and a[1, 0, 0, 0] == 0.0
     assert a[1].mean() == pytest.approx(1 / 6, abs=0.02)  # the mask covers 10×10 of 30×20 pixels
     assert (b[1] == 1.0).all()
-    np.testing.assert_allclose(a[0], prepare_volume(_stored(tmp_path, "a"), spec))  # channel 0 unchanged
+    np.testing.assert_allclose(a[0], prepare_stack(_stored(tmp_path, "a"), None, InputSpec(10, 16))[0])  # channel 0 unchanged
 
 
 def _stored(tmp_path, key):
