@@ -72,7 +72,8 @@ def main() -> None:
     ensemble = load_ensemble(args.run)
     members = len(ensemble.members())
     print(f"\n{ensemble.arch}, {len(ensemble.folds)} folds, {members} members, input "
-          f"{ensemble.spec.channels}×{ensemble.spec.max_depth}×{ensemble.spec.size}², "
+          f"{ensemble.spec.channels}×{ensemble.spec.max_depth}×{'×'.join(map(str, ensemble.spec.grid))}"
+          f"{' (straightened vessel)' if ensemble.spec.vessel else ''}, "
           f"TTA {args.tta or ensemble.tta}, "
           f"{len(records)} stacks, {args.threads} threads, device {args.device}, medians of {args.repeats}, "
           f"load average {min(loads):.1f}-{max(loads):.1f}\n")

@@ -96,6 +96,7 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
     metrics = pd.read_csv(run.metrics) if run.metrics.exists() else pd.DataFrame(columns=METRIC_COLUMNS)
     epochs = metrics.groupby("fold")["epoch"].max().to_dict() if len(metrics) else {}
     minutes = metrics.groupby("fold")["seconds"].max().sum() / 60 if len(metrics) else 0.0
+    spec = config.input_spec()
     lines = [
         f"# Model card: {run.root.name}", "",
         f"- Created: {cfg['created']}; finished {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
@@ -104,8 +105,11 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
         f", device {config.resolved_device()})",
         f"- Network: `{config.arch}`{f' {config.model_kwargs}' if config.model_kwargs else ''} "
         f"({cfg['parameters']:,} parameters), "
-        f"input {config.max_depth}×{config.size}×{config.size} (depth stride + pad, depth mask)"
-        f"{', outline mask as a second channel' if config.mask_channel else ''}",
+        f"input {config.max_depth}×{'×'.join(map(str, spec.grid))} "
+        f"({'the outlined vessel straightened, along × across' if spec.vessel else 'the ROI resized'}; "
+        f"{'depth cropped to the vessel in focus, ' if spec.focus_depth else ''}depth stride + pad, depth mask)"
+        f"{', outline mask as a second channel' if spec.mask_channel else ''}"
+        f"{', features pooled inside the outline' if config.outline_pool else ''}",
         f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
         f"{data.get('from_reviews', 0)} labelled by reviewers, {data['projects']} projects); "
         f"tier 2: {config.tier2}; soft labels: {config.soft_labels}",
