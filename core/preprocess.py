@@ -43,7 +43,7 @@ import torch
 from torch.utils.data import Dataset
 
 from core.store import VolumeStore
-from core.straighten import vessel_band
+from core.straighten import Band, vessel_band
 
 DEPTH_MULTIPLE = 8
 
@@ -129,14 +129,23 @@ def _standardise(slices: np.ndarray) -> np.ndarray:
     return out
 
 
-def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
+def stack_band(mask: np.ndarray | None, spec: InputSpec) -> Band | None:
+    """The straightened band a stack is seen through (``None``: the ROI view, or no usable outline)."""
+    return vessel_band(mask) if spec.vessel and mask is not None else None
+
+
+def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0,
+                  band: Band | None = None) -> np.ndarray:
     """The network input ``float32 (spec.channels, d, *spec.grid)`` of a stored ``uint8 (D, H, W)`` stack
-    and its outline mask ``(H, W)`` (``None``: no outline; the mask channel is then all ones)."""
+    and its outline mask ``(H, W)`` (``None``: no outline; the mask channel is then all ones).
+
+    ``band`` is the stack's :func:`stack_band` when the caller already has it (a dataset keeps each
+    stack's, as the outline never changes between epochs)."""
     if volume.ndim != 3 or min(volume.shape) == 0:
         raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
     kept = volume[kept_slices(volume, mask, spec, offset)]
     outline = np.ones(volume.shape[1:], np.float32) if mask is None else mask.astype(np.float32)
-    band = vessel_band(outline) if spec.vessel and mask is not None else None
+    band = band if band is not None else stack_band(mask, spec)
     if band is not None:
         kept, outline = band.sample(kept), band.sample(outline)
     image = _standardise(_resize(kept, spec.grid))
@@ -179,6 +188,7 @@ class StackDataset(Dataset):
         self.transform = transform
         self.random_offset = random_offset
         self._store: VolumeStore | None = None
+        self._bands: dict[str, Band | None] = {}  # each stack's straightened band, made once
         self._rng = np.random.default_rng()
         self.epoch_seed: list[int] = [0]  # read by DataLoader workers' init to reseed per epoch
 
@@ -194,9 +204,12 @@ class StackDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if self._store is None:
             self._store = VolumeStore(self.store_path, readonly=True)
-        stack = self._store.get(self.keys[index])
+        key = self.keys[index]
+        stack = self._store.get(key)
         offset = int(self._rng.integers(DEPTH_MULTIPLE * 64)) if self.random_offset else 0
-        image = prepare_stack(stack.volume, stack.mask, self.spec, offset)
+        if key not in self._bands:
+            self._bands[key] = stack_band(stack.mask, self.spec)
+        image = prepare_stack(stack.volume, stack.mask, self.spec, offset, self._bands[key])
         if self.transform is not None:
             image = np.ascontiguousarray(np.asarray(self.transform(image), dtype=np.float32))
         item = {"image": torch.from_numpy(image), "index": index}

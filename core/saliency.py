@@ -28,8 +28,7 @@ from monai.visualize import GradCAM
 
 from core.models import Net3D
 from core.predict import Ensemble
-from core.preprocess import InputSpec, kept_slices, prepare_stack
-from core.straighten import vessel_band
+from core.preprocess import InputSpec, kept_slices, prepare_stack, stack_band
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def to_stack(saliency: np.ndarray, kept: np.ndarray, depth: int, height: int, wi
     """
     kept = np.asarray(kept)[:len(saliency)]
     nearest = np.abs(np.arange(depth)[:, None] - kept[None, :]).argmin(axis=1)
-    band = vessel_band(mask) if spec is not None and spec.vessel and mask is not None else None
+    band = None if spec is None else stack_band(mask, spec)
     if band is None:
         resized = np.stack([cv2.resize(s, (width, height), interpolation=cv2.INTER_LINEAR) for s in saliency])
     else:

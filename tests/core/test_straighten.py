@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core.preprocess import InputSpec, prepare_stack
+from core import preprocess
+from core.preprocess import InputSpec, StackDataset, prepare_stack
 from core.saliency import to_stack
+from core.store import VolumeStore
 from core.straighten import vessel_band
 
 
@@ -93,3 +95,18 @@ def test_saliency_on_the_band_is_painted_back_inside_the_outline():
     inside = back[:, mask.astype(bool)]
     assert back[:, ~cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)].max() == 0  # nothing far off it
     assert (inside > 0.99).mean() > 0.9
+
+
+def test_a_dataset_straightens_each_stack_once(tmp_path, monkeypatch):
+    _, lumen, mask = _arc_vessel()
+    volume = np.where(lumen, 180, 30)[None].repeat(12, 0).astype(np.uint8)
+    with VolumeStore(tmp_path / "store") as store:
+        store.put("a", volume, mask=mask)
+    calls = []
+    monkeypatch.setattr(preprocess, "vessel_band", lambda m: calls.append(1) or vessel_band(m))
+    spec = InputSpec(size=16, max_depth=32, mask_channel=True, vessel=True)
+    dataset = StackDataset(tmp_path / "store", ["a"], spec)
+    images = [dataset[0]["image"].numpy() for _ in range(3)]
+    assert len(calls) == 1  # the outline never changes: its band is made once
+    for image in images:
+        np.testing.assert_array_equal(image, prepare_stack(volume, mask, spec))
