@@ -25,6 +25,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from skimage.morphology import skeletonize
 
+MIN_HALF_WIDTH = 3.0  # a filled outline reaches this far inside; a bare outline line (1-4 px) does not
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
@@ -108,11 +109,15 @@ def _axis_line(region: np.ndarray) -> np.ndarray:
 
 def vessel_band(mask: np.ndarray) -> Band | None:
     """The straightened band of the vessel a filled outline ``mask`` ``(H, W)`` encloses, or ``None``
-    when the mask encloses nothing (empty, or the whole ROI: no outline to go by)."""
+    when the mask encloses nothing: empty, the whole ROI (no outline to go by), or only the outline's
+    line itself, no pixel ``MIN_HALF_WIDTH`` or more from its edge (an outline that could not be
+    closed and filled). Such stacks keep the ROI view."""
     region = mask.astype(bool)
     if not region.any() or region.all():
         return None
     depth_in = distance_transform_edt(region)
+    if depth_in.max() < MIN_HALF_WIDTH:
+        return None
     skeleton = skeletonize(region)
     half = max(1.0, float(np.median(depth_in[skeleton])) if skeleton.any() else float(depth_in.max()))
     path = _longest_path(skeleton) if skeleton.sum() >= 2 else np.empty((0, 2))
