@@ -27,6 +27,8 @@ def test_a_continuation_keeps_the_old_options_at_half_the_learning_rate(tmp_path
 
 
 def test_a_run_from_before_an_option_keeps_the_behaviour_it_was_trained_with(tmp_path):
-    old = {k: v for k, v in asdict(TrainConfig()).items() if k not in ("focus_depth", "outline_pool")}
+    old = {k: v for k, v in asdict(TrainConfig()).items() if k not in ("focus_depth", "outline_pool", "vessel")}
     config = continuation_config(_saved(tmp_path, **old).root)
-    assert not config.focus_depth and not config.outline_pool  # the new defaults would change its inputs
+    # the new defaults would change its inputs
+    assert not config.focus_depth and not config.outline_pool and not config.vessel
+    assert not config.input_spec().vessel
