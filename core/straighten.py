@@ -118,9 +118,9 @@ def vessel_band(mask: np.ndarray) -> Band | None:
     depth_in = distance_transform_edt(region)
     if depth_in.max() < MIN_HALF_WIDTH:
         return None
-    skeleton = skeletonize(region)
-    half = max(1.0, float(np.median(depth_in[skeleton])) if skeleton.any() else float(depth_in.max()))
-    path = _longest_path(skeleton) if skeleton.sum() >= 2 else np.empty((0, 2))
+    skeleton = skeletonize(region)  # never empty: some pixel lies MIN_HALF_WIDTH inside
+    half = float(np.median(depth_in[skeleton]))
+    path = _longest_path(skeleton)
     if len(path) < 2 or np.hypot(*(path[-1] - path[0])) < half:
         path = _axis_line(region)
     else:
@@ -131,9 +131,7 @@ def vessel_band(mask: np.ndarray) -> Band | None:
         head /= max(np.hypot(*head), 1e-9)
         tail /= max(np.hypot(*tail), 1e-9)
         path = np.concatenate([[path[0] + half * head], path, [path[-1] + half * tail]])
-    centre = _resample(path)
-    if len(centre) < 2:
-        centre = np.stack([path[0], path[0] + (1.0, 0.0)])
+    centre = _resample(path)  # several points: a region MIN_HALF_WIDTH thick spans several pixels
     tangent = np.gradient(centre, axis=0)
     tangent /= np.maximum(np.hypot(*tangent.T), 1e-9)[:, None]
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
