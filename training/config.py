@@ -30,6 +30,10 @@ RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
               "weight_decay": 0.05, "epochs": 30, "elastic_prob": 0.2, "tta": 4, "workers": 6}
+# The CPU recipe's network: plain3d with a fourth block (on a 4 x 8 x 2 map: about 5 % more time per step,
+# and better at the same time budget: docs/benchmarks.md, "Four blocks").
+# Runs made before keep their own (empty) options and so their three blocks.
+CPU_NET = {"stages": 4}
 DEFAULT_EPOCHS = 12  # the cap without a time budget; with one, the budget decides (``epochs`` unset)
 UNCAPPED = 10_000  # "no cap": the time budget shortens the schedule to what fits
 
@@ -49,8 +53,9 @@ class TrainConfig:
     recipe: str = _opt("cpu", "recipe the other defaults come from: auto (gpu on CUDA, else cpu), cpu, gpu",
                        choices=RECIPES, cli_default="auto")
     arch: str = _opt("plain3d", "network (an unknown name lists the known ones)")
-    model_kwargs: dict = _opt(dict, "channel width of the compact nets (plain3d, slim3d)", flag="--width",
-                              type=int, metavar="N", to_field=lambda v: {} if v is None else {"width": v})
+    model_kwargs: dict = _opt(lambda: dict(CPU_NET), "channel width of the compact nets (plain3d, slim3d)",
+                              flag="--width", type=int, metavar="N", cli_default=None,
+                              to_field=lambda v: {} if v is None else {"width": v})
     init_checkpoint: str | None = _opt(None, "initial weights: our checkpoint or a 2D ImageNet state dict "
                                              "(inflated to 3D)", flag="--init", metavar="PATH", type=str)
     warm_start: str | None = _opt(None, "a finished run: each fold starts from its last snapshot and every stack "
@@ -171,5 +176,6 @@ def recipe_config(recipe: str = "auto", cuda_available: bool | None = None, **ov
             device = overrides.get("device", "auto")
             cuda_available = device.startswith("cuda") or device == "auto" and torch.cuda.is_available()
         recipe = "gpu" if cuda_available else "cpu"
-    base = GPU_RECIPE if recipe == "gpu" else {}
-    return TrainConfig(**(base | overrides | {"recipe": recipe}))
+    options = (GPU_RECIPE if recipe == "gpu" else {}) | overrides
+    net = CPU_NET if options.get("arch", TrainConfig.arch) == "plain3d" else {}  # another network has its own
+    return TrainConfig(**options | {"recipe": recipe, "model_kwargs": net | options.get("model_kwargs", {})})

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from training.config import GPU_RECIPE, TrainConfig, add_arguments, config_from_args, recipe_config
+from training.config import CPU_NET, GPU_RECIPE, TrainConfig, add_arguments, config_from_args, recipe_config
 
 
 def _parse(argv: list[str], cuda: bool = False) -> TrainConfig:
@@ -39,6 +39,20 @@ def test_options_override_the_recipe_and_map_onto_fields():
     assert config.model_kwargs == {"width": 8} and config.stalled_share is None and not config.mask_channel
     assert (config.time_budget_min, config.init_checkpoint, config.elastic_prob) == (2.5, "w.pt", 0.1)
     assert config.tier2 == "off"
+
+
+def test_the_cpu_network_options_go_with_plain3d_only():
+    assert _parse([]).model_kwargs == CPU_NET  # the four-block plain3d
+    assert _parse(["--width", "8"]).model_kwargs == CPU_NET | {"width": 8}  # widened, still four blocks
+    assert _parse(["--arch", "slim3d"]).model_kwargs == {}  # another network keeps its own defaults
+    assert _parse(["--arch", "plain3d"], cuda=True).model_kwargs == CPU_NET
+
+
+def test_a_run_without_network_options_builds_the_three_block_plain3d():
+    from core.models import create_model
+
+    assert len(create_model("plain3d", **_parse([]).model_kwargs).features) == 4
+    assert len(create_model("plain3d").features) == 3  # runs made before the fourth block saved {}
 
 
 def test_epoch_cap_leaves_no_budget_unused():
