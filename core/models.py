@@ -64,13 +64,15 @@ class Net3D(nn.Module):
     so vessels crossing the ROI outside the outline do not dilute the outlined vessel's features.
     """
 
-    def __init__(self, features: nn.Module, channels: int, dropout: float = 0.0, min_depth: int = 1) -> None:
+    def __init__(self, features: nn.Module, channels: int, dropout: float = 0.0, min_depth: int = 1,
+                 max_pool: bool = False) -> None:
         super().__init__()
         self.features = features
         self.min_depth = min_depth
+        self.max_pool = max_pool
         self.outline_pool = False
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(channels, 1)
+        self.head = nn.Linear(channels * (2 if max_pool else 1), 1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The trunk's feature map ``(B, C, d, h, w)`` (for embeddings and saliency)."""
@@ -80,16 +82,20 @@ class Net3D(nn.Module):
                      region: torch.Tensor | None = None) -> torch.Tensor:
         """Pool ``fmap`` over valid depth and space (weighted by ``region`` ``(B, 1, D, H, W)`` in [0, 1]
         when given), return logits ``(B, 1)``."""
+        space = fmap.new_ones(1, 1, *fmap.shape[2:])
         if region is None:
             pooled = fmap.mean(dim=(3, 4))  # (B, C, d)
         else:
-            weight = F.adaptive_avg_pool3d(region.to(fmap.dtype), fmap.shape[2:]) + 1e-3  # never empty
-            pooled = (fmap * weight).sum(dim=(3, 4)) / weight.sum(dim=(3, 4))
+            space = F.adaptive_avg_pool3d(region.to(fmap.dtype), fmap.shape[2:]) + 1e-3  # never empty
+            pooled = (fmap * space).sum(dim=(3, 4)) / space.sum(dim=(3, 4))
+        depth = fmap.new_ones(1, 1, fmap.shape[2])
         if depth_mask is None:
             vec = pooled.mean(dim=2)
         else:
-            weight = F.adaptive_avg_pool1d(depth_mask[:, None].to(pooled.dtype), pooled.shape[2])
-            vec = (pooled * weight).sum(dim=2) / weight.sum(dim=2).clamp_min(1e-6)
+            depth = F.adaptive_avg_pool1d(depth_mask[:, None].to(pooled.dtype), pooled.shape[2])
+            vec = (pooled * depth).sum(dim=2) / depth.sum(dim=2).clamp_min(1e-6)
+        if self.max_pool:
+            vec = torch.cat([vec, _peak(fmap, space * depth[..., None, None])], dim=1)
         return self.head(self.dropout(vec))
 
     def forward(self, x: torch.Tensor, depth_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,6 +107,15 @@ class Net3D(nn.Module):
             depth_mask = F.pad(depth_mask, (0, missing))
         region = x[:, 1:2] if self.outline_pool and x.shape[1] > 1 else None
         return self.forward_head(self.forward_features(x), depth_mask, region)
+
+
+def _peak(fmap: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Largest feature ``(B, C)`` over the cells of ``fmap`` that are mostly inside the outline and
+    the real slices (``weight`` > 0.5; every cell when none is). For trunks ending in a ReLU: a cell
+    left out counts as 0."""
+    keep = (weight > 0.5).to(fmap.dtype)
+    keep = torch.where(keep.flatten(1).any(dim=1)[:, None, None, None, None], keep, torch.ones_like(keep))
+    return (fmap * keep).amax(dim=(2, 3, 4))
 
 
 class _Conv2Plus1d(nn.Sequential):
@@ -164,10 +179,12 @@ def _plain_trunk(width: int, stages: int, in_channels: int) -> tuple[nn.Module, 
 
 
 @register_model
-def plain3d(width: int = 16, stages: int = 3, dropout: float = 0.0, in_channels: int = 1) -> Net3D:
-    """VGG-style 3D CNN: ``stages`` × (3×3×3 conv, batch norm, ReLU, 2×2×2 max-pool); tiny and quick to learn."""
+def plain3d(width: int = 16, stages: int = 3, dropout: float = 0.0, in_channels: int = 1,
+            max_pool: bool = False) -> Net3D:
+    """VGG-style 3D CNN: ``stages`` × (3×3×3 conv, batch norm, ReLU, 2×2×2 max-pool); tiny and quick to learn.
+    ``max_pool`` adds each feature's peak inside the outline to its mean (a stall in part of the segment)."""
     trunk, channels = _plain_trunk(width, stages, in_channels)
-    return Net3D(trunk, channels, dropout)
+    return Net3D(trunk, channels, dropout, max_pool=max_pool)
 
 
 @register_model

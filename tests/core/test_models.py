@@ -111,3 +111,21 @@ def test_wrong_architecture_checkpoint_is_refused(tmp_path):
     torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "other.pth")
     with pytest.raises(ValueError, match="only 0 of .* tensors match"):
         create_model("slim3d", checkpoint=tmp_path / "other.pth")
+
+
+def test_max_pool_adds_the_peak_inside_the_outline_and_the_real_slices():
+    model = create_model("plain3d", width=1, stages=1, in_channels=2, outline_pool=True, max_pool=True).eval()
+    assert model.head.in_features == 2  # mean and peak of the one channel
+    fmap = torch.zeros(1, 1, 4, 4, 4)
+    fmap[0, 0, 1, 0, 0] = 3.0  # a stall-like peak inside the outline, in a real slice
+    fmap[0, 0, 1, 3, 3] = 9.0  # brighter, but outside the outline
+    fmap[0, 0, 3, 0, 0] = 7.0  # inside the outline, but in a padded slice
+    outline = torch.zeros(1, 1, 4, 4, 4)
+    outline[..., :2, :2] = 1.0
+    slices = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    with torch.no_grad():
+        model.head.weight.copy_(torch.tensor([[0.0, 1.0]]))  # read the peak alone
+        model.head.bias.zero_()
+        assert model.forward_head(fmap, slices, outline).item() == pytest.approx(3.0)
+        assert model.forward_head(fmap).item() == pytest.approx(9.0)  # no outline, no mask: the whole map
+        assert model.forward_head(fmap, slices, torch.zeros_like(outline)).item() == pytest.approx(9.0)  # empty outline
