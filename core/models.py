@@ -2,7 +2,8 @@
 
 Every network is a :class:`Net3D`: a convolutional ``features`` trunk (MONAI's DenseNet121 and
 ResNets for the winners' recipes, or the compact ``slim3d`` for CPUs) followed by a head that
-averages the feature map over the valid (non-padded) depth and applies one linear layer. Input is
+averages the feature map over the valid (non-padded) depth (and, with ``max_pool``, also takes
+each feature's peak) and applies one linear layer. Input is
 ``(B, 1, D, H, W)`` float; the optional ``depth_mask`` ``(B, D)`` marks real slices (1) vs
 zero padding (0), so stacks of different depth can share a batch without the padding diluting
 the pooled features. Every constructor takes ``in_channels`` (1: the stack; 2: the stack and its
@@ -58,6 +59,9 @@ class Net3D(nn.Module):
     min_depth
         Inputs with fewer slices are zero-padded (and masked) to this depth first; DenseNet121's
         five halvings need 32.
+    max_pool
+        Also pass each feature's largest value over the outline and the real slices to the linear
+        layer (the trunk must end in a ReLU: cells left out count as 0).
 
     ``outline_pool`` (set by :func:`create_model`) pools space inside the outline: the second input
     channel (the outline mask, see :class:`core.preprocess.InputSpec`) weights the feature map,

@@ -31,8 +31,9 @@ RECIPES = ("auto", "cpu", "gpu")
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
               "weight_decay": 0.05, "epochs": 30, "elastic_prob": 0.2, "tta": 4, "workers": 6}
 # The CPU recipe's network: plain3d with a fourth block (on a 4 x 8 x 2 map: about 5 % more time per step,
-# and better at the same time budget: docs/benchmarks.md, "Four blocks").
-# Runs made before keep their own (empty) options and so their three blocks.
+# and better at the same time budget) whose head also reads each feature's peak inside the outline (a stall
+# in part of the segment or the depth): docs/benchmarks.md, "Four blocks" and "A peak beside the mean".
+# Runs made before keep their own options (three blocks, mean only).
 CPU_NET = {"stages": 4, "max_pool": True}
 DEFAULT_EPOCHS = 12  # the cap without a time budget; with one, the budget decides (``epochs`` unset)
 UNCAPPED = 10_000  # "no cap": the time budget shortens the schedule to what fits
