@@ -2,7 +2,8 @@
 
     python -m bench.quality [--out bench-out/quality] [--n-train 2000] [--n-test 2000] [--seed 7]
                             [--train-stall-rate 0.2] [--test-stall-rate 0.05] [--profile NAME]
-                            [--time-budget 30] [--threads 2] [-- extra `stalltriage train` options]
+                            [--time-budget 30] [--threads 2] [--train-stacks N]
+                            [-- extra `stalltriage train` options]
 
 Training and test stacks come from two `stalltriage synth` calls (``data/`` and ``data-test/``), so
 the test split can have the rarer stalls of a lab's new stacks (5 %) while training sees about 20 %.
@@ -13,7 +14,9 @@ run's own, chosen on out-of-fold predictions. Training uses the same code and de
 from the competition CSVs here, so the benchmark does not depend on the database. Steps already
 done in ``--out`` (data, store, a finished run) are reused, so a rerun only repeats what is
 missing. Prints Markdown tables (the run's metrics; test AUC per hard case of the generator, to see
-where the model fails) and writes ``results.json`` in the run directory.
+where the model fails) and writes ``results.json`` in the run directory. ``--train-stacks N`` trains
+on a random N of the training stacks (stratified by label), the same test side: a learning curve
+over the training set's size.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
 
 from core.competition import read_labels, read_metadata
 from core.predict import predict_stacks
@@ -49,6 +53,15 @@ def stored_only(records: list[StackRecord], store: Path) -> list[StackRecord]:
         kept = [r for r in records if r.key in volumes]
     if len(kept) < len(records):
         print(f"{len(records) - len(kept)} of {len(records)} stacks are not in the store (failed ingest): left out")
+    return kept
+
+
+def subset(records: list[StackRecord], n: int | None, seed: int) -> list[StackRecord]:
+    """A random ``n`` of ``records``, stratified by label (unlabelled ones as their own stratum); all for None."""
+    if n is None or n >= len(records):
+        return records
+    strata = [-1 if r.label is None else r.label for r in records]
+    kept, _ = train_test_split(records, train_size=n, stratify=strata, random_state=seed)
     return kept
 
 
@@ -114,6 +127,8 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=30.0, help="training minutes (default 30)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--run-name", default=None, help="run directory name (default run-<budget>min)")
+    parser.add_argument("--train-stacks", type=int, default=None,
+                        help="train on a random N of the training stacks (a learning curve; default all)")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more `stalltriage train` options")
     args = parser.parse_args()
     extra = [a for a in args.train_args if a != "--"]
@@ -131,7 +146,7 @@ def main() -> None:
         timings[f"ingest_{split}_s"] = _step(f"ingest {split}", [
             "stalltriage", "ingest", str(where / split), "--metadata", str(where / f"{split}_metadata.csv"),
             "--store", str(store), "--db", f"sqlite:///{args.out / 'ingest.db'}", "--workers", "2", "--no-progress"])
-    records = [r for r in records_from_csvs(data) if r.split == "train"]
+    records = subset([r for r in records_from_csvs(data) if r.split == "train"], args.train_stacks, args.seed)
     records += [r for r in records_from_csvs(test_data) if r.split == "test"]
     records = stored_only(records, store)
     config = train_options(extra + ["--time-budget", str(args.time_budget)])
