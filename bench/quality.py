@@ -172,7 +172,7 @@ def main() -> None:
                "train_minutes_measured": pd.read_csv(run.metrics).groupby("fold")["seconds"].max().sum() / 60}
     (run.root / "results.json").write_text(json.dumps(summary, indent=2, default=float))
     frame.to_csv(run.root / "test_predictions.csv", index=False)
-    print(f"\n| set | stacks | AUC | MCC | sensitivity | specificity | threshold |\n|---|---|---|---|---|---|---|")
+    print("\n| set | stacks | AUC | MCC | sensitivity | specificity | threshold |\n|---|---|---|---|---|---|---|")
     n_train = run.read_json(run.config)["data"]["stacks"]
     for name, rep, n in (("out-of-fold (train)", oof, n_train), ("held-out test", result, len(test))):
         print(f"| {name} | {n} | {rep['auc']:.4f} | {rep['mcc']:.4f} | {rep['sensitivity']:.4f} | "
