@@ -16,37 +16,37 @@ Each RUN_DIR holds a run's ``config.json``, ``metrics.csv`` and the ``results.js
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from core.rundir import RunDir
 
-def by_stacks(runs: list[Path]) -> pd.DataFrame:
+
+def by_stacks(runs: list[RunDir], metrics: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per run: training stacks, epochs per fold, out-of-fold and test AUC / MCC."""
     rows = []
-    for run in runs:
-        results = json.loads((run / "results.json").read_text())
-        config = json.loads((run / "config.json").read_text())
-        epochs = pd.read_csv(run / "metrics.csv").groupby("fold")["epoch"].max()
-        rows.append({"run": run.name, "stacks": config["data"]["stacks"], "stalled": config["data"]["stalled"],
+    for run, per_epoch in zip(runs, metrics):
+        results = run.read_json(run.root / "results.json")
+        config = run.read_json(run.config)
+        epochs = per_epoch.groupby("fold")["epoch"].max()
+        rows.append({"run": run.root.name, "stacks": config["data"]["stacks"], "stalled": config["data"]["stalled"],
                      "epochs_min": int(epochs.min()), "epochs_max": int(epochs.max()),
                      "oof_auc": results["oof"]["auc"], "oof_mcc": results["oof"]["mcc"],
                      "test_auc": results["test"]["auc"], "test_mcc": results["test"]["mcc"]})
     return pd.DataFrame(rows)
 
 
-def by_minutes(runs: list[Path], marks: list[float]) -> pd.DataFrame:
-    """Median validation AUC / MCC over every fold of ``runs`` at each of ``marks`` minutes into the fold."""
+def by_minutes(metrics: list[pd.DataFrame], marks: list[float]) -> pd.DataFrame:
+    """Median validation AUC / MCC over every fold of the runs' ``metrics`` at each of ``marks`` minutes into the fold."""
     rows = []
-    for run in runs:
-        metrics = pd.read_csv(run / "metrics.csv")
-        for fold, epochs in metrics.groupby("fold"):
+    for run, per_epoch in enumerate(metrics):
+        for fold, epochs in per_epoch.groupby("fold"):
             for mark in marks:
                 done = epochs[epochs["seconds"] <= mark * 60]
                 if not done.empty:
                     last = done.iloc[-1]
-                    rows.append({"minutes": mark, "run": run.name, "fold": fold, "auc": last["auc"],
+                    rows.append({"minutes": mark, "run": run, "fold": fold, "auc": last["auc"],
                                  "mcc": last["mcc"], "epoch": int(last["epoch"])})
     frame = pd.DataFrame(rows)
     return frame.groupby("minutes").agg(folds=("fold", "size"), epoch=("epoch", "median"), auc=("auc", "median"),
@@ -58,7 +58,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--minutes", default="1,2,4,6,8,10", help="minutes into each fold (default 1,2,4,6,8,10)")
     args = parser.parse_args()
-    runs = by_stacks(args.runs)
+    dirs = [RunDir(path) for path in args.runs]
+    metrics = [pd.read_csv(run.metrics) for run in dirs]
+    runs = by_stacks(dirs, metrics)
     print("| training stacks (stalled) | runs | epochs per fold | out-of-fold AUC | out-of-fold MCC | test AUC | "
           "test MCC | test AUC (each) |\n|---|---|---|---|---|---|---|---|")
     for stacks, group in runs.groupby("stacks"):
@@ -68,7 +70,7 @@ def main() -> None:
         print(f"| {stacks:,} ({stalled}) | {len(group)} | {epochs} | {median.oof_auc:.3f} | {median.oof_mcc:.3f} | "
               f"{median.test_auc:.3f} | {median.test_mcc:.3f} | "
               f"{' / '.join(f'{v:.3f}' for v in group['test_auc'])} |")
-    minutes = by_minutes(args.runs, [float(m) for m in args.minutes.split(",")])
+    minutes = by_minutes(metrics, [float(m) for m in args.minutes.split(",")])
     print("\n| minutes into the fold | folds | epochs done (median) | validation AUC (median) | "
           "validation MCC (median) |\n|---|---|---|---|---|")
     for row in minutes.itertuples():
