@@ -17,6 +17,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.promise import PROMISES
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -192,6 +194,7 @@ class PolicyRecord(Base):
         CheckConstraint("(t_low IS NULL OR t_low >= 0) AND (t_high IS NULL OR t_high <= 1) "
                         "AND (t_low IS NULL OR t_high IS NULL OR t_low <= t_high)", name="thresholds"),
         CheckConstraint("reviews_required >= 1", name="reviews_required"),
+        CheckConstraint(_one_of("promise", PROMISES), name="promise"),
         Index("uq_triage_policy_active", "active", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
     )
@@ -204,6 +207,11 @@ class PolicyRecord(Base):
     target_sensitivity: Mapped[float | None] = mapped_column(Float)
     target_specificity: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
+    promise: Mapped[str] = mapped_column(String(16), default="relative", server_default="absolute")
+    """Which promise the targets keep (:data:`core.promise.PROMISES`); rows from before promises were named are
+    ``absolute`` (tuned against the truth with the human-error prior)."""
+    stall_share: Mapped[float | None] = mapped_column(Float)
+    """Share of stalls in the reference the policy was tuned on (the promise is read at that share)."""
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -247,6 +255,8 @@ class Review(Base):
     answer: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float | None] = mapped_column(Float)
     known_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reviews_required: Mapped[int | None] = mapped_column(Integer)
+    """k of the policy in force when the answer was given (NULL: before k was recorded, read as 1)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
 
