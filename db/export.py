@@ -3,20 +3,36 @@
 The final label of a stack comes from the first source that decides it; a known answer always
 beats a model guess:
 
-1. **human**: at least k (the active policy's ``reviews_required``, else 1) stalled/flowing
-   answers; with two or more, their skill-weighted (Dawid–Skene, ``db.human_labels``) vote
-   decides and ``human_p_stalled`` shows P(stalled); or a majority of reviewers calling it a bad
-   stack, which leaves it without a label;
+1. **human**: the reviewers decide once enough of their answers count towards the stack's k
+   (below). With d stalled/flowing answers and b bad-stack answers:
+
+   * **bad stack** (no label): b >= k, b > d and no crowd label is known;
+   * **the reviewers' label**: stalled/flowing answers decide (one alone; two or more by their
+     skill-weighted Dawid–Skene vote, ``db.human_labels``, with ``human_p_stalled`` =
+     P(stalled); without one by majority, where a stalled/flowing tie decides nothing) once
+     d + b >= k, or d >= k when a crowd label is known.
+
+   So bad-stack answers count towards k as the queue counts them (``db.queue_levels``), but they
+   never vote for a label, a tie between them and the decisive answers goes to the decisive
+   answers (a stall is never turned into a bad stack by a tie), and they never displace a known
+   crowd label: that label stays until k stalled/flowing answers exist.
 2. **crowd**: the crowd's label from ``train_labels.csv`` (a known answer);
 3. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
    (stalled); a NULL threshold decides nothing on its side, and without an active policy the
    model decides nothing;
 4. **none**.
 
+A stack's k is the rule in force when it was reviewed: the ``review.reviews_required`` of its
+most recent review (NULL, from before k was recorded, reads as 1); a stack without reviews takes
+the active policy's k (1 without one). Saving a policy with another k therefore relabels no stack
+reviewed under the old one; the column ``reviews_required`` shows each stack's own k.
+
 Answers to known-answer stacks (``review.known_answer``: served to measure the reviewer) never
-label a stack; ``n_known_answer_reviews`` counts them. Every row says which source decided and
-why (``reason``), with the model's probability and spread, the thresholds, the review counts, the
-reviewers' agreement and who they were.
+label a stack, nor set its k; ``n_known_answer_reviews`` counts them. Every row says which source
+decided and why (``reason``), with the model's probability and spread, the thresholds, the review
+counts, the reviewers' agreement and who they were. The numbers in :data:`ROUNDED_COLUMNS` are
+written rounded to :data:`DECIMALS` decimal places (the model's float32 scores would otherwise
+print with 16 digits beside float64 ones with few); labels are decided on the unrounded values.
 """
 
 from __future__ import annotations
@@ -43,10 +59,20 @@ LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probab
                  "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers",
                  "crowd_score", "crowd_label", "ingest_status"]
 FORMATS = ("labels", "submission")
+ROUNDED_COLUMNS = ("probability", "spread", "crowd_score", "human_p_stalled", "agreement", "t_low", "t_high")
+DECIMALS = 6
 
 
 def _count(answer: str):  # noqa: ANN202 - a SQL expression
     return func.sum(case((Review.answer == answer, 1), else_=0)).label(f"n_{answer}")
+
+
+def _recorded_k():  # noqa: ANN202 - a scalar subquery
+    """The k recorded on the stack's most recent (created or edited) review; NULL k reads as 1, no review as NULL."""
+    return (select(func.coalesce(Review.reviews_required, 1))
+            .where(Review.vessel_id == Stack.id, Review.known_answer.is_(False))
+            .order_by(func.coalesce(Review.updated_at, Review.created_at).desc(), Review.id.desc())
+            .limit(1).scalar_subquery())
 
 
 def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
@@ -62,7 +88,7 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
                    Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
-                   reviews.c.reviewers, calibration.c.n_known_answer_reviews)
+                   reviews.c.reviewers, calibration.c.n_known_answer_reviews, _recorded_k().label("recorded_k"))
             .outerjoin(Prediction, (Prediction.vessel_id == Stack.id) & (Prediction.model_run_id == run_id))
             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
             .outerjoin(reviews, reviews.c.vessel_id == Stack.id)
@@ -75,14 +101,39 @@ def _plural(count: pd.Series, noun: str) -> pd.Series:
     return count.astype(str) + " " + noun + np.where(count == 1, "", "s")
 
 
-def _review_state(out: pd.DataFrame, decisive: pd.Series, k: int) -> pd.Series:
-    """Why the reviews decided nothing: none, too few, a tie; unsure and bad-stack answers named."""
-    votes = out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
-    state = pd.Series(np.where(decisive == 0, "", np.where(decisive < k, decisive.astype(str) + f" of {k} reviews",
-                                                          "reviewers tie (" + votes + ")")), index=out.index)
-    for column, noun in (("n_unsure", "unsure review"), ("n_bad_stack", "bad-stack review")):
-        named = _plural(out[column], noun)
-        state = state.where(out[column] == 0, np.where(state == "", named, state + ", " + named))
+def _noting(text: pd.Series, count: pd.Series, noun: str, separator: str) -> pd.Series:
+    """``text`` followed by ``count`` ``noun``(s) where the count is not zero (alone where the text is empty)."""
+    named = _plural(count, noun)
+    return text.where(count == 0, named.where(text == "", text + separator + named))
+
+
+def _votes(out: pd.DataFrame) -> pd.Series:
+    """``"2 stalled, 1 flowing"`` per row."""
+    return out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
+
+
+def _reviewers_decide(out: pd.DataFrame, vote: pd.Series, k: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The reviewers' part of the rule (module docstring): answers counted towards k, bad stacks, labelled stacks.
+
+    Bad-stack answers count towards k (as in the queue) unless the crowd's label is known, and
+    never vote: a stack is a bad stack only when they reach k, outnumber the stalled/flowing
+    answers and no crowd label is known; otherwise the vote labels it once the count reaches k.
+    """
+    known = out["crowd_label"].notna()
+    decisive = out["n_stalled"] + out["n_flowing"]
+    counted = decisive + out["n_bad_stack"].where(~known, 0)
+    bad = ~known & (out["n_bad_stack"] >= k) & (out["n_bad_stack"] > decisive)
+    human = ~bad & vote.notna() & (counted >= k)
+    return counted, bad, human
+
+
+def _review_state(out: pd.DataFrame, counted: pd.Series, k: pd.Series) -> pd.Series:
+    """Why the reviews decided nothing: none, too few towards k, a tie; unsure and bad-stack answers named."""
+    state = pd.Series(np.where(counted == 0, "",
+                               np.where(counted < k, counted.astype(str) + " of " + k.astype(str) + " reviews",
+                                        "reviewers tie (" + _votes(out) + ")")), index=out.index)
+    state = _noting(state, out["n_unsure"], "unsure review", ", ")
+    state = _noting(state, out["n_bad_stack"], "bad-stack report", ", ")
     return state.where(state != "", "no reviews")
 
 
@@ -92,6 +143,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
 
     ``weighted`` is P(stalled) by vessel id for stacks with several reviews
     (:func:`db.human_labels.skill_weighted_labels`); without it those stacks take the majority.
+    A row's k is its ``recorded_k`` (the export query's), else ``rule``'s.
     """
     out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
                         "role": "string", "fold": "Int64"})
@@ -101,7 +153,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     policy = rule if rule is not None and rule.from_policy else None
     t_low = policy.t_low if policy and policy.t_low is not None else np.nan
     t_high = policy.t_high if policy and policy.t_high is not None else np.nan
-    k = rule.reviews_required if rule else 1
+    k = pd.to_numeric(out["recorded_k"]).fillna(rule.reviews_required if rule else 1).astype("int64")
     out["t_low"] = t_low
     out["t_high"] = t_high
     out["reviews_required"] = k
@@ -113,8 +165,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["human_p_stalled"] = weighted.reindex(out["vessel_id"]).to_numpy()
     skill_weighted = out["human_p_stalled"].notna()
     vote = majority.where(~skill_weighted, (out["human_p_stalled"] >= 0.5).astype("float64"))
-    human = (decisive >= k) & vote.notna()
-    bad = ~human & (out["n_bad_stack"] > 0) & (out["n_bad_stack"] >= decisive)
+    counted, bad, human = _reviewers_decide(out, vote, k)
     open_ = ~human & ~bad
     crowd = open_ & out["crowd_label"].notna()
     low = open_ & ~crowd & (p <= t_low)
@@ -128,31 +179,33 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
                                 np.nan)
     out["reviewers"] = out["reviewers"].map(lambda names: ",".join(sorted(names.split(","))),
                                             na_action="ignore").fillna("")
-    votes = out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
+    votes = _votes(out)
     p_text = p.map(lambda value: f"p={value:.3f}", na_action="ignore").astype(object).fillna("")
     if policy:
         why_not_model = np.where(p.isna(), "no prediction", "model uncertain (" + p_text + ")")
     else:
         why_not_model = np.where(p.isna(), "no prediction", "no active policy")
-    review_state = _review_state(out, decisive, k)
-    calibration = _plural(out["n_known_answer_reviews"], "known-answer review")
-    review_state = review_state.where(out["n_known_answer_reviews"] == 0, review_state + "; " + calibration)
+    review_state = _noting(_review_state(out, counted, k), out["n_known_answer_reviews"], "known-answer review", "; ")
     model_view = pd.Series(np.select([p <= t_low, p >= t_high], [p_text + f" <= t_low={t_low:.3f}",
                                                                  p_text + f" >= t_high={t_high:.3f}"], why_not_model),
                            index=out.index)
     p_human = out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")
+    human_reason = pd.Series(np.select(
+        [skill_weighted, decisive == 1],
+        ["skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes + "): P(stalled)=" + p_human,
+         "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"],
+        "majority of " + decisive.astype(str) + " reviews (" + votes + ")"), index=out.index)
     reasons = [
-        (human & skill_weighted, "skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes
-         + "): P(stalled)=" + p_human),
-        (human & (decisive == 1), "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"),
-        (human, "majority of " + decisive.astype(str) + " reviews (" + votes + ")"),
-        (bad, out["n_bad_stack"].astype(str) + " reviewer(s) marked it a bad stack"),
+        (human, _noting(human_reason, out["n_bad_stack"], "bad-stack report", "; ")),
+        (bad, _plural(out["n_bad_stack"], "bad-stack report") + " (" + votes + ")"),
         (crowd, "crowd label; " + model_view + "; " + review_state),
         (low | high, model_view),
     ]
     undecided = model_view + "; " + review_state
     out["reason"] = np.select([mask for mask, _ in reasons], [text for _, text in reasons], undecided)
     out["crowd_label"] = out["crowd_label"].astype("Int64")
+    for column in ROUNDED_COLUMNS:
+        out[column] = out[column].astype("float64").round(DECIMALS)
     return out.loc[:, LABEL_COLUMNS]
 
 

@@ -385,16 +385,20 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
 
 
 _holder = aliased(User)
+_ACTIVE_K = func.coalesce(select(PolicyRecord.reviews_required).where(PolicyRecord.active.is_(True))
+                          .scalar_subquery(), 1)
 _LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
                        _ACTIVE_USER.scalar_subquery().label("user_name"),
-                       known_answers.trusted_label(Stack.id).label("known_answer"))
+                       known_answers.trusted_label(Stack.id).label("known_answer"),
+                       _ACTIVE_K.label("reviews_required"))
                 .outerjoin(Claim, Claim.vessel_id == Stack.id).outerjoin(_holder, _holder.id == Claim.user_id)
                 .where(Stack.id == bindparam("vessel_id")).with_for_update(of=Stack))
 _OWN_CLAIM = delete(Claim).where(Claim.vessel_id == bindparam("vessel_id"), Claim.user_id == bindparam("user_id"))
 _REVIEW_OF = select(Review.id, Review.answer).where(Review.vessel_id == bindparam("vessel_id"),
                                                     Review.user_id == bindparam("user_id"))
 _EDIT_REVIEW = (update(Review).where(Review.id == bindparam("review_id"))
-                .values(answer=bindparam("answer"), seconds=bindparam("seconds"), updated_at=bindparam("now")))
+                .values(answer=bindparam("answer"), seconds=bindparam("seconds"), updated_at=bindparam("now"),
+                        reviews_required=bindparam("reviews_required")))
 
 
 @functools.cache
@@ -410,7 +414,9 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
     """Store a reviewer's answer and release their claim; a second answer by the same user edits the first.
 
     Returns the review's id. Edits are audited (``review.edit``). An answer to a stack with a
-    trustworthy known answer is stored as a known-answer review (it measures the reviewer).
+    trustworthy known answer is stored as a known-answer review (it measures the reviewer). The
+    review records the k in force (the active policy's ``reviews_required``, 1 without one) when
+    it is given and when it is edited: the export labels the stack by that k (``db.export``).
 
     Raises
     ------
@@ -441,13 +447,15 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
         connection.execute(_OWN_CLAIM, keys)
     added = connection.execute(_add_review_statement(connection.dialect.name),
                                {**keys, "answer": answer, "seconds": seconds, "created_at": now,
-                                "known_answer": bool(stack.known_answer)}).scalar()
+                                "known_answer": bool(stack.known_answer),
+                                "reviews_required": stack.reviews_required}).scalar()
     if added is not None:
         refresh_review_levels(session, vessel_ids=[vessel_id])
         return added
     existing = connection.execute(_REVIEW_OF, keys).one()
     if existing.answer != answer:
-        connection.execute(_EDIT_REVIEW, {"review_id": existing.id, "answer": answer, "seconds": seconds, "now": now})
+        connection.execute(_EDIT_REVIEW, {"review_id": existing.id, "answer": answer, "seconds": seconds, "now": now,
+                                          "reviews_required": stack.reviews_required})
         refresh_review_levels(session, vessel_ids=[vessel_id])
         record_event(session, actor=user_name, action="review.edit", entity="review", entity_id=existing.id,
                      details={"filename": stack.filename, "from": existing.answer, "to": answer})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import pytest
 
@@ -17,15 +15,17 @@ from triage_app.cli import main
 PROBABILITIES = [0.05, 0.95, 0.5, 0.5, 0.5, 0.4, 0.9, 0.6]
 REVIEWS = {2: ["stalled", "stalled", "flowing"], 3: ["stalled"], 5: ["bad_stack", "bad_stack", "flowing"],
            6: ["flowing", "flowing", "unsure", "flowing"], 7: ["stalled", "flowing", "stalled", "flowing"]}
+VOTE = "vote"  # a 2-2 tie: the label the skill-weighted vote gives (human_p_stalled >= 0.5); "{p}": its P(stalled)
 EXPECTED = {  # filename: (final_label, source, reason)
     "s000.mp4": (0, "model", "p=0.050 <= t_low=0.200"),
     "s001.mp4": (1, "model", "p=0.950 >= t_high=0.800"),
-    "s002.mp4": (1, "human", "skill-weighted vote of 3 reviews (2 stalled, 1 flowing): P(stalled)=P"),
+    "s002.mp4": (1, "human", "skill-weighted vote of 3 reviews (2 stalled, 1 flowing): P(stalled)={p}"),
     "s003.mp4": (None, "none", "model uncertain (p=0.500); 1 of 3 reviews"),
     "s004.mp4": (0, "crowd", "crowd label; model uncertain (p=0.500); no reviews"),
-    "s005.mp4": (None, "human", "2 reviewer(s) marked it a bad stack"),
-    "s006.mp4": (0, "human", "skill-weighted vote of 3 reviews (0 stalled, 3 flowing): P(stalled)=P"),
-    "s007.mp4": ("P", "human", "skill-weighted vote of 4 reviews (2 stalled, 2 flowing): P(stalled)=P"),
+    # two bad-stack reports are short of k=3: they complete the count, the flowing answer labels it
+    "s005.mp4": (0, "human", "1 review (flowing); 2 bad-stack reports"),
+    "s006.mp4": (0, "human", "skill-weighted vote of 3 reviews (0 stalled, 3 flowing): P(stalled)={p}"),
+    "s007.mp4": (VOTE, "human", "skill-weighted vote of 4 reviews (2 stalled, 2 flowing): P(stalled)={p}"),
     "x.mp4": (None, "none", "no prediction; no reviews"),
 }
 
@@ -43,25 +43,28 @@ def labelled(session_factory):
     return session_factory
 
 
+def _resolved(label: int | str | None, source: str, reason: str, p_stalled: float) -> tuple:
+    """An EXPECTED row with the skill-weighted vote's label and P(stalled) filled in."""
+    return (int(p_stalled >= 0.5) if label == VOTE else label), source, reason.format(p=f"{p_stalled:.3f}")
+
+
 def test_every_row_says_which_source_decided_and_why(labelled, tmp_path) -> None:
     with labelled() as session:
         summary = write_export(session, path=tmp_path / "labels.csv")
         write_export(session, path=tmp_path / "labels.parquet")
     frame = pd.read_csv(tmp_path / "labels.csv", dtype={"final_label": "Int64"})
-    weighted = frame["human_p_stalled"].notna()
-    assert (frame.loc[weighted, "final_label"] == (frame.loc[weighted, "human_p_stalled"] >= 0.5)).all()
-    got = {row.filename: ("P" if row.filename == "s007.mp4" else None if pd.isna(row.final_label)
-                          else int(row.final_label), row.source, re.sub(r"=0\.\d{3}$", "=P", row.reason))
-           for row in frame.itertuples() if row.source == "human"}
-    got |= {row.filename: (None if pd.isna(row.final_label) else int(row.final_label), row.source, row.reason)
-            for row in frame.itertuples() if row.source != "human"}
-    assert got == EXPECTED
+    rows = frame.set_index("filename")
+    got = {row.filename: (None if pd.isna(row.final_label) else int(row.final_label), row.source, row.reason)
+           for row in frame.itertuples()}
+    assert got == {name: _resolved(label, source, reason, rows.loc[name, "human_p_stalled"])
+                   for name, (label, source, reason) in EXPECTED.items()}
+    assert rows.loc[["s002.mp4", "s006.mp4", "s007.mp4"], "human_p_stalled"].notna().all()
     assert summary.rows == 9 and summary.by_source == {"model": 2, "human": 4, "crowd": 1, "none": 2}
     assert summary.skill_weighted == 3
-    row = frame.set_index("filename").loc["s002.mp4"]
+    row = rows.loc["s002.mp4"]
     assert (row.n_reviews, row.n_stalled, row.n_flowing, row.reviewers) == (3, 2, 1, "ann,cat,dan")
     assert row.agreement == pytest.approx(2 / 3) and (row.t_low, row.t_high, row.reviews_required) == (0.2, 0.8, 3)
-    assert frame.set_index("filename").loc["s006.mp4", "n_unsure"] == 1
+    assert rows.loc["s006.mp4", "n_unsure"] == 1
     parquet = pd.read_parquet(tmp_path / "labels.parquet")
     assert parquet["filename"].tolist() == frame["filename"].tolist()
     assert parquet["source"].tolist() == frame["source"].tolist()
