@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from db.export import write_export
+from db.export import ROUNDED_COLUMNS, write_export
 from db.policy import save_policy
 from db.queue import submit_review
 from db.vessels import import_metadata
@@ -84,6 +87,28 @@ def test_submission_cli_writes_the_competition_format(labelled, db_url: str, tmp
     assert dict(zip(submission.filename, submission.stalled)) == {
         "s000.mp4": 0, "s001.mp4": 1, "s002.mp4": 1, "s003.mp4": 0, "s004.mp4": 0, "s005.mp4": 0,
         "s006.mp4": 0, "s007.mp4": 1}
+
+
+def test_every_number_is_written_with_at_most_six_decimals_in_csv_and_parquet(session_factory, tmp_path) -> None:
+    float32 = float(np.float32(0.3))  # 0.30000001192092896 as a float64
+    with session_factory.begin() as session:
+        run_id = add_scored_stacks(session, [float32, 2 / 3, 0.123456789])
+        import_metadata(session, rows=[MetaRow("s000.mp4", "p", 20, float32)], source="meta.csv", split="test")
+        save_policy(session, model_run_id=run_id, t_low=float32, t_high=0.7, reviews_required=2)
+        ann, ben = add_plain_users(session, ["ann", "ben"])
+        for user, answer in ((ann, "stalled"), (ben, "flowing")):
+            submit_review(session, user_id=user, vessel_id=2, answer=answer)
+        write_export(session, path=tmp_path / "labels.csv")
+        write_export(session, path=tmp_path / "labels.parquet")
+    columns = list(ROUNDED_COLUMNS)
+    text = pd.read_csv(tmp_path / "labels.csv", dtype=str, keep_default_na=False)[columns]
+    written = {value for value in text.to_numpy().ravel() if value}
+    assert written >= {"0.3", "0.666667", "0.123457", "0.5", "0.7"}  # probability, agreement, t_low, ...
+    assert all(re.fullmatch(r"\d+(\.\d{1,6})?", value) for value in written), written
+    parquet = pd.read_parquet(tmp_path / "labels.parquet")[columns]
+    assert (parquet.dtypes == "float64").all()
+    assert parquet.equals(parquet.round(6)) and parquet["human_p_stalled"].notna().any()
+    assert parquet["probability"].tolist() == [0.3, 0.666667, 0.123457]
 
 
 def test_without_a_policy_the_model_decides_nothing(session_factory, tmp_path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from sqlalchemy import update
 
 from db.export import write_export
+from db.models import Review
 from db.policy import active_policy, save_policy
 from db.queue import submit_review
 from db.vessels import import_labels, import_metadata
@@ -113,3 +115,75 @@ def test_skill_weighted_labels_side_with_the_reviewer_whose_known_answers_were_r
     assert row.human_p_stalled < 0.5 and row.reviewers == "careful,careless,sloppy"
     assert row.reason == ("skill-weighted vote of 3 reviews (2 stalled, 1 flowing): "
                           f"P(stalled)={row.human_p_stalled:.3f}")
+
+
+UNDECIDED = "model uncertain (p=0.500)"
+BAD_STACK_RULE = [  # (k in force when reviewed, crowd label, answers) -> (final_label, source, reason)
+    ((1, 0, ["bad_stack"]), (0, "crowd", f"crowd label; {UNDECIDED}; 1 bad-stack report")),
+    ((2, 1, ["bad_stack", "bad_stack"]), (1, "crowd", f"crowd label; {UNDECIDED}; 2 bad-stack reports")),
+    ((2, 0, ["stalled", "bad_stack"]), (0, "crowd", f"crowd label; {UNDECIDED}; 1 of 2 reviews, 1 bad-stack report")),
+    ((1, 0, ["stalled"]), (1, "human", "1 review (stalled)")),
+    ((2, None, ["bad_stack", "stalled"]), (1, "human", "1 review (stalled); 1 bad-stack report")),
+    ((1, None, ["stalled", "bad_stack"]), (1, "human", "1 review (stalled); 1 bad-stack report")),
+    ((3, None, ["bad_stack", "bad_stack", "flowing"]), (0, "human", "1 review (flowing); 2 bad-stack reports")),
+    ((1, None, ["bad_stack"]), (None, "human", "1 bad-stack report (0 stalled, 0 flowing)")),
+    ((2, None, ["bad_stack", "bad_stack", "stalled"]), (None, "human", "2 bad-stack reports (1 stalled, 0 flowing)")),
+    ((2, None, ["bad_stack"]), (None, "none", f"{UNDECIDED}; 1 of 2 reviews, 1 bad-stack report")),
+]
+
+
+def test_bad_stack_answers_count_towards_k_but_never_beat_a_stall_or_a_crowd_label(session_factory,
+                                                                                   tmp_path) -> None:
+    names = [f"s{i:03d}.mp4" for i in range(len(BAD_STACK_RULE))]
+    with session_factory.begin() as session:
+        run_id = add_scored_stacks(session, [0.5] * len(BAD_STACK_RULE))
+        users = add_plain_users(session, ["ann", "ben", "cat"])
+        for k in sorted({k for (k, _, _), _ in BAD_STACK_RULE}):  # each stack reviewed under its own k
+            save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=k)
+            for vessel_id, ((case_k, _, answers), _) in enumerate(BAD_STACK_RULE, start=1):
+                for user, answer in zip(users, answers if case_k == k else []):
+                    submit_review(session, user_id=user, vessel_id=vessel_id, answer=answer)
+        import_labels(session, rows=[LabelRow(name, crowd) for name, ((_, crowd, _), _) in zip(names, BAD_STACK_RULE)
+                                     if crowd is not None], source="late.csv")  # after the reviews: not known-answer
+    frame = _export(session_factory, tmp_path)
+    got = [(None if pd.isna(label) else int(label), source, reason)
+           for label, source, reason in frame.loc[names, ["final_label", "source", "reason"]].itertuples(index=False)]
+    assert got == [expected for _, expected in BAD_STACK_RULE]
+    assert frame.loc[names, "reviews_required"].tolist() == [k for (k, _, _), _ in BAD_STACK_RULE]
+
+
+def test_a_stack_keeps_the_k_it_was_reviewed_under(session_factory, tmp_path) -> None:
+    with session_factory.begin() as session:
+        run_id = add_scored_stacks(session, [0.5, 0.5, 0.5, 0.5])
+        ann, ben = add_plain_users(session, ["ann", "ben"])
+        save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=1)
+        for vessel_id in (1, 2, 3):
+            submit_review(session, user_id=ann, vessel_id=vessel_id, answer="stalled")
+        session.execute(update(Review).where(Review.vessel_id == 2).values(reviews_required=None))  # before k
+        save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=3)
+        submit_review(session, user_id=ann, vessel_id=3, answer="flowing")  # an edit records the k in force
+    frame = _export(session_factory, tmp_path)
+    assert frame[["final_label", "source", "reason", "reviews_required"]].values.tolist() == [
+        [1, "human", "1 review (stalled)", 1],
+        [1, "human", "1 review (stalled)", 1],
+        [pd.NA, "none", "model uncertain (p=0.500); 1 of 3 reviews", 3],
+        [pd.NA, "none", "model uncertain (p=0.500); no reviews", 3],
+    ]
+
+
+def test_the_most_recent_review_sets_the_k_and_known_answer_reviews_set_none(session_factory, tmp_path) -> None:
+    with session_factory.begin() as session:
+        run_id = add_scored_stacks(session, [0.5])
+        import_metadata(session, rows=[MetaRow("k.mp4", "p", 20, 0.0, True)], source="train.csv", split="train")
+        import_labels(session, rows=[LabelRow("k.mp4", 0)], source="labels.csv")
+        ann, ben = add_plain_users(session, ["ann", "ben"])
+        save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=2)
+        submit_review(session, user_id=ann, vessel_id=1, answer="stalled")
+        save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=1)
+        submit_review(session, user_id=ben, vessel_id=1, answer="stalled")
+        submit_review(session, user_id=ann, vessel_id=2, answer="flowing")
+        save_policy(session, model_run_id=run_id, t_low=0.2, t_high=0.8, reviews_required=3)
+    frame = _export(session_factory, tmp_path)
+    assert frame.loc["s000.mp4", "reviews_required"] == 1  # ben's review, the later one, was made under k=1
+    assert frame.loc["s000.mp4", "source"] == "human"
+    assert frame.loc["k.mp4", ["source", "reviews_required"]].tolist() == ["crowd", 3]  # the policy's k

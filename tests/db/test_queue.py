@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from db.audit import recent_events
 from db.engine import run_transaction
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
-from db.models import utcnow
+from db.models import Review, utcnow
 from db.policy import save_policy
 from db.queue import claim_next, held_claims, queue_stats, release_claim, submit_review
 from tests.db.helpers import add_plain_users, add_scored_stacks
@@ -108,3 +109,17 @@ def test_bad_requests_are_refused_with_a_clear_message(session_factory, setup):
             submit_review(session, user_id=ann, vessel_id=1, answer="maybe")
         with pytest.raises(DatabaseInputError, match="order must be one of"):
             claim_next(session, user_id=ann, order="sideways")
+
+
+def test_a_review_records_the_k_in_force_when_given_and_when_edited(session_factory, setup):
+    run_id, (ann, ben, _) = setup
+    recorded = select(Review.reviews_required).where(Review.vessel_id == 5).order_by(Review.user_id)
+    with session_factory.begin() as session:
+        submit_review(session, user_id=ann, vessel_id=5, answer="stalled")  # no policy: k = 1
+        save_policy(session, model_run_id=run_id, t_low=0.1, t_high=0.9, reviews_required=3)
+        submit_review(session, user_id=ben, vessel_id=5, answer="stalled")
+        assert session.scalars(recorded).all() == [1, 3]
+        save_policy(session, model_run_id=run_id, t_low=0.1, t_high=0.9, reviews_required=2)
+        submit_review(session, user_id=ann, vessel_id=5, answer="flowing")  # an edit
+        submit_review(session, user_id=ben, vessel_id=5, answer="stalled")  # the same answer: no edit
+        assert session.scalars(recorded).all() == [2, 3]
