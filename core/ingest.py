@@ -82,6 +82,9 @@ def quiet_decoder_logs() -> None:
     """
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    level = getattr(cv2.utils.logging, f"LOG_LEVEL_{os.environ['OPENCV_LOG_LEVEL'].upper()}", None)
+    if level is not None:  # OpenCV read the variable on import, maybe before it was set
+        cv2.utils.logging.setLogLevel(level)
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

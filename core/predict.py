@@ -178,7 +178,8 @@ def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
         model.eval()
     out = np.zeros((len(loader.dataset), len(models) * n_views), dtype=np.float32)
     cuda = device.type == "cuda"
-    for batch in tqdm(loader, desc="scoring", unit="batch", disable=not progress, leave=False):
+    for batch in tqdm(loader, desc="scoring", unit="batch", disable=None if progress else True,  # None: a terminal only
+                      leave=False):
         images = batch["image"].to(device, non_blocking=True)
         if cuda:
             images = images.contiguous(memory_format=torch.channels_last_3d)

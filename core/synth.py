@@ -149,7 +149,7 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
     workers
         Processes rendering and encoding; default: all CPU cores.
     progress
-        Show a tqdm progress bar.
+        Show a tqdm progress bar when stderr is a terminal (never in a log file or a pipe).
 
     Returns
     -------
@@ -174,7 +174,7 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
             for i in range(n)]
     workers = workers or os.cpu_count() or 1
     args = [(job, out_dir) for job in jobs]
-    bar = tqdm(total=len(jobs), desc="synth", unit="stack", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="synth", unit="stack", disable=None if progress else True)  # None: a terminal only
     if workers == 1:
         rows = []
         for a in args:

@@ -102,7 +102,7 @@ def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: st
         write_config(run, config, samples, command)
     distributed.barrier(dist)
     budget = _Budget(None if config.time_budget_min is None else 60.0 * config.time_budget_min)
-    bar = tqdm(total=config.folds, desc="folds", unit="fold", disable=not dist.is_main)
+    bar = tqdm(total=config.folds, desc="folds", unit="fold", disable=None if dist.is_main else True)  # a terminal only
     for fold in range(config.folds):
         if run.fold_oof(fold).exists():
             budget.spent += float(pd.read_csv(run.fold_oof(fold))["fold_seconds"].iloc[0])

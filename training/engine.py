@@ -76,7 +76,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optim
     model.train()
     cuda = device.type == "cuda"
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=desc, unit="batch", disable=not show, leave=False)
+    bar = tqdm(loader, desc=desc, unit="batch", disable=None if show else True, leave=False)  # None: a terminal only
     for batch in bar:
         if should_stop is not None and should_stop(scheduler.last_epoch) and count:
             bar.close()

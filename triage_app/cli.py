@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from triage_app import commands
@@ -19,14 +20,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_third_party_logs(verbose: bool) -> None:
+    """Keep other libraries' chatter off the console unless ``-v``: the CLI says what went wrong itself.
+
+    Alembic logs every migration step at INFO; OpenCV prints ``[ WARN:...]`` lines for files the
+    command reports in its own words anyway (an empty mp4). OpenCV reads ``OPENCV_LOG_LEVEL`` when
+    it is imported, here and in worker processes, so the variable is set before any import of it;
+    an explicit setting in the environment wins.
+    """
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "WARNING" if verbose else "ERROR")
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given (model cards, audit)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:  # Alembic announces its plugin set-up at INFO on import
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    quiet_third_party_logs(args.verbose)
     return int(args.func(args) or 0)
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
 
 import pandas as pd
 import pytest
@@ -24,22 +29,49 @@ def test_synth_writes_the_data_set_and_a_summary(tmp_path, capsys):
     assert len(pd.read_csv(out / "test_metadata.csv")) == 2
 
 
-def test_synth_shows_a_progress_bar(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "triage_app.cli", "synth", str(tmp_path / "d"), "--n-train", "2",
-                             "--n-test", "1", "--profile", "tiny", "--workers", "2"],
-                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()}, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "synth: 100%" in result.stderr and "3/3" in result.stderr
+def synth_stderr(tmp_path, *, terminal: bool) -> str:
+    """``stalltriage synth`` in a child process, its stderr a terminal (a pseudo-terminal) or a pipe."""
+    command = [sys.executable, "-m", "triage_app.cli", "synth", str(tmp_path / "d"), "--n-train", "2",
+               "--n-test", "1", "--profile", "tiny", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    if not terminal:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+    controller, terminal_end = pty.openpty()
+    fcntl.ioctl(terminal_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a width to draw the bar in
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal_end, env=env) as child:
+        os.close(terminal_end)
+        assert child.wait(timeout=120) == 0
+    chunks = []
+    while select.select([controller], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_synth_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    assert "synth: 100%" in synth_stderr(tmp_path / "tty", terminal=True)
+    assert "%|" not in synth_stderr(tmp_path / "pipe", terminal=False)
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--stall-rate", "1.5"], "error: stall_rate must be in [0, 1], got 1.5"),
-    (["--n-train", "-1"], "error: n_train and n_test must be >= 0, got -1 and 50"),
-    (["--workers", "0"], "error: workers must be >= 1, got 0"),
+    (["--stall-rate", "1.5"], "argument --stall-rate: must be a number from 0 to 1, got 1.5"),
+    (["--n-train", "-1"], "argument --n-train: must be a whole number >= 0, got -1"),
+    (["--workers", "0"], "argument --workers: must be a whole number >= 1, got 0"),
+    (["--profile", "huge"], "argument --profile: invalid choice: 'huge'"),
 ])
-def test_synth_refuses_bad_options(tmp_path, capsys, options, message):
-    assert main(["synth", str(tmp_path / "x"), *options]) == 2
-    assert message in capsys.readouterr().out
+def test_synth_refuses_bad_options_before_writing_anything(tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["synth", str(tmp_path / "x"), *options])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

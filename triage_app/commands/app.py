@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from triage_app.settings import (DATA_DIR_ENV, DB_ENV, STORE_ENV, VIDEO_DIRS_ENV, Settings, add_common_options,
+from triage_app.settings import (DATA_DIR_ENV, DB_ENV, STORE_ENV, VIDEO_DIRS_ENV, Settings, add_common_options, port,
                                   resolve)
 
 ENTRY = Path(__file__).resolve().parents[1] / "app.py"
@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("app", help="start the review app in the browser (Streamlit)",
                                    description="Serve the review, thresholds, dashboard, export and users pages.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    parser.add_argument("--port", type=port, default=8501, help="port (default 8501)")
     parser.add_argument("--video-dir", dest="video_dirs", action="append", type=Path, default=[], metavar="DIR",
                         help="folder holding the original mp4s, to show each stack's full frame (repeatable; "
                              "by default the app looks in <metadata folder>/<split>/)")

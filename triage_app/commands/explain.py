@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from triage_app.settings import add_common_options, resolve
+from triage_app.settings import add_common_options, positive_number, resolve
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output video (.mp4)")
     parser.add_argument("--model", type=Path, default=None, metavar="RUN_DIR",
                         help="a finished training run (default: the run the review queue serves, from the database)")
-    parser.add_argument("--fps", type=float, default=5.0, help="slices per second (default 5)")
+    parser.add_argument("--fps", type=positive_number, default=5.0, help="slices per second (default 5)")
     add_common_options(parser)
     parser.set_defaults(func=run)
 

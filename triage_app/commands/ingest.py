@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from triage_app.settings import add_common_options, resolve
+from triage_app.settings import add_common_options, existing_dir, existing_file, positive_int, resolve
 
 if TYPE_CHECKING:
     from core.competition import CsvResult, LabelRow, MetadataRow
@@ -25,12 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Decode every stack of VIDEO_DIR listed in the metadata CSV, crop the region inside "
                     "the orange outline and store it in the LMDB volume store. Stacks already stored "
                     "are skipped, so a rerun resumes an interrupted ingest.")
-    parser.add_argument("video_dir", type=Path, metavar="VIDEO_DIR", help="directory holding the .mp4 stacks")
-    parser.add_argument("--metadata", type=Path, required=True, metavar="CSV",
+    parser.add_argument("video_dir", type=existing_dir, metavar="VIDEO_DIR", help="directory holding the .mp4 stacks")
+    parser.add_argument("--metadata", type=existing_file, required=True, metavar="CSV",
                         help="train_metadata.csv or test_metadata.csv (competition format)")
-    parser.add_argument("--labels", type=Path, default=None, metavar="CSV", help="train_labels.csv (optional)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+    parser.add_argument("--labels", type=existing_file, default=None, metavar="CSV", help="train_labels.csv (optional)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="decoding processes (default: all cores)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
                         help="stacks per store transaction (default 32): larger is faster, smaller loses "
                              "less work to a crash")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -51,13 +51,11 @@ class Inputs:
 def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) -> Inputs:
     """Read the CSVs and pair files with rows; each problem becomes one line in ``problems``.
 
-    Raises ``CsvError`` for an unusable CSV and ``NotADirectoryError`` for a missing VIDEO_DIR.
+    Raises ``CsvError`` for an unusable CSV (the parser already checked that the folder and files exist).
     """
     from core.competition import read_labels, read_metadata
     from core.ingest import find_stacks, pair_with_metadata
 
-    if not video_dir.is_dir():
-        raise NotADirectoryError(f"{video_dir}: not a directory")
     metadata = read_metadata(metadata_csv)
     labels = read_labels(labels_csv) if labels_csv else None
     pairing = pair_with_metadata(find_stacks(video_dir), (row.filename for row in metadata.rows))
@@ -126,13 +124,9 @@ def run(args: argparse.Namespace) -> int:
     from triage_app.database import command_sessions
 
     settings = resolve(args)
-    for option in ("workers", "batch_size"):
-        if getattr(args, option) is not None and getattr(args, option) < 1:
-            print(f"error: --{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
-            return 2
     try:
         inputs = read_inputs(args.video_dir, args.metadata, args.labels)
-    except (CsvError, NotADirectoryError) as err:
+    except CsvError as err:
         print(f"error: {err}")
         return 2
     with ExitStack() as stack:

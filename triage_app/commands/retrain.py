@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from triage_app.settings import add_common_options, resolve
+from triage_app.settings import add_common_options, positive_int, positive_number, resolve
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,10 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "keep working meanwhile.")
     parser.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
                         help="new run directory (default: next to the active run, named <run>-r<UTC time>)")
-    parser.add_argument("--time-budget", dest="time_budget_min", type=float, default=10.0, metavar="MIN",
+    parser.add_argument("--time-budget", dest="time_budget_min", type=positive_number, default=10.0, metavar="MIN",
                         help="training minutes, split over the folds (default 10)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per fold, at most (default: the run's)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: half the run's)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs per fold, at most (default: the run's)")
+    parser.add_argument("--lr", type=positive_number, default=None, help="peak learning rate (default: half the run's)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--status", type=Path, default=None, metavar="JSON",
                         help="progress file (default DATA_DIR/retrain/status.json; the app reads it)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from triage_app.settings import add_common_options, resolve
+from triage_app.settings import add_common_options, count, positive_int, resolve, share
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,15 +15,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Write synthetic two-photon stacks (H.264 mp4) and train/test metadata and label "
                     "CSVs in the Clog Loss competition format.")
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output directory")
-    parser.add_argument("--n-train", type=int, default=200, help="training stacks (default 200)")
-    parser.add_argument("--n-test", type=int, default=50, help="test stacks (default 50)")
+    parser.add_argument("--n-train", type=count, default=200, help="training stacks (default 200)")
+    parser.add_argument("--n-test", type=count, default=50, help="test stacks (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="data set seed (default 0)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--stall-rate", type=float, default=0.3,
+    parser.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--stall-rate", type=share, default=0.3,
                         help="fraction of stalled training stacks (default 0.3, like the competition's micro subset)")
-    parser.add_argument("--test-stall-rate", type=float, default=None,
+    parser.add_argument("--test-stall-rate", type=share, default=None,
                         help="fraction of stalled test stacks (default: the --stall-rate)")
-    parser.add_argument("--profile", default="realistic", metavar="realistic|tiny",
+    parser.add_argument("--profile", default="realistic", choices=("realistic", "tiny"),
                         help="realistic (default: Stall Catchers-like sizes, hard cases in every tier) "
                              "or tiny (small, fast and mostly clear, for tests)")
     add_common_options(parser)
@@ -43,9 +43,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = generate(args.out_dir, args.n_train, args.n_test, args.seed, stall_rate=args.stall_rate,
                        test_stall_rate=args.test_stall_rate, profile=args.profile, workers=args.workers)
-    except ValueError as exc:
-        print(f"error: {exc}")
-        return 2
     except OSError as exc:
         print(f"error: cannot write to {args.out_dir}: {exc}")
         return 1
