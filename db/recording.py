@@ -6,6 +6,7 @@ The commands stay thin: they open the database (one engine per command), read th
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
@@ -13,7 +14,9 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.competition import CsvResult, LabelRow, MetadataRow
-from db.predictions import replace_predictions, upsert_model_run
+from core.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
+from db.models import ModelRun
+from db.predictions import predictions_frame, replace_predictions, upsert_model_run
 from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
 
 RESULTS_PER_TRANSACTION = 1000
@@ -98,3 +101,66 @@ def record_predictions(session: Session, *, name: str, config: dict[str, Any], t
                            threshold=threshold.get("threshold", predictions.attrs.get("threshold")),
                            checkpoint_path=name)
     return replace_predictions(session, model_run_id=run.id, predictions=predictions, source=source)
+
+
+@dataclass(frozen=True)
+class NewStacksThreshold:
+    """The stall share estimated for a run's new stacks and the threshold set for it.
+
+    ``crowd_share`` is the crowd's stall share among the new stacks that have a crowd answer
+    (``n_crowd`` of them; None when none has).
+    """
+
+    estimate: ShareEstimate
+    threshold: float
+    oof_threshold: float
+    crowd_share: float | None
+    n_crowd: int
+
+    def as_metrics(self) -> dict[str, Any]:
+        """The ``metrics["new_stacks"]`` entry of the model run."""
+        estimate = asdict(self.estimate)
+        return {"share": estimate["share"], "low": estimate["low"], "high": estimate["high"],
+                "reference_share": estimate["reference_share"], "n": estimate["n_new"],
+                "method": estimate["method"], "threshold": self.threshold,
+                "crowd_share": self.crowd_share, "n_crowd": self.n_crowd}
+
+
+def set_threshold_for_new_stacks(session: Session, *, model_run_id: int, reference: pd.DataFrame,
+                                 oof_threshold: float, confidence: float = 0.95) -> NewStacksThreshold | None:
+    """Re-choose a run's single threshold for the stall share of the stacks it decides (label shift).
+
+    The out-of-fold threshold maximises MCC at the labelled set's stall share, which labs enrich
+    (≈ 20 %); the stacks being decided have fewer stalls. Their share is estimated from their
+    scores (:func:`core.label_shift.estimate_stall_share`) and ``ModelRun.threshold`` becomes the
+    MCC-optimal threshold at that share; ``metrics`` keeps ``oof_threshold`` and the estimate
+    under ``new_stacks``.
+
+    Parameters
+    ----------
+    reference
+        The run's out-of-fold predictions (columns ``label`` and ``probability``), as read by the
+        command from the run directory.
+    oof_threshold
+        The threshold chosen on ``reference`` at its own share (kept in ``metrics``).
+
+    Returns None (and changes nothing) when the run scored no stack it did not train on, or the
+    reference lacks a class.
+    """
+    frame = predictions_frame(session, model_run_id=model_run_id)
+    new = frame[frame["role"] != "out_of_fold"]
+    if new.empty or reference["label"].nunique() < 2:
+        return None
+    estimate = estimate_stall_share(reference["probability"], reference["label"], new["probability"],
+                                    confidence=confidence)
+    crowd = new["label"].dropna().astype(int)
+    result = NewStacksThreshold(estimate=estimate,
+                                threshold=threshold_for_share(reference["probability"], reference["label"],
+                                                              estimate.share),
+                                oof_threshold=float(oof_threshold),
+                                crowd_share=float(crowd.mean()) if len(crowd) else None, n_crowd=len(crowd))
+    run = session.get(ModelRun, model_run_id)
+    run.threshold = result.threshold
+    run.metrics = {**run.metrics, "oof_threshold": result.oof_threshold, "new_stacks": result.as_metrics()}
+    session.flush()
+    return result

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from triage_app.settings import add_common_options, count, positive_int, resolve
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.rundir import RunDir
+    from db.recording import NewStacksThreshold
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "out when the run trained on it (role out_of_fold), else the fold a hash of its "
                     "filename picks (role held_out when it has a label or crowd score, new "
                     "otherwise). Launch with `torchrun --nproc_per_node N -m triage_app.cli predict "
-                    "...` to shard the stacks over N processes; rank 0 writes the one result.")
+                    "...` to shard the stacks over N processes; rank 0 writes the one result. The run's "
+                    "single threshold (submission export, dashboard) is then re-chosen for the stall "
+                    "share estimated for the stacks it did not train on (label shift: labelled sets are "
+                    "enriched for stalls); the out-of-fold threshold stays in the run's metrics.")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_DIR", help="a finished training run")
     parser.add_argument("--split", choices=("test", "all"), default="test", help="which stacks (default test)")
     parser.add_argument("--out", type=Path, default=None, metavar="CSV",
@@ -112,7 +122,39 @@ def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: AN
     with factory.begin() as session:
         report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
                                     predictions=frame, source=str(args.model))
+        shift = _threshold_for_new_stacks(session, layout, str(args.model.resolve()), threshold)
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")
+    if shift is not None:
+        print(_describe_shift(shift))
     return 1 if report.issues else 0
+
+
+def _threshold_for_new_stacks(session: Session, layout: RunDir, name: str,
+                              oof_threshold: float) -> NewStacksThreshold | None:
+    """Set the run's threshold for its new stacks' estimated stall share (``db.recording``); None
+    without out-of-fold predictions in the run directory or new stacks in the database."""
+    import pandas as pd
+
+    from db.predictions import get_model_run
+    from db.recording import set_threshold_for_new_stacks
+
+    if not layout.oof.exists():
+        return None
+    reference = pd.read_csv(layout.oof, usecols=["label", "probability"])
+    run = get_model_run(session, name=name)
+    return set_threshold_for_new_stacks(session, model_run_id=run.id, reference=reference,
+                                        oof_threshold=oof_threshold)
+
+
+def _describe_shift(shift: NewStacksThreshold) -> str:
+    """Two lines for people: the new stacks' estimated stall share beside the reference's and the
+    crowd's, and the threshold now applied to them."""
+    est = shift.estimate
+    crowd = (f"; the crowd says {shift.crowd_share:.1%} of the {shift.n_crowd} with a crowd answer"
+             if shift.crowd_share is not None else "")
+    return (f"new stacks: estimated stall share {est.share:.1%} (95% interval {est.low:.1%}-{est.high:.1%}, "
+            f"{est.n_new} stacks) vs {est.reference_share:.1%} in the out-of-fold reference{crowd}\n"
+            f"single threshold for new stacks (submission export, dashboard): {shift.threshold:.4f} "
+            f"(MCC-optimal at that share; out-of-fold threshold {shift.oof_threshold:.4f})")
