@@ -158,6 +158,25 @@ def max_errors_within(n: int, max_rate: float, *, confidence: float = 0.95) -> i
     return low
 
 
+def zero_failure_size(target: float, confidence: float) -> int:
+    """Fewest cases that can show a rate of at least ``target`` at ``confidence`` (one-sided
+    Clopper–Pearson) when none of them fails: the smallest ``n`` with ``target ** n <= 1 - confidence``.
+
+    Examples
+    --------
+    >>> zero_failure_size(0.99, 0.95), zero_failure_size(0.99, 0.975)
+    (299, 368)
+    >>> max_errors_within(367, 0.01, confidence=0.975), max_errors_within(368, 0.01, confidence=0.975)
+    (-1, 0)
+    """
+    if not 0 < target < 1 or not 0 < confidence < 1:
+        raise ValueError(f"target and confidence must lie in (0, 1), got {target} and {confidence}")
+    n = int(np.ceil(np.log(1 - confidence) / np.log(target)))
+    while max_errors_within(n, 1 - target, confidence=confidence) < 0:  # rounding at the boundary
+        n += 1
+    return n
+
+
 def binary_report(y_true: np.ndarray | list, y_pred: np.ndarray | list, *,
                   confidence: float = 0.95) -> BinaryReport:
     """Confusion counts, sensitivity, specificity, their lower confidence bounds and MCC."""
@@ -221,10 +240,18 @@ def mixed_error_upper(counted: np.ndarray | int, uncounted: np.ndarray | int, n:
     alpha = 1.0 - confidence
     bound = np.zeros(counted.shape)
     if weight < 1:
-        bound += (1 - weight) * clopper_pearson(counted, n, confidence=1 - alpha * (1 - weight), side="upper")[1]
+        bound += (1 - weight) * _upper_at_tail(counted, n, alpha * (1 - weight))
     if weight > 0:
-        bound += weight * clopper_pearson(counted + uncounted, n, confidence=1 - alpha * weight, side="upper")[1]
+        bound += weight * _upper_at_tail(counted + uncounted, n, alpha * weight)
     return bound
+
+
+def _upper_at_tail(k: np.ndarray, n: int, tail: float) -> np.ndarray:
+    """One-sided upper Clopper–Pearson bound with ``tail`` left over; 1 where the tail is too small
+    to tell from zero in floating point (a bound at confidence 1 is the whole interval)."""
+    if 1 - tail >= 1:
+        return np.ones(np.shape(k))
+    return clopper_pearson(k, n, confidence=1 - tail, side="upper")[1]
 
 
 def mixed_error_budget(n: int, weight: float, max_rate: float, *, confidence: float = 0.95) -> np.ndarray:
@@ -247,10 +274,12 @@ def mixed_error_budget(n: int, weight: float, max_rate: float, *, confidence: fl
     tail_counted, tail_all = alpha * (1 - weight), alpha * weight
     if weight == 0:  # the plain bound: every count up to the largest passing one, whatever the rest
         return np.full(max_errors_within(n, max_rate, confidence=confidence) + 1, n, dtype=np.int64)
-    if weight < 1:
+    if weight < 1 and 1 - tail_counted < 1:
         c_max = max_errors_within(n, max_rate / (1 - weight), confidence=1 - tail_counted)
         counted = np.arange(c_max + 1, dtype=float)
         first = (1 - weight) * clopper_pearson(counted, n, confidence=1 - tail_counted, side="upper")[1]
+    elif weight < 1:  # the counted part's tail is lost in rounding: its bound is the whole interval
+        counted, first = np.arange(n + 1, dtype=float), np.full(n + 1, 1 - weight)
     else:
         counted, first = np.arange(n + 1, dtype=float), np.zeros(n + 1)
     # (counted + uncounted) = s passes when its upper bound u(s) <= cap; u(s) <= cap exactly when

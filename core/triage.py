@@ -33,8 +33,11 @@ import numpy as np
 import pandas as pd
 
 from core.combined_bound import ClassBound
-from core.metrics import max_errors_within
+from core.frontier import closest_policy, frontier, pair_table
+from core.metrics import max_errors_within, zero_failure_size
 from core.pair_search import MIRROR, sweep
+from core.promise import DEFAULT_PROMISE, check_promise
+from core.relative import relative_thresholds, side_confidence
 from core.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,11 @@ class PolicyReport:
     bounds of the miss / false-alarm rate at ``confidence``, counting the humans'
     ``human_miss_upper`` / ``human_false_alarm_upper`` (their upper bounds at the human share of
     the confidence). ``human_basis`` says what those rest on. A side that decides nothing is
-    ``None``.
+    ``None``. ``promise`` says which reading the bounds are (:mod:`core.promise`): ``relative``
+    bounds count only the automatic decisions' changes to the reference labels (routed stacks keep
+    the human answer, human error rates zero by definition); ``absolute`` bounds count human error.
+    Each side's bound is at :func:`core.relative.side_confidence` so both hold together at
+    ``confidence``.
     """
 
     t_low: float | None
@@ -82,6 +89,7 @@ class PolicyReport:
     sensitivity_lower: float
     specificity_lower: float
     confidence: float
+    promise: str
     human_basis: str
     human_miss_rate: float
     human_false_alarm_rate: float
@@ -175,9 +183,16 @@ def _reference(scores: np.ndarray | list, y: np.ndarray | list,
     return scores, y.astype(np.int8), human
 
 
+def human_standard() -> HumanErrorRates:
+    """The human side under the relative promise: routed stacks keep the human answer, which is the
+    standard itself, so they change nothing."""
+    perfect = HumanErrorRates.perfect()
+    return HumanErrorRates(perfect.miss, perfect.false_alarm, "the human standard (routed stacks keep the human answer)")
+
+
 def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: float | None, t_high: float | None, *,
                     human: np.ndarray | list | None = None, human_errors: HumanErrorRates | None = None,
-                    confidence: float = 0.95) -> PolicyReport:
+                    confidence: float = 0.95, promise: str = "absolute") -> PolicyReport:
     """Score a policy against reference labels.
 
     Parameters
@@ -194,10 +209,15 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
         reviews ``y`` was made from), or they would always agree with it.
     human_errors
         Error rates of the final human label of routed stacks without a recorded answer;
-        default :meth:`HumanErrorRates.prior`, never perfection.
+        default :meth:`HumanErrorRates.prior`, never perfection. Ignored under the relative promise.
     confidence
-        Confidence of the one-sided bounds.
+        Confidence of both sides' bounds together (each side at :func:`side_confidence`).
+    promise
+        ``"absolute"`` (against the truth, human error counted) or ``"relative"`` (against the
+        reference labels as the human standard; ``human`` and ``human_errors`` do not apply).
     """
+    if check_promise(promise) == "relative":
+        human, human_errors = None, human_standard()
     scores, y, human = _reference(scores, y, human)
     human_errors = human_errors if human_errors is not None else HumanErrorRates.prior()
     decision = decide(scores, t_low, t_high)
@@ -209,8 +229,8 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
     misses = int(((y == 1) & (answered == 0)).sum())
     false_alarms = int(((y == 0) & (answered == 1)).sum())
     open_pos, open_neg = int((unreviewed & (y == 1)).sum()), int((unreviewed & (y == 0)).sum())
-    stalled = ClassBound(n_pos, human_errors.miss, confidence)
-    flowing = ClassBound(n_neg, human_errors.false_alarm, confidence)
+    stalled = ClassBound(n_pos, human_errors.miss, side_confidence(confidence))
+    flowing = ClassBound(n_neg, human_errors.false_alarm, side_confidence(confidence))
     n_human = int(routed.sum())
     return PolicyReport(
         t_low=t_low, t_high=t_high, n=len(y),
@@ -220,7 +240,7 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
         misses=misses, false_alarms=false_alarms, unreviewed_stalled=open_pos, unreviewed_flowing=open_neg,
         sensitivity=float(stalled.point(misses, open_pos)), specificity=float(flowing.point(false_alarms, open_neg)),
         sensitivity_lower=stalled.lower(misses, open_pos), specificity_lower=flowing.lower(false_alarms, open_neg),
-        confidence=confidence, human_basis=human_errors.basis,
+        confidence=confidence, promise=promise, human_basis=human_errors.basis,
         human_miss_rate=human_errors.miss.mean, human_false_alarm_rate=human_errors.false_alarm.mean,
         human_miss_upper=stalled.weight, human_false_alarm_upper=flowing.weight)
 
@@ -315,10 +335,12 @@ class TunedTriagePolicy(TriagePolicy):
     """
 
     def __init__(self, *, sensitivity: float = 0.99, specificity: float = 0.95, confidence: float = 0.95,
-                 human_errors: HumanErrorRates | None = None, curve_points: int = 2000) -> None:
+                 promise: str = "absolute", human_errors: HumanErrorRates | None = None,
+                 curve_points: int = 2000) -> None:
         self.sensitivity = sensitivity
         self.specificity = specificity
         self.confidence = confidence
+        self.promise = promise
         self.human_errors = human_errors
         self.curve_points = curve_points
 
@@ -340,39 +362,64 @@ class TunedTriagePolicy(TriagePolicy):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must lie in (0, 1), got {value}")
-        scores, y, human = _reference(scores, y, human)
-        self.human_errors_ = self.human_errors if self.human_errors is not None else HumanErrorRates.prior()
+        relative = check_promise(self.promise) == "relative"
+        scores, y, human = _reference(scores, y, None if relative else human)
+        if relative:
+            self.human_errors_ = human_standard()
+        else:
+            self.human_errors_ = self.human_errors if self.human_errors is not None else HumanErrorRates.prior()
         n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
         if n_pos == 0 or n_neg == 0:
             raise ValueError(f"the reference set needs both classes; it has {n_pos} stalled and {n_neg} flowing stacks")
         self._warn_if_too_few(n_pos, self.sensitivity, "stalled", "sensitivity")
         self._warn_if_too_few(n_neg, self.specificity, "flowing", "specificity")
-        stalled = ClassBound(n_pos, self.human_errors_.miss, self.confidence)
-        flowing = ClassBound(n_neg, self.human_errors_.false_alarm, self.confidence)
+        level = side_confidence(self.confidence)
+        stalled = ClassBound(n_pos, self.human_errors_.miss, level)
+        flowing = ClassBound(n_neg, self.human_errors_.false_alarm, level)
         miss_budget, fa_budget = stalled.budget(1 - self.sensitivity), flowing.budget(1 - self.specificity)
         low = sweep(scores, y, human, miss_budget, fa_budget)
         high = sweep(-scores, 1 - y, 1 - human, fa_budget, miss_budget).rename(columns=MIRROR)
         high[["t_low", "t_high"]] = -high[["t_low", "t_high"]]
         curve = pd.concat([low.assign(sweep="t_low"), high.assign(sweep="t_high")], ignore_index=True)
-        feasible = np.flatnonzero(curve["feasible"].to_numpy())
-        self.feasible_ = bool(len(feasible))
-        if self.feasible_:  # most automatic, then fewest counted misses, then false alarms (first on ties)
-            keys = [curve[c].to_numpy()[feasible] for c in ("false_alarms", "misses", "n_auto")]
-            best = feasible[np.lexsort((keys[0], keys[1], -keys[2]))[0]]
-            self.t_low_, self.t_high_ = _none(curve["t_low"].iloc[best]), _none(curve["t_high"].iloc[best])
-            keep = [best]
-        else:
-            warnings.warn("no policy meets the targets on this reference set: routing every stack to humans "
-                          f"(human error rates: {self.human_errors_.basis})", TriageWarning, stacklevel=2)
-            self.t_low_, self.t_high_ = None, None
-            keep = []
+        self.pairs_ = pair_table(scores, y, human_errors=self.human_errors_, confidence=self.confidence)
+        self.frontier_ = frontier(self.pairs_, sensitivity=self.sensitivity, specificity=self.specificity)
+        keep = self._choose(scores, y, curve)
         self.curve_ = self._describe(self._thin(curve, keep), len(y), stalled, flowing)
         self.report_ = evaluate_policy(scores, y, self.t_low_, self.t_high_, human=human,
-                                       human_errors=self.human_errors_, confidence=self.confidence)
+                                       human_errors=self.human_errors_, confidence=self.confidence,
+                                       promise=self.promise)
+        self.feasible_ = bool(self.report_.sensitivity_lower >= self.sensitivity
+                              and self.report_.specificity_lower >= self.specificity)
         log.info("tuned policy t_low=%s t_high=%s: %.1f%% automatic, sensitivity >= %.4f, specificity >= %.4f (%s)",
                  self.t_low_, self.t_high_, 100 * self.report_.auto_share, self.report_.sensitivity_lower,
                  self.report_.specificity_lower, self.human_errors_.basis)
         return self
+
+    def _choose(self, scores: np.ndarray, y: np.ndarray, curve: pd.DataFrame) -> list[int]:
+        """Set ``t_low_``/``t_high_``; returns the curve rows to keep in ``curve_``.
+
+        Relative: each side by fixed-sequence testing on a fixed grid (:mod:`core.relative`), valid
+        for the thresholds actually chosen. Absolute: the most automatic pair of the exact search
+        whose bounds pass (fewest counted misses, then false alarms, on ties); when none passes,
+        the pair closest to the targets (:func:`core.frontier.closest_policy`), with a warning.
+        """
+        if self.promise == "relative":
+            self.t_low_, self.t_high_ = relative_thresholds(scores, y, sensitivity=self.sensitivity,
+                                                            specificity=self.specificity, confidence=self.confidence)
+            return []
+        feasible = np.flatnonzero(curve["feasible"].to_numpy())
+        if len(feasible):
+            keys = [curve[c].to_numpy()[feasible] for c in ("false_alarms", "misses", "n_auto")]
+            best = feasible[np.lexsort((keys[0], keys[1], -keys[2]))[0]]
+            self.t_low_, self.t_high_ = _none(curve["t_low"].iloc[best]), _none(curve["t_high"].iloc[best])
+            return [best]
+        closest = closest_policy(self.pairs_, sensitivity=self.sensitivity, specificity=self.specificity)
+        self.t_low_, self.t_high_ = _none(closest["t_low"]), _none(closest["t_high"])
+        warnings.warn(f"no policy meets the targets on this reference set: proposing the closest in reach "
+                      f"({closest['auto_share']:.1%} automatic, sensitivity >= {closest['sensitivity_lower']:.4f}, "
+                      f"specificity >= {closest['specificity_lower']:.4f}; human error rates: "
+                      f"{self.human_errors_.basis})", TriageWarning, stacklevel=3)
+        return []
 
     def _thin(self, curve: pd.DataFrame, keep: list[int]) -> pd.DataFrame:
         """At most ``curve_points`` evenly spread rows per sweep (plus the chosen policy)."""
@@ -394,8 +441,9 @@ class TunedTriagePolicy(TriagePolicy):
 
     def _warn_if_too_few(self, n: int, target: float, cls: str, metric: str) -> None:
         """Warn when even zero errors (and perfect humans) cannot prove the target."""
-        if max_errors_within(n, 1 - target, confidence=self.confidence) < 0:
-            need = int(np.ceil(np.log(1 - self.confidence) / np.log(target)))
-            warnings.warn(f"the reference set holds only {n} {cls} stacks: even with no errors the "
-                          f"{self.confidence:.0%} lower bound of {metric} stays below {target}; "
-                          f"at least {need} are needed", TriageWarning, stacklevel=3)
+        level = side_confidence(self.confidence)
+        if max_errors_within(n, 1 - target, confidence=level) < 0:
+            need = zero_failure_size(target, level)
+            warnings.warn(f"the reference set holds only {n} {cls} stacks: even with no errors the lower bound "
+                          f"of {metric} ({level:.1%} per side, {self.confidence:.0%} for both together) stays below "
+                          f"{target}; at least {need} are needed", TriageWarning, stacklevel=3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.promise import DEFAULT_PROMISE, check_promise
 from core.triage import validate_thresholds
 from db.audit import record_event
 from db.errors import DatabaseInputError
@@ -20,14 +21,16 @@ from db.models import ModelRun, PolicyRecord
 def _describe(policy: PolicyRecord) -> dict[str, object]:
     return {"model_run_id": policy.model_run_id, "t_low": policy.t_low, "t_high": policy.t_high,
             "reviews_required": policy.reviews_required, "target_sensitivity": policy.target_sensitivity,
-            "target_specificity": policy.target_specificity, "confidence": policy.confidence}
+            "target_specificity": policy.target_specificity, "confidence": policy.confidence,
+            "promise": policy.promise, "stall_share": policy.stall_share}
 
 
 def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
                 reviews_required: int = 1, target_sensitivity: float | None = None,
                 target_specificity: float | None = None,
                 confidence: float | None = None, created_by: str | None = None,
-                activate: bool = True) -> PolicyRecord:
+                activate: bool = True, promise: str = DEFAULT_PROMISE,
+                stall_share: float | None = None) -> PolicyRecord:
     """Store a policy (and by default make it the active one).
 
     Parameters
@@ -44,14 +47,18 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         What the tuner aimed for (kept for the record).
     created_by
         Who saved it (user name, or ``"cli"``).
+    promise, stall_share
+        Which promise the targets keep (:data:`core.promise.PROMISES`) and the reference's stall
+        share it was tuned at.
 
     Raises
     ------
     DatabaseInputError
-        Thresholds breaking that rule, k < 1, or an unknown model run.
+        Thresholds breaking that rule, k < 1, an unknown promise, or an unknown model run.
     """
     try:
         t_low, t_high = validate_thresholds(t_low, t_high)
+        check_promise(promise)
     except ValueError as error:
         raise DatabaseInputError(str(error)) from None
     if reviews_required < 1:
@@ -61,7 +68,7 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
     policy = PolicyRecord(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                           reviews_required=reviews_required, target_sensitivity=target_sensitivity,
                           target_specificity=target_specificity, confidence=confidence, created_by=created_by,
-                          active=False)
+                          promise=promise, stall_share=stall_share, active=False)
     session.add(policy)
     session.flush()
     record_event(session, actor=created_by, action="policy.save", entity="triage_policy", entity_id=policy.id,

@@ -80,11 +80,11 @@ def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retr
     if not old_reference.empty:
         old_known = tuning.known_answers_for(session, model_run_id=old.model_run_id, reviews_required=k)
         old_share = tuning.evaluate(old_reference, t_low=old.t_low, t_high=old.t_high,
-                                    confidence=targets["confidence"], known=old_known).auto_share
+                                    confidence=targets["confidence"], known=old_known, promise=old.promise).auto_share
     reference = tuning.tuning_reference(session, model_run_id=model_run_id).frame
     known = tuning.known_answers_for(session, model_run_id=model_run_id, reviews_required=k)
     try:
-        tuned = tuning.tune(reference, known=known, **targets).tuned
+        tuned = tuning.tune(reference, known=known, promise=old.promise, **targets).tuned
     except ValueError as error:
         return ActivationOutcome(False, f"cannot tune the new run: {error}", None, old_share)
     report = tuned.report_
@@ -96,7 +96,8 @@ def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retr
         return ActivationOutcome(False, f"the new policy decides {_share(report.auto_share)} automatically, less "
                                         f"than the active one's {_share(old_share)}", report.auto_share, old_share)
     policy = tuning.save_thresholds(session, model_run_id=model_run_id, t_low=tuned.t_low_, t_high=tuned.t_high_,
-                                    reviews_required=k, actor=actor, **targets)
+                                    reviews_required=k, actor=actor, promise=old.promise,
+                                    stall_share=float(reference["label"].mean()), **targets)
     reviewed = session.scalars(select(Review.vessel_id).distinct()).all()
     refresh_review_levels(session, vessel_ids=reviewed, model_run_id=model_run_id)
     return ActivationOutcome(True, f"activated: {_share(report.auto_share)} automatic (was {_share(old_share)}), "

@@ -1,5 +1,11 @@
 """Tuning the triage thresholds for the ``tune`` command and the Thresholds page (session-level, no Streamlit).
 
+Which promise (``core.promise``): ``relative`` by default (the automatic decisions against the
+human standard, the reference labels; no human-error model needed), ``absolute`` on request
+(against the truth, human error counted). Every outcome carries both readings of the chosen policy
+and, when the run scored unlabelled stacks, the check of the reference's stall share against
+theirs (``core.transfer``).
+
 What the promise rests on, in one place:
 
 * **the reference**: every crowd-labelled stack whose score for the run comes from the predictor
@@ -26,8 +32,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core.frontier import more_data
 from core.guarantee import KnownAnswers, tune_with_known_answers
-from core.skill import HumanErrorRates, out_of_fold_labels
+from core.label_shift import estimate_stall_share
+from core.promise import DEFAULT_PROMISE, check_promise
+from core.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
+from core.transfer import ShareCheck, check_share
 from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 from db import human_labels, known_answers, policy as policies, predictions, queue
 from db.models import PolicyRecord
@@ -36,6 +46,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS_PER_REVIEW = 20.0
 REFERENCE_ROLES = ("out_of_fold", "held_out")
+MIN_NEW_STACKS = 50
+"""Fewest unlabelled scored stacks for estimating their stall share (fewer: no share check)."""
+ASSUMED_WEIGHT = 1e6
+"""Pseudo-answers behind a stated human error rate: an assumption is taken at its word."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +137,27 @@ def _aggregated_labels(session: Session, reviews: pd.DataFrame, k: int) -> Known
                         truth=stacks["truth"].to_numpy())
 
 
-def human_error_rates(known: KnownAnswers | None, *, t_low: float | None, t_high: float | None) -> HumanErrorRates:
-    """The human error rates a policy's promise rests on: from the known answers in its own routed
-    band (``core.guarantee``), the stated prior when there are none there."""
+def assumed_humans(sensitivity: float, specificity: float) -> HumanErrorRates:
+    """Human error rates the user states (``--human-sensitivity/--human-specificity``): taken at
+    their word (no uncertainty) and named "assumed" wherever a bound rests on them."""
+    for name, value in (("human sensitivity", sensitivity), ("human specificity", specificity)):
+        if not 0 < value <= 1:
+            raise ValueError(f"{name} must lie in (0, 1], got {value}")
+
+    def rate(error: float) -> ErrorRate:
+        return ErrorRate(error * ASSUMED_WEIGHT, (1 - error) * ASSUMED_WEIGHT) if error > 0 else ErrorRate(0.0, 1.0)
+
+    return HumanErrorRates(rate(1 - sensitivity), rate(1 - specificity),
+                           f"assumed (stated, not measured): human sensitivity {sensitivity:g}, "
+                           f"specificity {specificity:g}")
+
+
+def human_error_rates(known: KnownAnswers | None, *, t_low: float | None, t_high: float | None,
+                      assumed: HumanErrorRates | None = None) -> HumanErrorRates:
+    """The human error rates an absolute promise rests on: a stated assumption if given, else the
+    known answers in the policy's own routed band (``core.guarantee``), else the stated prior."""
+    if assumed is not None:
+        return assumed
     return HumanErrorRates.prior() if known is None else known.rates(t_low, t_high)
 
 
@@ -133,6 +165,8 @@ def describe_humans(report: PolicyReport, known: KnownAnswers | None) -> str:
     """One line on the human side of a report's bounds: what the error rates rest on and their values."""
     rates = (f"miss rate {report.human_miss_rate:.3f} (bound {report.human_miss_upper:.3f}), false-alarm rate "
              f"{report.human_false_alarm_rate:.3f} (bound {report.human_false_alarm_upper:.3f})")
+    if report.promise == "relative":
+        return "relative promise: routed stacks keep the human answer (no human-error model needed)"
     if report.human_basis == HumanErrorRates.prior().basis:
         where = "yet" if known is None else "in this policy's routed band yet"
         return f"no known-answer reviews {where}: human error from the prior ({rates})"
@@ -140,43 +174,83 @@ def describe_humans(report: PolicyReport, known: KnownAnswers | None) -> str:
 
 
 def evaluate(reference: pd.DataFrame, *, t_low: float | None, t_high: float | None, confidence: float,
-             known: KnownAnswers | None) -> PolicyReport:
-    """What a policy does on the reference set: the model where automatic, humans elsewhere at the
-    error rates of the known answers in the policy's band."""
+             known: KnownAnswers | None, promise: str = DEFAULT_PROMISE,
+             assumed: HumanErrorRates | None = None) -> PolicyReport:
+    """What a policy does on the reference set under ``promise``: the model where automatic,
+    humans elsewhere (absolute: at the assumed rates, else those of the known answers in the
+    policy's band, else the prior)."""
     return evaluate_policy(reference["probability"].to_numpy(float), reference["label"].to_numpy(int), t_low, t_high,
-                           human_errors=human_error_rates(known, t_low=t_low, t_high=t_high), confidence=confidence)
+                           human_errors=human_error_rates(known, t_low=t_low, t_high=t_high, assumed=assumed),
+                           confidence=confidence, promise=promise)
 
 
 @dataclass(frozen=True)
 class TuneOutcome:
-    """A tuned policy with the warnings it raised."""
+    """A tuned policy with the warnings it raised, the other promise's reading of the same policy,
+    what a larger reference would buy, and the stall-share check against the new stacks."""
 
     tuned: TunedTriagePolicy
     warnings: list[str]
+    other: PolicyReport
+    more: pd.DataFrame
+    share: ShareCheck | None
+
+    @property
+    def promise(self) -> str:
+        """The promise the policy was tuned for."""
+        return self.tuned.report_.promise
+
+    @property
+    def saveable(self) -> bool:
+        """The targets hold on the reference and, when checked, at the new stacks' share."""
+        return bool(self.tuned.feasible_ and (self.share is None or self.share.holds))
 
 
 def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, confidence: float,
-         known: KnownAnswers | None) -> TuneOutcome:
-    """Tune on a reference frame, collecting the tuner's warnings: with known answers by
-    :func:`core.guarantee.tune_with_known_answers` (human error from the chosen policy's own routed
-    band), else :class:`~core.triage.TunedTriagePolicy` with the stated prior."""
+         known: KnownAnswers | None, promise: str = DEFAULT_PROMISE, assumed: HumanErrorRates | None = None,
+         new_scores: np.ndarray | None = None) -> TuneOutcome:
+    """Tune on a reference frame, collecting the tuner's warnings.
+
+    ``relative``: :class:`~core.triage.TunedTriagePolicy` with each threshold by fixed-sequence
+    testing. ``absolute``: with a stated assumption or no known answers, the tuner at those rates
+    (or the prior); with known answers :func:`core.guarantee.tune_with_known_answers` (human error
+    from the chosen policy's own routed band). ``new_scores`` (the run's unlabelled stacks) feed
+    the stall-share check when there are at least :data:`MIN_NEW_STACKS`.
+    """
+    check_promise(promise)
     if reference.empty:
         raise ValueError("no crowd-labelled stacks with out-of-fold or held-out scores: nothing to tune on")
     scores, labels = reference["probability"].to_numpy(float), reference["label"].to_numpy(int)
+    targets = {"sensitivity": sensitivity, "specificity": specificity, "confidence": confidence}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TriageWarning)
-        if known is None:
-            tuned = TunedTriagePolicy(sensitivity=sensitivity, specificity=specificity,
-                                      confidence=confidence).fit(scores, labels)
+        if promise == "absolute" and known is not None and assumed is None:
+            tuned = tune_with_known_answers(scores, labels, known, **targets)
         else:
-            tuned = tune_with_known_answers(scores, labels, known, sensitivity=sensitivity, specificity=specificity,
-                                            confidence=confidence)
-    return TuneOutcome(tuned=tuned, warnings=[str(w.message) for w in caught if issubclass(w.category, TriageWarning)])
+            tuned = TunedTriagePolicy(**targets, promise=promise, human_errors=assumed).fit(scores, labels)
+    other = evaluate(reference, t_low=tuned.t_low_, t_high=tuned.t_high_, confidence=confidence, known=known,
+                     promise="absolute" if promise == "relative" else "relative", assumed=assumed)
+    more = more_data(scores, labels, sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+    share = None
+    if new_scores is not None and len(new_scores) >= MIN_NEW_STACKS:
+        estimate = estimate_stall_share(scores, labels, np.asarray(new_scores, dtype=float), confidence=confidence)
+        report = tuned.report_
+        share = check_share(promise=promise, sensitivity_lower=report.sensitivity_lower,
+                            specificity_lower=report.specificity_lower, estimate=estimate,
+                            sensitivity=sensitivity, specificity=specificity)
+    return TuneOutcome(tuned=tuned, warnings=[str(w.message) for w in caught if issubclass(w.category, TriageWarning)],
+                       other=other, more=more, share=share)
+
+
+def new_stack_scores(session: Session, *, model_run_id: int) -> np.ndarray:
+    """The run's scores of stacks without a crowd label (the stacks the policy will decide)."""
+    frame = predictions.predictions_frame(session, model_run_id=model_run_id)
+    return frame.loc[frame["label"].isna(), "probability"].to_numpy(float)
 
 
 def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
                     reviews_required: int, sensitivity: float, specificity: float, confidence: float,
-                    actor: str) -> PolicyRecord:
+                    actor: str, promise: str = DEFAULT_PROMISE, stall_share: float | None = None) -> PolicyRecord:
     """Store thresholds (tuned, or chosen on the Thresholds page) as the active policy, audited by ``db.policy``.
 
     A side that decides nothing is ``None`` (stored as NULL). The queue reads the active policy on
@@ -189,16 +263,19 @@ def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None,
     """
     return policies.save_policy(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                                 reviews_required=reviews_required, target_sensitivity=sensitivity,
-                                target_specificity=specificity, confidence=confidence, created_by=actor)
+                                target_specificity=specificity, confidence=confidence, created_by=actor,
+                                promise=promise, stall_share=stall_share)
 
 
 def project_breakdown(reference: pd.DataFrame, *, t_low: float | None, t_high: float | None, confidence: float,
-                      known: KnownAnswers | None) -> pd.DataFrame:
+                      known: KnownAnswers | None, promise: str = DEFAULT_PROMISE,
+                      assumed: HumanErrorRates | None = None) -> pd.DataFrame:
     """Per project under a policy: stacks, stalls, automatic share, counted misses and false alarms,
-    sensitivity and specificity with their lower bounds (human errors included)."""
+    sensitivity and specificity with their lower bounds under ``promise``."""
     rows = []
     for project, group in reference.groupby("project_id", dropna=False):
-        report = evaluate(group, t_low=t_low, t_high=t_high, confidence=confidence, known=known)
+        report = evaluate(group, t_low=t_low, t_high=t_high, confidence=confidence, known=known, promise=promise,
+                          assumed=assumed)
         rows.append({"project": project, "stacks": report.n, "stalled": int(group["label"].sum()),
                      "automatic": report.auto_share, "misses": report.misses, "false_alarms": report.false_alarms,
                      "sensitivity": report.sensitivity, "sensitivity_lower": report.sensitivity_lower,
@@ -247,22 +324,25 @@ class ThresholdsData:
     current: tuple[float | None, float | None] | None
     seconds_per_review: float
     known_answer_rate: float
+    promise: str
 
 
 def thresholds_data(session: Session, *, model_run_id: int, sensitivity: float, specificity: float,
-                    confidence: float, reviews_required: int = 1) -> ThresholdsData:
-    """The reference set, the known answers, the tuned policy (None without both classes), every
-    score of the run, the active policy's thresholds when it is for this run, the median review
-    time and the known-answer rate."""
+                    confidence: float, reviews_required: int = 1, promise: str = DEFAULT_PROMISE) -> ThresholdsData:
+    """The reference set, the known answers, the tuned policy under ``promise`` (None without both
+    classes), every score of the run, the active policy's thresholds when it is for this run, the
+    median review time and the known-answer rate."""
     reference = tuning_reference(session, model_run_id=model_run_id)
     known = known_answers_for(session, model_run_id=model_run_id, reviews_required=reviews_required)
-    scores = predictions.predictions_frame(session, model_run_id=model_run_id)["probability"].to_numpy(float)
+    frame_all = predictions.predictions_frame(session, model_run_id=model_run_id)
+    scores = frame_all["probability"].to_numpy(float)
     active = policies.active_policy(session)
     current = (active.t_low, active.t_high) if active is not None and active.model_run_id == model_run_id else None
     frame = reference.frame
     outcome = None
     if not frame.empty and frame["label"].nunique() == 2:
-        outcome = tune(frame, sensitivity=sensitivity, specificity=specificity, confidence=confidence, known=known)
+        outcome = tune(frame, sensitivity=sensitivity, specificity=specificity, confidence=confidence, known=known,
+                       promise=promise, new_scores=frame_all.loc[frame_all["label"].isna(), "probability"].to_numpy())
     return ThresholdsData(reference=reference, known=known, outcome=outcome, all_probabilities=scores,
                           current=current, seconds_per_review=median_review_seconds(session),
-                          known_answer_rate=known_answers.known_answer_rate(session))
+                          known_answer_rate=known_answers.known_answer_rate(session), promise=promise)

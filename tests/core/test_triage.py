@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import beta, binomtest
 
+from core.relative import side_confidence
 from core.skill import HumanErrorRates
 from core.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
                          validate_thresholds)
@@ -80,23 +81,24 @@ def test_tuner_matches_brute_force(seed):
     humans = list(HUMANS.values())[seed % 3]
     p, y, human = _case(seed, n=40 + seed, with_humans=seed % 2 == 1)
     sens, spec, conf = _targets(seed)
-    expected = _brute_force(p, y, human, sens, spec, conf, humans)
+    level = side_confidence(conf)  # each side's bound, so both hold together at conf
+    expected = _brute_force(p, y, human, sens, spec, level, humans)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TriageWarning)
         tuned = TunedTriagePolicy(sensitivity=sens, specificity=spec, confidence=conf, human_errors=humans).fit(
             p, y, human)
-    if expected < 0:
-        assert not tuned.feasible_ and tuned.report_.n_human == len(p)
-        assert tuned.t_low_ is None and tuned.t_high_ is None
+    report = tuned.report_
+    assert 1 - report.sensitivity_lower == pytest.approx(
+        _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, level))
+    assert 1 - report.specificity_lower == pytest.approx(
+        _bound(report.false_alarms, report.unreviewed_flowing, int(len(y) - y.sum()), humans.false_alarm, level))
+    if expected < 0:  # out of reach: a proposal that misses a target, never reported as meeting them
+        assert not tuned.feasible_
+        assert report.sensitivity_lower < sens or report.specificity_lower < spec
         return
     assert tuned.feasible_
-    report = tuned.report_
     assert report.n - report.n_human == expected
-    assert _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, conf) <= 1 - sens
-    assert 1 - report.sensitivity_lower == pytest.approx(
-        _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, conf))
-    assert 1 - report.specificity_lower == pytest.approx(
-        _bound(report.false_alarms, report.unreviewed_flowing, int(len(y) - y.sum()), humans.false_alarm, conf))
+    assert _bound(report.misses, report.unreviewed_stalled, int(y.sum()), humans.miss, level) <= 1 - sens
 
 
 def test_brute_force_cases_are_not_trivial():
@@ -104,7 +106,8 @@ def test_brute_force_cases_are_not_trivial():
     outcomes = set()
     for seed in range(36):
         p, y, human = _case(seed, n=40 + seed, with_humans=seed % 2 == 1)
-        best = _brute_force(p, y, human, *_targets(seed), list(HUMANS.values())[seed % 3])
+        sens, spec, conf = _targets(seed)
+        best = _brute_force(p, y, human, sens, spec, side_confidence(conf), list(HUMANS.values())[seed % 3])
         outcomes.add("none" if best < 0 else "all" if best == len(p) else "some")
     assert {"none", "some"} <= outcomes
 
@@ -185,8 +188,8 @@ def test_certainly_perfect_humans_give_the_plain_clopper_pearson_bounds():
     p, y, human = _case(12, n=300, with_humans=True)
     report = evaluate_policy(p, y, 0.2, 0.7, human=human, human_errors=HumanErrorRates.perfect(), confidence=0.9)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    assert report.sensitivity_lower == pytest.approx(1 - _upper(report.misses, n_pos, 0.9))
-    assert report.specificity_lower == pytest.approx(1 - _upper(report.false_alarms, n_neg, 0.9))
+    assert report.sensitivity_lower == pytest.approx(1 - _upper(report.misses, n_pos, 0.95))  # 0.9 split in two
+    assert report.specificity_lower == pytest.approx(1 - _upper(report.false_alarms, n_neg, 0.95))
     assert report.human_miss_upper == 0 and report.human_basis == "humans assumed perfect"
 
 
@@ -216,16 +219,44 @@ def test_recorded_human_answers_are_counted_directly():
     assert report.misses == int(((y == 1) & ((p <= 0.2) | (routed & (careless == 0)))).sum())
 
 
-def test_too_few_stalls_warns_and_routes_everything_to_humans():
+def _dominated(tuned: TunedTriagePolicy) -> bool:
+    """Whether some pair of the tuner's table is at least as automatic with both bounds at least as
+    high, one of the three strictly better, than the chosen policy."""
+    r, pairs = tuned.report_, tuned.pairs_
+    at_least = ((pairs["auto_share"] >= r.auto_share - 1e-12) & (pairs["sensitivity_lower"] >= r.sensitivity_lower - 1e-12)
+                & (pairs["specificity_lower"] >= r.specificity_lower - 1e-12))
+    better = ((pairs["auto_share"] > r.auto_share + 1e-12) | (pairs["sensitivity_lower"] > r.sensitivity_lower + 1e-12)
+              | (pairs["specificity_lower"] > r.specificity_lower + 1e-12))
+    return bool((at_least & better).any())
+
+
+def test_too_few_stalls_warns_and_proposes_the_closest_policy_in_reach():
     y = np.array([1] * 50 + [0] * 2000)
     p = np.where(y == 1, 0.95, 0.05)
     with pytest.warns(TriageWarning) as record:
         tuned = TunedTriagePolicy(sensitivity=0.99, specificity=0.95, confidence=0.95).fit(p, y)
     messages = " | ".join(str(w.message) for w in record)
-    assert "only 50 stalled" in messages and "at least 299" in messages and "every stack to humans" in messages
+    assert "only 50 stalled" in messages and "at least 368" in messages and "closest in reach" in messages
     assert "prior" in messages
-    assert not tuned.feasible_ and tuned.report_.n_human == len(y)
-    assert tuned.t_low_ is None and tuned.t_high_ is None
+    assert not tuned.feasible_ and tuned.report_.sensitivity_lower < 0.99
+    routed = evaluate_policy(p, y, None, None, confidence=0.95)
+    assert min(tuned.report_.sensitivity_lower - 0.99, tuned.report_.specificity_lower - 0.95) >= \
+        min(routed.sensitivity_lower - 0.99, routed.specificity_lower - 0.95)
+    assert not _dominated(tuned)
+
+
+def test_out_of_reach_proposal_beats_routing_everything():
+    """The issue's case: 2,000 stacks, 400 stalls, AUC about 0.95, the prior: routing every stack
+    leaves a worse sensitivity bound than deciding most of them."""
+    rng = np.random.default_rng(3)
+    y = np.array([1] * 400 + [0] * 1600)
+    p = 1 / (1 + np.exp(-rng.normal(np.where(y == 1, 1.2, -1.2), 1.0)))
+    with pytest.warns(TriageWarning, match="closest in reach"):
+        tuned = TunedTriagePolicy(sensitivity=0.99, specificity=0.95).fit(p, y)
+    routed = evaluate_policy(p, y, None, None)
+    assert tuned.report_.auto_share > 0.5
+    assert tuned.report_.sensitivity_lower > routed.sensitivity_lower + 0.1
+    assert not _dominated(tuned)
 
 
 def test_one_sided_policy_has_a_none_side():

@@ -81,7 +81,7 @@ def test_without_known_answers_the_human_error_is_the_stated_prior(backend, app_
     with backend.factory() as session:
         assert tuning.known_answers_for(session, model_run_id=app_data.model_run_id) is None
         data = tuning.thresholds_data(session, model_run_id=app_data.model_run_id, sensitivity=0.9,
-                                      specificity=0.9, confidence=0.8)
+                                      specificity=0.9, confidence=0.8, promise="absolute")
     assert tuning.human_error_rates(None, t_low=0.3, t_high=0.7) == HumanErrorRates.prior()
     assert data.outcome.tuned.human_errors_ == HumanErrorRates.prior()
     assert tuning.describe_humans(data.outcome.tuned.report_, data.known).startswith(
@@ -119,10 +119,11 @@ def test_a_policy_rests_on_the_known_answers_of_its_own_routed_band(backend, app
     band = tuning.human_error_rates(known, t_low=0.4, t_high=0.6)
     assert 0 < inside < 200 and f"{inside} known answers" in band.basis and band.basis.endswith("the routed band")
     assert tuning.human_error_rates(known, t_low=0.0, t_high=0.001) == HumanErrorRates.prior()  # none routed
-    report = tuning.evaluate(reference, t_low=0.0, t_high=0.001, confidence=0.8, known=known)
+    report = tuning.evaluate(reference, t_low=0.0, t_high=0.001, confidence=0.8, known=known, promise="absolute")
     assert tuning.describe_humans(report, known).startswith(
         "no known-answer reviews in this policy's routed band yet: human error from the prior")
-    outcome = tuning.tune(reference, sensitivity=0.85, specificity=0.9, confidence=0.8, known=known)
+    outcome = tuning.tune(reference, sensitivity=0.85, specificity=0.9, confidence=0.8, known=known,
+                          promise="absolute")
     tuned = outcome.tuned
     own = tuning.human_error_rates(known, t_low=tuned.t_low_, t_high=tuned.t_high_)
     assert tuned.feasible_ and tuned.report_.sensitivity_lower >= 0.85 and tuned.report_.specificity_lower >= 0.9
@@ -133,11 +134,40 @@ def test_a_policy_rests_on_the_known_answers_of_its_own_routed_band(backend, app
 def test_tune_counts_human_error_and_the_bounds_say_so(backend, app_data):
     with backend.factory() as session:
         reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
-    tuned = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8, known=None).tuned
+    outcome = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8, known=None, promise="absolute")
+    tuned = outcome.tuned
     assert tuned.report_.human_miss_upper > 0 and tuned.report_.human_false_alarm_upper > 0
     assert tuned.report_.sensitivity_lower >= 0.8 and tuned.report_.specificity_lower >= 0.8
-    again = tuning.evaluate(reference, t_low=tuned.t_low_, t_high=tuned.t_high_, confidence=0.8, known=None)
+    again = tuning.evaluate(reference, t_low=tuned.t_low_, t_high=tuned.t_high_, confidence=0.8, known=None,
+                            promise="absolute")
     assert again == tuned.report_
+    assert outcome.other.promise == "relative" and outcome.other.human_miss_upper == 0
+
+
+def test_the_default_promise_is_relative_and_reports_the_absolute_reading_beside_it(backend, app_data):
+    with backend.factory() as session:
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    outcome = tuning.tune(reference, sensitivity=0.9, specificity=0.9, confidence=0.8, known=None)
+    report = outcome.tuned.report_
+    assert outcome.promise == "relative" and report.human_miss_upper == 0 and report.human_false_alarm_upper == 0
+    assert outcome.tuned.feasible_ and report.sensitivity_lower >= 0.9 and report.specificity_lower >= 0.9
+    assert outcome.other == tuning.evaluate(reference, t_low=report.t_low, t_high=report.t_high, confidence=0.8,
+                                            known=None, promise="absolute")
+    assert outcome.other.sensitivity_lower < report.sensitivity_lower  # the prior's human misses count there
+    assert "routed stacks keep the human answer" in tuning.describe_humans(report, None)
+
+
+def test_a_stated_human_assumption_is_named_and_used(backend, app_data):
+    with backend.factory() as session:
+        reference = tuning.tuning_reference(session, model_run_id=app_data.model_run_id).frame
+    assumed = tuning.assumed_humans(0.98, 0.97)
+    outcome = tuning.tune(reference, sensitivity=0.8, specificity=0.8, confidence=0.8, known=None,
+                          promise="absolute", assumed=assumed)
+    report = outcome.tuned.report_
+    assert report.human_basis.startswith("assumed (stated, not measured)")
+    assert report.human_miss_rate == pytest.approx(0.02) and report.human_miss_upper == pytest.approx(0.02, abs=1e-3)
+    with pytest.raises(ValueError, match="human sensitivity"):
+        tuning.assumed_humans(1.5, 0.9)
 
 
 def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, app_data):

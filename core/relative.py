@@ -1,0 +1,156 @@
+"""The relative promise's tuner: each threshold chosen by fixed-sequence testing (Learn-then-Test).
+
+Against the human standard a routed stack keeps its human answer, so only automatic decisions can
+differ from it, and each side rests on one threshold: ``t_low`` changes human "stalled" answers
+(risk ``P(p <= t_low | human stalled)``), ``t_high`` changes human "flowing" answers (risk
+``P(p >= t_high | human flowing)``). Both risks are monotone along their threshold, so walking a
+**fixed grid** of thresholds from the safe end and testing ``H0: risk > target`` at each point with
+the exact binomial test, stopping at the first point not rejected, controls the family-wise error
+(fixed-sequence testing; Learn-then-Test, Angelopoulos et al. 2021; Bates et al. 2021): with
+probability at least ``1 - delta`` the threshold actually chosen keeps its risk within the target,
+although it was tuned on the same reference. ``delta = 1 - confidence`` is split equally between
+the two sides (Bonferroni), so both sides hold together at ``confidence``.
+
+The grid is fixed before any data is seen (not the reference's own scores), as the procedure's
+validity needs. The binomial test's p-value is ``P(Binomial(n, target) <= k)``; it is at most
+``delta`` exactly when the one-sided Clopper–Pearson upper bound of ``k / n`` at ``1 - delta`` is
+at most the target, which is how it is computed here (the bound also serves reports). MAPIE's
+risk-control module implements Learn-then-Test for one threshold of precision / recall style
+risks; these two class-conditional miss rates on one fixed grid are a single scipy call each, so
+no dependency is added for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from core.metrics import clopper_pearson
+
+SIDES = 2
+"""The promise has two sides; ``1 - confidence`` is split equally between them."""
+
+
+def side_confidence(confidence: float) -> float:
+    """Confidence of each side's bound so that both hold together at ``confidence`` (Bonferroni).
+
+    Examples
+    --------
+    >>> round(side_confidence(0.95), 6)
+    0.975
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return 1 - (1 - confidence) / SIDES
+
+
+def threshold_grid() -> np.ndarray:
+    """The fixed candidate thresholds: steps of 0.0005 on [0, 1] and of 0.01 on the logit scale
+    down to ``expit(-18)`` (the low tail, where the zero-failure regime puts ``t_low``)."""
+    return np.unique(np.concatenate([np.linspace(0, 1, 2001), expit(np.linspace(-18, 18, 3601))]))
+
+
+GRID = threshold_grid()
+
+
+@dataclass(frozen=True)
+class SideTest:
+    """The fixed-sequence test of one side along :data:`GRID` (walked from the safe end).
+
+    ``thresholds`` in walking order; ``errors[i]`` human answers of the side's class changed by
+    threshold ``i`` (of ``n``); ``decided[i]`` stacks of any class it decides; ``upper[i]`` the
+    one-sided Clopper–Pearson bound of ``errors[i] / n`` at the side's confidence; ``chosen`` the
+    last index of the rejected prefix (``-1``: the side decides nothing).
+    """
+
+    thresholds: np.ndarray
+    errors: np.ndarray
+    decided: np.ndarray
+    n: int
+    upper: np.ndarray
+    chosen: int
+
+    @property
+    def threshold(self) -> float | None:
+        """The chosen threshold, ``None`` when the side decides nothing."""
+        return None if self.chosen < 0 else float(self.thresholds[self.chosen])
+
+
+def side_test(scores: np.ndarray, y: np.ndarray, *, side: str, max_rate: float, confidence: float,
+              scale: float = 1.0) -> SideTest:
+    """Test one side (``"low"``: ``t_low`` against human "stalled" answers; ``"high"``: ``t_high``
+    against human "flowing" ones) at ``confidence`` and pick its threshold.
+
+    ``scale`` multiplies the reference's counts (errors and class size alike): what a reference
+    ``scale`` times larger with the same error rates would allow (for "what more data would buy").
+    """
+    scores, y = np.asarray(scores, dtype=float), np.asarray(y)
+    if side == "low":
+        thresholds, cls = GRID, 1
+        sorted_all, sorted_cls = np.sort(scores), np.sort(scores[y == cls])
+        decided = np.searchsorted(sorted_all, thresholds, side="right")
+        errors = np.searchsorted(sorted_cls, thresholds, side="right")
+    elif side == "high":
+        thresholds, cls = GRID[::-1], 0
+        sorted_all, sorted_cls = np.sort(scores), np.sort(scores[y == cls])
+        decided = len(sorted_all) - np.searchsorted(sorted_all, thresholds, side="left")
+        errors = len(sorted_cls) - np.searchsorted(sorted_cls, thresholds, side="left")
+    else:
+        raise ValueError(f"side must be 'low' or 'high', not {side!r}")
+    n = int((y == cls).sum())
+    if n == 0:
+        raise ValueError(f"the reference holds no human {'stalled' if cls else 'flowing'} answers")
+    upper = clopper_pearson(errors * scale, n * scale, confidence=confidence, side="upper")[1]
+    rejected = upper <= max_rate
+    chosen = len(rejected) - 1 if rejected.all() else int(np.argmin(rejected)) - 1
+    return SideTest(thresholds=thresholds, errors=errors, decided=decided, n=n, upper=upper, chosen=chosen)
+
+
+def uncross(t_low: float | None, t_high: float | None) -> tuple[float | None, float | None]:
+    """Make ``t_low < t_high`` by raising ``t_high`` to the grid point after ``t_low`` when the two
+    sides' choices meet; raising ``t_high`` only lowers its risk, so both guarantees still hold."""
+    if t_low is None or t_high is None or t_low < t_high:
+        return t_low, t_high
+    above = GRID[GRID > t_low]
+    return t_low, (float(above[0]) if len(above) else None)
+
+
+def relative_thresholds(scores: np.ndarray, y: np.ndarray, *, sensitivity: float, specificity: float,
+                        confidence: float, scale: float = 1.0) -> tuple[float | None, float | None]:
+    """The two thresholds of the relative promise: each side's fixed-sequence choice at half of
+    ``1 - confidence``, uncrossed. ``scale`` as in :func:`side_test`."""
+    level = side_confidence(confidence)
+    low = side_test(scores, y, side="low", max_rate=1 - sensitivity, confidence=level, scale=scale)
+    high = side_test(scores, y, side="high", max_rate=1 - specificity, confidence=level, scale=scale)
+    return uncross(low.threshold, high.threshold)
+
+
+def worst_case_at_share(changed_upper: float, reference_share: float, new_share: float) -> float:
+    """The bound on the share of human answers of one class that automation changes, re-read at
+    another stall share.
+
+    Human answers of a class mix true members and the humans' errors of the other class, and the
+    mix moves with the stall share: at a lower share more of the human "stalled" answers are false
+    alarms, which a good model decides flowing. Without known answers the split is unknown, so the
+    worst case is taken: every changed answer is of the kind whose weight grows, every kept one of
+    the kind whose weight shrinks (class-conditional score and answer distributions unchanged:
+    label shift). For the "stalled" side pass the stall shares; for the "flowing" side pass the
+    flowing shares (``1 -`` the stall shares).
+
+    Examples
+    --------
+    >>> round(worst_case_at_share(0.01, 0.2, 0.2), 6)
+    0.01
+    >>> round(worst_case_at_share(0.0092, 0.2, 0.05), 3)
+    0.042
+    """
+    for name, value in (("reference_share", reference_share), ("new_share", new_share)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    own = new_share / reference_share
+    other = (1 - new_share) / (1 - reference_share)
+    grows, shrinks = max(own, other), min(own, other)
+    changed = changed_upper * grows
+    return float(changed / (changed + (1 - changed_upper) * shrinks)) if changed_upper > 0 else 0.0
