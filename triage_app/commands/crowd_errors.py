@@ -1,0 +1,67 @@
+"""``stalltriage crowd-errors``: the labelled stacks whose crowd answer the model confidently doubts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from triage_app.settings import add_common_options, positive_int, resolve, share
+
+REFERENCE_ROLES = ("out_of_fold", "held_out")
+"""Scores from members that never trained on the stack: the only ones that can doubt its answer."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``crowd-errors``."""
+    parser = subparsers.add_parser(
+        "crowd-errors", help="list likely crowd errors among the labelled stacks, for a second look",
+        description="Rank the labelled stacks whose out-of-fold model score confidently contradicts a "
+                    "low-margin crowd answer (confident learning, cleanlab), most likely error first. "
+                    "Needs a run's out-of-fold scores of the labelled stacks: `stalltriage predict "
+                    "--split all`.")
+    parser.add_argument("--model-run", type=positive_int, default=None, metavar="ID",
+                        help="model run id (default: the newest)")
+    parser.add_argument("--out", type=Path, default=None, metavar="CSV", help="write every flagged stack here")
+    parser.add_argument("--max-margin", type=share, default=None,
+                        help="largest crowd margin |2 crowd_score - 1| still open to doubt "
+                             "(default 0.6: votes up to 80:20; 1 = any vote)")
+    parser.add_argument("--show", type=positive_int, default=20, help="stacks listed on screen (default 20)")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Find and list the likely crowd errors; returns 1 when there is no run or nothing to judge."""
+    from core.crowd_errors import DEFAULT_MAX_MARGIN, find_crowd_errors
+    from db.migrate import SchemaError
+    from db.predictions import get_model_run, predictions_frame
+    from triage_app.database import command_session
+
+    try:
+        with command_session(resolve(args).db_url) as session:
+            model_run = get_model_run(session, run_id=args.model_run)
+            if model_run is None:
+                print("error: no model run " + (f"with id {args.model_run}" if args.model_run else
+                                                "in the database: run `stalltriage predict` first"))
+                return 1
+            frame = predictions_frame(session, model_run_id=model_run.id)
+    except SchemaError as error:
+        print(f"error: {error}")
+        return 1
+    stacks = frame[frame["label"].notna() & frame["role"].isin(REFERENCE_ROLES)]
+    if stacks.empty:
+        print(f"error: run {model_run.id} scored no labelled stack out of fold: "
+              "run `stalltriage predict --split all` with it first")
+        return 1
+    margin = DEFAULT_MAX_MARGIN if args.max_margin is None else args.max_margin
+    flagged = find_crowd_errors(stacks, max_margin=margin)
+    print(f"{len(flagged)} likely crowd errors among {len(stacks)} labelled stacks scored out of fold by run "
+          f"{model_run.id} (confident learning; crowd margin <= {margin:g})")
+    if len(flagged):
+        print(flagged.head(args.show).loc[:, ["filename", "label", "crowd_score", "tier1", "probability", "reason"]]
+              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        flagged.to_csv(args.out, index=False)
+        print(f"wrote {len(flagged)} stacks to {args.out}")
+    return 0
