@@ -22,13 +22,16 @@ if user is None:
     ui.sync_cookie()
     st.stop()
 
-pages = [st.Page(PAGES / "review.py", title="Review", icon=":material/visibility:", default=True),
-         st.Page(PAGES / "dashboard.py", title="Dashboard", icon=":material/monitoring:")]
+ADMIN_PAGES = (("thresholds", "Thresholds", ":material/tune:"), ("export", "Export", ":material/download:"),
+               ("users", "Users", ":material/group:"))
+review = st.Page(PAGES / "review.py", title="Review", icon=":material/visibility:", default=True)
+pages = [review, st.Page(PAGES / "dashboard.py", title="Dashboard", icon=":material/monitoring:")]
 if user.is_admin:
-    pages += [st.Page(PAGES / "thresholds.py", title="Thresholds", icon=":material/tune:"),
-              st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
-              st.Page(PAGES / "users.py", title="Users", icon=":material/group:")]
+    pages += [st.Page(PAGES / f"{name}.py", title=title, icon=icon) for name, title, icon in ADMIN_PAGES]
+else:  # an admin page's URL opened directly lands on Review, saying why
+    pages += [ui.admin_only(title, url_path=name, home=review) for name, title, _ in ADMIN_PAGES]
 page = st.navigation(pages)
+ui.show_refusal()
 
 with st.sidebar:
     st.caption(f"Logged in as **{user.name}** ({user.role})")

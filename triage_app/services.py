@@ -11,11 +11,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.skill import ReviewerSkill
@@ -73,9 +74,27 @@ def login(session: Session, *, name: str, password: str) -> SessionUser | None:
     return login_attempt(session, name=name, password=password).user
 
 
-def session_token(user: SessionUser, *, secret: str) -> str:
-    """A signed token for the browser's session cookie (see :mod:`triage_app.sessions`)."""
-    return sessions.issue_token(secret, user_id=user.id, version=user.session_version)
+def session_token(user: SessionUser, *, secret: str, started: datetime | None = None) -> str:
+    """A signed token for the browser's session cookie (see :mod:`triage_app.sessions`); ``started``:
+    when the session began (default now)."""
+    return sessions.issue_token(secret, user_id=user.id, version=user.session_version,
+                                started=None if started is None else started.timestamp())
+
+
+def session_started(*, token: str, secret: str) -> datetime | None:
+    """When the session of a valid token began (UTC), None for an invalid or expired token."""
+    started = sessions.token_started(secret, token)
+    return None if started is None else datetime.fromtimestamp(started, timezone.utc)
+
+
+def reviewed_since(backend: Backend, user: SessionUser, *, since: datetime) -> int:
+    """How many stacks ``user`` answered since ``since``: the Review page's session counter, read from
+    the database so that it survives a reload."""
+    from db.models import Review
+
+    with backend.factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Review).where(
+            Review.user_id == user.id, Review.created_at >= since)))
 
 
 def resume(session: Session, *, token: str | None, secret: str) -> SessionUser | None:

@@ -1,7 +1,8 @@
 """Signed, expiring session tokens: a reload or a bookmarked URL keeps the user logged in.
 
-The browser keeps a cookie holding ``{user id, session version}`` signed with the server's secret
-(itsdangerous, HMAC-SHA1 with a timestamp). A token is accepted only while it is younger than
+The browser keeps a cookie holding ``{user id, session version, when the session began}`` signed
+with the server's secret (itsdangerous, HMAC-SHA1 with a timestamp). When the session began is
+what the Review page counts "Reviewed this session" from, so the count survives a reload. A token is accepted only while it is younger than
 ``MAX_AGE_S``, its signature matches, and the user is still active with the same
 ``session_version``: logging out, changing the password and deactivation raise that version
 (``db.users``), which ends every session of the user in every browser.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -48,9 +50,21 @@ def load_secret(folder: Path) -> str:
         return value
 
 
-def issue_token(secret: str, *, user_id: int, version: int) -> str:
-    """A signed token for a user at a session version."""
-    return URLSafeTimedSerializer(secret, salt=_SALT).dumps({"u": user_id, "v": version})
+def issue_token(secret: str, *, user_id: int, version: int, started: float | None = None) -> str:
+    """A signed token for a user at a session version; ``started`` (epoch seconds, default now) is
+    when the session began, kept through later tokens of the same session."""
+    return URLSafeTimedSerializer(secret, salt=_SALT).dumps(
+        {"u": user_id, "v": version, "s": time.time() if started is None else started})
+
+
+def token_started(secret: str, token: str, *, max_age_s: int = MAX_AGE_S) -> float | None:
+    """When the session of a valid token began (epoch seconds), None for an invalid or expired token."""
+    try:
+        payload, signed = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=max_age_s,
+                                                                            return_timestamp=True)
+        return float(payload.get("s", signed.timestamp()))
+    except (BadSignature, AttributeError, TypeError, ValueError):
+        return None
 
 
 def user_for_token(session: Session, secret: str, token: str | None, *, max_age_s: int = MAX_AGE_S) -> User | None:

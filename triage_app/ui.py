@@ -11,6 +11,7 @@ in a sandboxed frame); a new browser session reads it back with ``st.context.coo
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,8 @@ from triage_app.settings import Settings, resolve, video_dirs
 
 USER_KEY = "auth_user"
 TOKEN_KEY = "auth_token"
+STARTED_KEY = "auth_started"
+REFUSED_KEY = "nav_refused"
 
 _COOKIE_JS = """
 export default function (component) {
@@ -81,14 +84,20 @@ def session_user() -> services.SessionUser | None:
             current = services.resume(session, token=token, secret=secret())
             if current is not None:
                 st.session_state[TOKEN_KEY] = token
+                st.session_state[STARTED_KEY] = services.session_started(token=token, secret=secret())
         else:
             current = services.current_user(session, user)
     if current is None:
-        st.session_state.pop(USER_KEY, None)
-        st.session_state.pop(TOKEN_KEY, None)
+        for key in (USER_KEY, TOKEN_KEY, STARTED_KEY):
+            st.session_state.pop(key, None)
     elif current != user:
         st.session_state[USER_KEY] = current
     return current
+
+
+def session_started() -> datetime:
+    """When this login session began (at the login, carried over a reload by the session cookie)."""
+    return st.session_state.setdefault(STARTED_KEY, datetime.now(timezone.utc))
 
 
 def sync_cookie() -> None:
@@ -116,6 +125,27 @@ def require_admin() -> services.SessionUser:
     return user
 
 
+def admin_only(title: str, *, url_path: str, home: st.Page) -> st.Page:
+    """A hidden stand-in for an admin page in a reviewer's navigation.
+
+    Without it, a reviewer opening an admin page's URL (a bookmark, a link from an admin) lands on
+    the default page without a word. The stand-in is no admin page (nothing of it runs): it
+    notes why and switches to ``home``, where :func:`show_refusal` says so.
+    """
+    def refuse() -> None:
+        st.session_state[REFUSED_KEY] = f"{title} is a page for admins; you are logged in as a reviewer."
+        st.switch_page(home)
+
+    return st.Page(refuse, title=title, url_path=url_path, visibility="hidden")
+
+
+def show_refusal() -> None:
+    """The message of an admin page just refused (see :func:`admin_only`), once."""
+    message = st.session_state.pop(REFUSED_KEY, None)
+    if message:
+        st.warning(message, icon=":material/lock:")
+
+
 def login_form() -> None:
     """Username + password form; on success the user and their token are kept in the session and
     the app reruns. Failed attempts are audited and throttled (``db.users.login``)."""
@@ -132,8 +162,9 @@ def login_form() -> None:
         elif outcome.user is None:
             st.error("Unknown user name or wrong password.")
         else:
-            st.session_state[USER_KEY] = outcome.user
-            st.session_state[TOKEN_KEY] = services.session_token(outcome.user, secret=secret())
+            started = datetime.now(timezone.utc)
+            st.session_state.update({USER_KEY: outcome.user, STARTED_KEY: started,
+                                     TOKEN_KEY: services.session_token(outcome.user, secret=secret(), started=started)})
             st.rerun()
 
 

@@ -12,8 +12,6 @@ Screenshots go to tmp_path only (the docs' screenshots come from bench/screensho
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,37 +23,12 @@ from sqlalchemy import select
 
 from db.engine import make_engine
 from db.models import AuditEvent, Review, PolicyRecord, User, Stack
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in, prepare, serve
+from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in
 from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REQUIRE_ENV = "STALLTRIAGE_REQUIRE_BROWSER"
 TIMEOUT_MS = 30_000
-
-
-def _require_browser() -> None:
-    missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"Chromium not found at {CHROMIUM} (set CHROMIUM)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the playwright package is not installed"
-    if missing:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{missing} ({REQUIRE_ENV}=1)")
-        pytest.skip(missing)
-
-
-@pytest.fixture
-def served(sqlite_db_url: str, tmp_path: Path) -> Iterator[tuple[str, AppData]]:
-    """`stalltriage app` on a free port over a prepared database; yields its URL and the data."""
-    _require_browser()
-    data = prepare(tmp_path, sqlite_db_url)
-    with serve(data.settings, tmp_path / "app.log") as url:
-        yield url, data
 
 
 def _rows(url: str, query) -> list[tuple]:  # noqa: ANN001 - a SQLAlchemy Select

@@ -133,3 +133,28 @@ def test_queue_runs_dry_with_a_thank_you(app_data):
     assert seen == set(app_data.queue_filenames)
     assert [s.value for s in at.success] == ["Nothing left for you to review. Thank you!"]
     assert len(_reviews(app_data.settings.db_url)) == len(app_data.queue_filenames)
+
+
+def test_the_score_is_hidden_again_for_the_next_stack():
+    at = logged_in(*REVIEWER)
+    at.toggle(key="review_show_score").set_value(True).run()
+    assert [m for m in at.metric if m.label.startswith("Model probability")]
+    at.button(key="review_flowing").click().run()
+    assert not at.exception, at.exception
+    assert at.toggle(key="review_show_score").value is False
+    assert not [m for m in at.metric if m.label.startswith("Model probability")]
+
+
+def test_the_answer_buttons_all_look_alike():
+    at = logged_in(*REVIEWER)
+    kinds = {b.key: b.proto.type for b in at.button if b.key and b.key.startswith("review_") and b.key != "review_model_view_button"}
+    assert len(kinds) == 4 and set(kinds.values()) == {"secondary"}
+
+
+def test_the_session_counter_counts_this_sessions_answers_from_the_database():
+    at = logged_in(*REVIEWER)
+    counter = lambda: next(m.value for m in at.metric if m.label == "Reviewed this session")  # noqa: E731
+    assert counter() == "0"
+    at.button(key="review_flowing").click().run()
+    at.button(key="review_stalled").click().run()
+    assert counter() == "2"

@@ -80,3 +80,24 @@ def test_throttled_login_says_how_long_to_wait(backend):
     assert outcome.user is None and outcome.wait_s > 0
     with backend.factory() as session:
         assert get_user(session, name=ADMIN[0]).session_version == 0
+
+
+def test_a_token_says_when_its_session_began_and_the_counter_counts_from_then(backend, app_data):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import select
+
+    from db import queue
+    from db.models import Prediction
+
+    user, _ = _token(backend, REVIEWER)
+    began = datetime.now(timezone.utc) - timedelta(minutes=5)
+    token = services.session_token(user, secret="s3cret", started=began)
+    assert abs(services.session_started(token=token, secret="s3cret") - began) < timedelta(milliseconds=1)
+    assert services.session_started(token=token, secret="another") is None
+    with backend.factory.begin() as session:
+        stacks = session.scalars(select(Prediction.vessel_id).limit(3)).all()
+        for minutes_ago, stack in zip((10, 2, 1), stacks):
+            queue.submit_review(session, user_id=user.id, vessel_id=stack, answer="flowing",
+                                now=datetime.now(timezone.utc) - timedelta(minutes=minutes_ago))
+    assert services.reviewed_since(backend, user, since=began) == 2

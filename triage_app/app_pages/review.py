@@ -1,5 +1,6 @@
 """Review: watch the next stack in one viewer (outline as volunteers know it, slice keys) and answer
-with one key. The model's score and the model's view are hidden until asked for (no anchoring).
+with one key. The model's score and the model's view are hidden until asked for, and hidden again
+for every new stack (no anchoring); the answer buttons all look alike, so none looks chosen.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import streamlit as st
 from triage_app import retraining, services, ui
 from triage_app.viewer import review_viewer
 
-ANSWERS = (("stalled", "Stalled", "S", "primary", ":material/block:"),
-           ("flowing", "Flowing", "F", "secondary", ":material/water_drop:"),
-           ("unsure", "Unsure", "U", "secondary", None), ("bad_stack", "Bad stack", "B", "secondary", None))
+ANSWERS = (("stalled", "Stalled", "S", ":material/block:"), ("flowing", "Flowing", "F", ":material/water_drop:"),
+           ("unsure", "Unsure", "U", None), ("bad_stack", "Bad stack", "B", None))
 MODEL_VIEW = "review_model_view"
+SHOW_SCORE = "review_show_score"
 # less empty space above the page, so the viewer, the answers and the context fit 1400x900
 COMPACT = "<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>"
 
@@ -28,9 +29,9 @@ def _answer(item: services.ReviewItem, answer: str) -> None:
     started = shown_at.pop(item.vessel_id, None)
     services.submit_review(backend, user, item, answer=answer,
                            seconds=None if started is None else round(time.monotonic() - started, 2))
-    st.session_state["review_done"] = st.session_state.get("review_done", 0) + 1
     st.session_state["review_last"] = f"{item.filename}: {answer.replace('_', ' ')}"
     st.session_state[MODEL_VIEW] = False  # the next stack starts without the model's view
+    st.session_state[SHOW_SCORE] = False  # and without its score
 
 
 @st.cache_data(ttl=20, show_spinner=False)
@@ -59,11 +60,11 @@ def _run_dir(db_url: str, _backend: services.Backend) -> str | None:
 
 
 def buttons(item: services.ReviewItem) -> None:
-    """One button per answer, each with its key."""
+    """One button per answer, each with its key, all alike (a filled one would look chosen already)."""
     columns = st.columns(len(ANSWERS))
-    for column, (answer, label, key, kind, icon) in zip(columns, ANSWERS):
+    for column, (answer, label, key, icon) in zip(columns, ANSWERS):
         column.button(f"{label} ({key})", key=f"review_{answer}", shortcut=key, on_click=_answer, args=(item, answer),
-                      type=kind, width="stretch", icon=icon)
+                      type="secondary", width="stretch", icon=icon)
 
 
 def side_panel(item: services.ReviewItem, media, run_dir: str | None) -> None:  # noqa: ANN001 - ReviewMedia
@@ -80,7 +81,7 @@ def side_panel(item: services.ReviewItem, media, run_dir: str | None) -> None:  
               help="where the ensemble's evidence for 'stalled' lies, slice by slice (Grad-CAM of the run's "
                    "members); hidden by default so that it does not anchor your answer"
                    if run_dir else "the model run's folder is not on this machine")
-    if st.toggle("Show model score", key="review_show_score", value=False,
+    if st.toggle("Show model score", key=SHOW_SCORE,
                  help="hidden by default so that the score does not anchor your answer"):
         st.metric("Model probability (stalled)", f"{item.probability:.3f}")
         with backend.factory() as session:
@@ -93,8 +94,8 @@ def _review() -> None:
     items = services.review_items(backend, user)
     head, progress = st.columns([2, 3])
     head.title("Review")
-    progress.metric("Reviewed this session", st.session_state.get("review_done", 0),
-                    help="stacks you answered since logging in")
+    done = services.reviewed_since(backend, user, since=ui.session_started())
+    progress.metric("Reviewed this session", done, help="stacks you answered since logging in")
     queue_line = progress.empty()  # filled last: the video must not wait for the queue counts
     if not items:
         st.success("Nothing left for you to review. Thank you!")
@@ -121,7 +122,7 @@ def _review() -> None:
         side_panel(item, media, run_dir)
 
     services.prefetch(backend, items[1:])  # after the page is drawn: encoding must not slow the drawing
-    remaining, routed = _remaining(str(backend.engine.url), st.session_state.get("review_done", 0), backend)
+    remaining, routed = _remaining(str(backend.engine.url), done, backend)
     queue_line.caption(f"{remaining:,} of {routed:,} routed stacks still need reviews"
                        + (f" · last: {st.session_state['review_last']}" if "review_last" in st.session_state else ""))
 
