@@ -147,13 +147,17 @@ def _share_em(scores: np.ndarray, labels: np.ndarray, new: np.ndarray) -> float:
 
 
 def _em_prior(posteriors: np.ndarray, prior: float, *, tol: float = 1e-8, max_iter: int = 10_000) -> float:
-    """Saerens et al.'s EM: re-weight posteriors by new/old prior ratios until the mean is stable."""
-    post = np.clip(posteriors, _EPS, 1 - _EPS)
+    """Saerens et al.'s EM: re-weight posteriors by new/old prior ratios until the mean is stable.
+
+    Isotonic posteriors take few distinct values, so the EM runs on those with their counts.
+    """
+    post, counts = np.unique(np.clip(posteriors, _EPS, 1 - _EPS), return_counts=True)
+    weights = counts / counts.sum()
     share = prior
     for _ in range(max_iter):
         stalled = post * (share / prior)
         adjusted = stalled / (stalled + (1 - post) * ((1 - share) / (1 - prior)))
-        updated = float(adjusted.mean())
+        updated = float(adjusted @ weights)
         if abs(updated - share) < tol:
             return updated
         share = updated

@@ -23,6 +23,7 @@ def test_doctests():
     assert doctest.testmod(core.label_shift).failed == 0
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_share_in_most_seeds():
     """Nominal 95 %: over 50 seeds a correct interval misses more than 7 times with probability
     0.3 % (binomial), so ``>= 0.85`` rarely fails by chance. A biased estimator fails it (the mean
