@@ -35,12 +35,13 @@ def _candidates(scores: np.ndarray, points: int) -> np.ndarray:
 
 
 def pair_table(scores: np.ndarray, y: np.ndarray, *, human_errors: HumanErrorRates, confidence: float,
-               points: int = 240) -> pd.DataFrame:
+               promise: str, points: int = 240) -> pd.DataFrame:
     """Every pair of candidate thresholds (``points`` per side, NaN = side off, ``t_low < t_high``)
     with its automatic share and both lower bounds at ``confidence`` for both sides together.
 
     ``human_errors`` are the rates of routed stacks' human labels: the human standard's zero rates
-    for the relative promise, measured / assumed / prior rates for the absolute one.
+    for the relative promise (where a side that is off changes nothing: bound exactly 1), measured /
+    assumed / prior rates for the absolute one.
     """
     scores, y = np.asarray(scores, dtype=float), np.asarray(y)
     stalls, flowing = np.sort(scores[y == 1]), np.sort(scores[y == 0])
@@ -64,9 +65,11 @@ def pair_table(scores: np.ndarray, y: np.ndarray, *, human_errors: HumanErrorRat
     sens = ClassBound(len(stalls), human_errors.miss, level)
     spec = ClassBound(len(flowing), human_errors.false_alarm, level)
     auto = (at_most(everything, lo) + at_least(everything, hi)) / len(scores)
-    return pd.DataFrame({"t_low": lo, "t_high": hi, "auto_share": auto,
-                         "sensitivity_lower": sens.lower(misses, open_pos),
-                         "specificity_lower": spec.lower(false_alarms, open_neg)})
+    sens_lower, spec_lower = sens.lower(misses, open_pos), spec.lower(false_alarms, open_neg)
+    if promise == "relative":
+        sens_lower, spec_lower = np.where(np.isnan(lo), 1.0, sens_lower), np.where(np.isnan(hi), 1.0, spec_lower)
+    return pd.DataFrame({"t_low": lo, "t_high": hi, "auto_share": auto, "sensitivity_lower": sens_lower,
+                         "specificity_lower": spec_lower})
 
 
 def _margin(table: pd.DataFrame, sensitivity: float, specificity: float) -> np.ndarray:

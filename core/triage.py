@@ -216,7 +216,8 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
         ``"absolute"`` (against the truth, human error counted) or ``"relative"`` (against the
         reference labels as the human standard; ``human`` and ``human_errors`` do not apply).
     """
-    if check_promise(promise) == "relative":
+    relative = check_promise(promise) == "relative"
+    if relative:  # a side that decides nothing changes no human answer: its bound is exactly 1
         human, human_errors = None, human_standard()
     scores, y, human = _reference(scores, y, human)
     human_errors = human_errors if human_errors is not None else HumanErrorRates.prior()
@@ -239,7 +240,8 @@ def evaluate_policy(scores: np.ndarray | list, y: np.ndarray | list, t_low: floa
         auto_share=(len(y) - n_human) / len(y) if len(y) else float("nan"),
         misses=misses, false_alarms=false_alarms, unreviewed_stalled=open_pos, unreviewed_flowing=open_neg,
         sensitivity=float(stalled.point(misses, open_pos)), specificity=float(flowing.point(false_alarms, open_neg)),
-        sensitivity_lower=stalled.lower(misses, open_pos), specificity_lower=flowing.lower(false_alarms, open_neg),
+        sensitivity_lower=1.0 if relative and t_low is None else stalled.lower(misses, open_pos),
+        specificity_lower=1.0 if relative and t_high is None else flowing.lower(false_alarms, open_neg),
         confidence=confidence, promise=promise, human_basis=human_errors.basis,
         human_miss_rate=human_errors.miss.mean, human_false_alarm_rate=human_errors.false_alarm.mean,
         human_miss_upper=stalled.weight, human_false_alarm_upper=flowing.weight)
@@ -381,7 +383,8 @@ class TunedTriagePolicy(TriagePolicy):
         high = sweep(-scores, 1 - y, 1 - human, fa_budget, miss_budget).rename(columns=MIRROR)
         high[["t_low", "t_high"]] = -high[["t_low", "t_high"]]
         curve = pd.concat([low.assign(sweep="t_low"), high.assign(sweep="t_high")], ignore_index=True)
-        self.pairs_ = pair_table(scores, y, human_errors=self.human_errors_, confidence=self.confidence)
+        self.pairs_ = pair_table(scores, y, human_errors=self.human_errors_, confidence=self.confidence,
+                                 promise=self.promise)
         self.frontier_ = frontier(self.pairs_, sensitivity=self.sensitivity, specificity=self.specificity)
         keep = self._choose(scores, y, curve)
         self.curve_ = self._describe(self._thin(curve, keep), len(y), stalled, flowing)

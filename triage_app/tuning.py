@@ -242,6 +242,39 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
                        other=other, more=more, share=share)
 
 
+def shortfall(outcome: TuneOutcome) -> str:
+    """What the tuned policy fails, in words ("" when it meets its targets)."""
+    tuned, report = outcome.tuned, outcome.tuned.report_
+    fails = [f"{name} bound {lower:.4f} < target {target}" for name, lower, target in (
+        ("sensitivity", report.sensitivity_lower, tuned.sensitivity),
+        ("specificity", report.specificity_lower, tuned.specificity)) if lower < target]
+    return "; ".join(fails)
+
+
+def _threshold_text(value: float) -> str:
+    return "off" if value is None or np.isnan(value) else f"{value:.4g}"
+
+
+def frontier_table(outcome: TuneOutcome) -> pd.DataFrame:
+    """The frontier for people: one row per distinct policy (the highest share it serves), shares
+    and bounds rounded, thresholds as text ("off" = that side decides nothing)."""
+    frame = outcome.tuned.frontier_.drop_duplicates(["t_low", "t_high"], keep="last")
+    return pd.DataFrame({"automatic at least": frame["share"].map("{:.0%}".format),
+                         "automatic": frame["auto_share"].map("{:.1%}".format),
+                         "t_low": frame["t_low"].map(_threshold_text), "t_high": frame["t_high"].map(_threshold_text),
+                         "sensitivity >=": frame["sensitivity_lower"].map("{:.4f}".format),
+                         "specificity >=": frame["specificity_lower"].map("{:.4f}".format),
+                         "meets targets": frame["meets"].map({True: "yes", False: "no"})})
+
+
+def more_data_table(outcome: TuneOutcome) -> pd.DataFrame:
+    """What a larger reference would buy, for people (see :func:`core.frontier.more_data`)."""
+    more = outcome.more
+    return pd.DataFrame({"reference": more["scale"].map(lambda x: "as now" if x == 1 else f"x{x:g}"),
+                         "stalled": more["stalled"].map("{:,}".format), "flowing": more["flowing"].map("{:,}".format),
+                         "automatic": more["auto_share"].map("{:.1%}".format)})
+
+
 def new_stack_scores(session: Session, *, model_run_id: int) -> np.ndarray:
     """The run's scores of stacks without a crowd label (the stacks the policy will decide)."""
     frame = predictions.predictions_frame(session, model_run_id=model_run_id)

@@ -4,39 +4,72 @@ from __future__ import annotations
 
 import argparse
 
-from triage_app.settings import add_common_options, resolve
+import pandas as pd
+
+from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
+from triage_app.settings import add_common_options, positive_int, probability, resolve, share
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``tune``."""
     parser = subparsers.add_parser(
         "tune", help="tune the triage thresholds against crowd answers and save them as the active policy",
-        description="Pick t_low and t_high so that the most stacks are decided automatically while the "
-                    "combined labels keep sensitivity and specificity above the targets at the given "
-                    "confidence. The reference is every crowd-labelled stack scored out of fold or held "
-                    "out; routed stacks count with the reviewers' error rates, measured on the known-answer "
-                    "stacks of the policy's routed band (or a stated prior while there are none).")
-    parser.add_argument("--sensitivity", type=float, default=0.99, help="target sensitivity (default 0.99)")
-    parser.add_argument("--specificity", type=float, default=0.95, help="target specificity (default 0.95)")
-    parser.add_argument("--confidence", type=float, default=0.95,
-                        help="confidence of the bounds the targets apply to (default 0.95)")
-    parser.add_argument("--model-run", type=int, default=None, metavar="ID",
+        description="Pick t_low and t_high so that the most stacks are decided automatically while the promise "
+                    "holds at the given confidence (both sides together). The default promise is relative to the "
+                    "human standard: the automatic decisions change at most 1 - sensitivity of the human "
+                    "'stalled' answers and 1 - specificity of the human 'flowing' ones; each threshold is chosen "
+                    "by fixed-sequence testing, valid for the thresholds actually chosen. --promise absolute "
+                    "bounds the combined labels against the truth with human error counted (known answers of the "
+                    "policy's routed band, a stated assumption, or a pessimistic prior). The reference is every "
+                    "crowd-labelled stack scored out of fold or held out. Prints both readings, the frontier "
+                    "(automatic share against the bounds in reach), what a larger reference would buy, and the "
+                    "new stacks' stall share against the reference's.")
+    parser.add_argument("--promise", choices=PROMISES, default=DEFAULT_PROMISE,
+                        help=f"which promise the targets keep (default {DEFAULT_PROMISE})")
+    parser.add_argument("--sensitivity", type=probability, default=0.99, help="target sensitivity (default 0.99)")
+    parser.add_argument("--specificity", type=probability, default=0.95, help="target specificity (default 0.95)")
+    parser.add_argument("--confidence", type=probability, default=0.95,
+                        help="confidence of both bounds together (default 0.95; each side at half the risk)")
+    parser.add_argument("--human-sensitivity", type=share, default=None, metavar="S",
+                        help="absolute promise: assume the humans' final label finds this share of stalls "
+                             "(stated, not measured; with --human-specificity)")
+    parser.add_argument("--human-specificity", type=share, default=None, metavar="P",
+                        help="absolute promise: assume the humans' final label keeps this share of flowing stacks")
+    parser.add_argument("--model-run", type=positive_int, default=None, metavar="ID",
                         help="model run id (default: the newest run)")
-    parser.add_argument("--reviews-required", type=int, default=1, metavar="K",
+    parser.add_argument("--reviews-required", type=positive_int, default=1, metavar="K",
                         help="human reviews needed per routed stack (default 1)")
+    parser.add_argument("--accept-shortfall", action="store_true",
+                        help="save the proposed policy even when it misses a target (the shortfall is named)")
     parser.add_argument("--dry-run", action="store_true", help="print the policy without saving it")
     add_common_options(parser)
     parser.set_defaults(func=run)
 
 
+def _assumed(args: argparse.Namespace):  # noqa: ANN202 - HumanErrorRates | None
+    """The stated human error rates, or None; both options or neither."""
+    from triage_app import tuning
+
+    given = (args.human_sensitivity, args.human_specificity)
+    if given == (None, None):
+        return None
+    if None in given:
+        raise SystemExit("error: --human-sensitivity and --human-specificity go together")
+    try:
+        return tuning.assumed_humans(*given)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Tune, print and (unless ``--dry-run``) save; returns the exit code."""
+    """Tune, print and (unless ``--dry-run``, or a shortfall without ``--accept-shortfall``) save."""
     from db.errors import DatabaseInputError
     from db.migrate import SchemaError
     from db.predictions import get_model_run
     from triage_app import tuning
     from triage_app.database import command_session
 
+    assumed = _assumed(args)
     try:
         with command_session(resolve(args).db_url, write=True) as session:
             run_row = get_model_run(session, run_id=args.model_run)
@@ -49,21 +82,26 @@ def run(args: argparse.Namespace) -> int:
                                              reviews_required=args.reviews_required)
             try:
                 outcome = tuning.tune(reference.frame, sensitivity=args.sensitivity, specificity=args.specificity,
-                                      confidence=args.confidence, known=known)
+                                      confidence=args.confidence, known=known, promise=args.promise,
+                                      assumed=assumed,
+                                      new_scores=tuning.new_stack_scores(session, model_run_id=run_row.id))
             except ValueError as error:
                 print(f"error: run {run_row.id} ({run_row.name}): {error}")
                 return 1
             _print(run_row, reference, known, outcome, args)
-            if not outcome.tuned.feasible_:
-                print("no policy meets the targets; the active policy is unchanged")
+            if not outcome.saveable and not args.accept_shortfall:
+                print(f"not saved: {tuning.shortfall(outcome)}; the active policy is unchanged "
+                      "(--accept-shortfall saves it anyway)")
                 return 1
             if args.dry_run:
                 return 0
             policy = tuning.save_thresholds(session, model_run_id=run_row.id, t_low=outcome.tuned.t_low_,
                                             t_high=outcome.tuned.t_high_, reviews_required=args.reviews_required,
                                             sensitivity=args.sensitivity, specificity=args.specificity,
-                                            confidence=args.confidence, actor="cli")
-            print(f"saved as the active policy (id {policy.id}): {_sides(policy.t_low, policy.t_high)}")
+                                            confidence=args.confidence, actor="cli", promise=args.promise,
+                                            stall_share=float(reference.frame["label"].mean()))
+            shortfall = "" if outcome.saveable else f" despite the shortfall ({tuning.shortfall(outcome)})"
+            print(f"saved as the active policy (id {policy.id}){shortfall}: {_sides(policy.t_low, policy.t_high)}")
             return 0
     except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
@@ -78,21 +116,42 @@ def _sides(t_low: float | None, t_high: float | None) -> str:
     return f"t_low={_side(t_low)}, t_high={_side(t_high)}"
 
 
+def _reading(report) -> str:  # noqa: ANN001 - PolicyReport
+    """One report's bounds with the counts they rest on."""
+    return (f"sensitivity >= {report.sensitivity_lower:.4f} ({report.misses} of the reference's stalls decided "
+            f"flowing), specificity >= {report.specificity_lower:.4f} ({report.false_alarms} flowing stacks decided "
+            f"stalled)")
+
+
 def _print(run_row, reference, known, outcome, args: argparse.Namespace) -> None:  # noqa: ANN001 - db rows
     from triage_app import tuning
 
-    report = outcome.tuned.report_
+    report, other = outcome.tuned.report_, outcome.other
     print(f"model run {run_row.id} ({run_row.name})")
     print(f"reference: {reference.describe()}")
-    print(f"humans: {tuning.describe_humans(report, known)}")
+    sentence = promise_sentence(args.promise, sensitivity=args.sensitivity, specificity=args.specificity,
+                                confidence=args.confidence)
+    print(f"promise: {sentence}")
+    print(f"humans (absolute reading): {tuning.describe_humans(report if args.promise == 'absolute' else other, known)}")
     for message in outcome.warnings:
         print(f"warning: {message}")
-    print(f"targets: sensitivity >= {args.sensitivity}, specificity >= {args.specificity} "
-          f"at {args.confidence:.0%} confidence, human error included")
     print(f"policy: t_low = {_side(report.t_low)} (auto flowing), t_high = {_side(report.t_high)} (auto stalled)")
     print(f"automatic: {report.auto_share:.1%} ({report.n_auto_flowing} flowing, {report.n_auto_stalled} stalled, "
           f"{report.n_human} to humans)")
-    print(f"sensitivity {report.sensitivity:.4f} (lower bound {report.sensitivity_lower:.4f}; {report.misses} missed "
-          f"by the model, {report.unreviewed_stalled} stalls routed to humans)")
-    print(f"specificity {report.specificity:.4f} (lower bound {report.specificity_lower:.4f}; {report.false_alarms} "
-          f"false alarms by the model, {report.unreviewed_flowing} flowing stacks routed to humans)")
+    for name, shown in sorted((("relative", report if args.promise == "relative" else other),
+                               ("absolute", report if args.promise == "absolute" else other)),
+                              key=lambda item: item[0] != args.promise):
+        role = "the promise" if name == args.promise else "beside it"
+        print(f"{name} reading ({role}): {_reading(shown)}")
+    if outcome.share is not None:
+        prefix = "warning: " if not outcome.share.holds else ""
+        print(f"{prefix}stall share: {outcome.share.describe()}")
+    print("\nfrontier (the best bounds a policy deciding at least this share reaches):")
+    print(_table(tuning.frontier_table(outcome)))
+    print("\nwhat a larger reference would buy (relative promise, same error rates):")
+    print(_table(tuning.more_data_table(outcome)))
+    print()
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_string(index=False)
