@@ -142,34 +142,88 @@ def workload_figure(comparison: pd.DataFrame, *, done: int) -> go.Figure:
     return fig
 
 
+def time_range(times: pd.Series, *, least: pd.Timedelta) -> list[pd.Timestamp]:
+    """An x range around ``times`` at least ``least`` wide (5 % margins otherwise).
+
+    Plotly fits a time axis to the data: one point, or points seconds apart, get ticks in
+    sub-millisecond steps. A range of at least ``least`` keeps the ticks at readable dates.
+    """
+    naive = pd.to_datetime(times, utc=True).dt.tz_localize(None)  # UTC without an offset, as Plotly writes
+    start, end = naive.min(), naive.max()                          # time data (an offset would not parse)
+    pad = max((end - start) * 0.05, (least - (end - start)) / 2)
+    return [start - pad, end + pad]
+
+
+#: Up to this many points a chart writes each point's value beside it (more would crowd the chart).
+LABELLED_POINTS = 14
+
+
 def agreement_figure(by_day: pd.DataFrame) -> go.Figure:
     """Daily agreement of reviewers with each other and with the model; marker size shows how
-    many answers each point rests on (hover for the count)."""
+    many answers each point rests on, and with few points each is labelled with its share and
+    count. A series without answers (one reviewer: no one to agree with) is left out, and the
+    legend always names what is shown."""
     fig = go.Figure()
     for column, count, name, colour in (("with_reviewers", "reviewer_answers", "with other reviewers", "#1f77b4"),
                                         ("with_model", "model_answers", "with the model", "#d62728")):
         rows = by_day[by_day[count] > 0]
+        if rows.empty:
+            continue
         size = 6 + 14 * np.sqrt(rows[count] / max(1, by_day[count].max()))
-        fig.add_trace(go.Scatter(x=rows["day"], y=rows[column], mode="lines+markers", name=name,
-                                 marker={"size": size, "color": colour}, line={"color": colour},
+        labels = [f"{share:.0%} of {n}" for share, n in zip(rows[column], rows[count])]
+        fig.add_trace(go.Scatter(x=rows["day"], y=rows[column], name=name, line={"color": colour},
+                                 mode="lines+markers+text" if len(rows) <= LABELLED_POINTS else "lines+markers",
+                                 marker={"size": size, "color": colour}, text=labels, textposition="top center",
                                  customdata=rows[count], hovertemplate="%{x|%b %d}: %{y:.0%} of %{customdata} "
                                                                        "answers<extra></extra>"))
-    fig.update_layout(height=300, yaxis={"title": "answers agreeing", "tickformat": ".0%", "range": [0, 1.05]},
-                      xaxis={"tickformat": "%b %d", "dtick": 86_400_000}, legend={"orientation": "h", "y": -0.2},
+    fig.update_layout(height=300, yaxis={"title": "answers agreeing", "tickformat": ".0%", "range": [0, 1.12]},
+                      xaxis={"tickformat": "%b %d", "dtick": 86_400_000,
+                             "range": time_range(by_day["day"], least=pd.Timedelta(days=2))},
+                      showlegend=True, legend={"orientation": "h", "y": -0.2},
                       margin={"t": 20, "b": 40, "l": 50, "r": 10})
     return fig
 
 
 def auto_share_figure(history: pd.DataFrame) -> go.Figure:
     """Automatic share of each saved policy over time (its run's scored stacks), the active one marked:
-    how the share decided without humans grows as reviews retrain the model."""
-    figure = go.Figure(go.Scatter(x=history["created_at"], y=history["auto_share"], mode="lines+markers",
-                                  text=history["run"].map(lambda name: str(name).rsplit("/", 1)[-1]),
-                                  hovertemplate="%{x}<br>%{text}<br>automatic %{y:.1%}<extra></extra>",
-                                  name="policy"))
+    how the share decided without humans grows as reviews retrain the model. Few points are labelled
+    with their share; one policy sits in the middle of a two-day axis."""
+    labelled = len(history) <= LABELLED_POINTS
+    figure = go.Figure(go.Scatter(x=history["created_at"], y=history["auto_share"],
+                                  mode="lines+markers+text" if labelled else "lines+markers",
+                                  text=[f"{share:.0%}" for share in history["auto_share"]], textposition="top center",
+                                  customdata=history["run"].map(lambda name: str(name).rsplit("/", 1)[-1]),
+                                  hovertemplate="%{x|%b %d %H:%M}<br>%{customdata}<br>automatic %{y:.1%}"
+                                                "<extra></extra>", name="saved policy"))
     active = history[history["active"].astype(bool)]
     figure.add_trace(go.Scatter(x=active["created_at"], y=active["auto_share"], mode="markers", name="active",
-                                marker={"size": 14, "symbol": "star"}))
-    figure.update_layout(xaxis_title="policy saved (UTC)", yaxis_title="decided automatically",
-                         yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin={"t": 20})
+                                marker={"size": 14, "symbol": "star"}, hoverinfo="skip"))
+    figure.update_layout(xaxis={"title": "policy saved (UTC)", "tickformat": "%b %d %H:%M",
+                                "range": time_range(history["created_at"], least=pd.Timedelta(days=2))},
+                         yaxis_title="decided automatically", yaxis_tickformat=".0%", yaxis_range=[0, 1.1],
+                         showlegend=True, height=320, margin={"t": 20})
     return figure
+
+
+def frontier_figure(frontier: pd.DataFrame, *, sensitivity: float, specificity: float,
+                    chosen: tuple[float, float, float] | None = None) -> go.Figure:
+    """The automation–quality frontier: for each automatic share, the best lower bounds of
+    sensitivity and specificity a policy deciding at least that share reaches
+    (``TunedTriagePolicy.frontier_``), the targets dashed, the proposed policy marked."""
+    fig = go.Figure()
+    for metric, colour, target in (("sensitivity", LABEL_COLOURS[1], sensitivity),
+                                   ("specificity", LABEL_COLOURS[0], specificity)):
+        fig.add_trace(go.Scatter(x=frontier["share"], y=frontier[f"{metric}_lower"], mode="lines+markers",
+                                 line={"color": colour, "shape": "hv"}, name=f"{metric} bound",
+                                 hovertemplate=f"at least %{{x:.0%}} automatic: {metric} ≥ %{{y:.4f}}<extra></extra>"))
+        fig.add_hline(y=target, line_dash="dash", line_color=colour, annotation_text=f"{metric} target {target:g}",
+                      annotation_position="bottom left")
+    if chosen is not None:
+        share, sens, spec = chosen
+        fig.add_trace(go.Scatter(x=[share, share], y=[sens, spec], mode="markers", name="proposed",
+                                 marker=MARKERS["proposed"],
+                                 hovertemplate="proposed: %{x:.1%} automatic, bound %{y:.4f}<extra></extra>"))
+    fig.update_xaxes(title_text="share decided automatically (at least)", tickformat=".0%", range=[-0.02, 1.02])
+    fig.update_yaxes(title_text="lower confidence bound")
+    fig.update_layout(height=360, margin={"t": 30, "b": 40, "l": 60, "r": 10}, legend={"orientation": "h", "y": -0.3})
+    return fig

@@ -8,9 +8,35 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.promise import promise_sentence
 from db import queue_order
 from triage_app import charts, progress, retraining, services, ui
 from triage_app.settings import resolve
+
+
+def promise_section(policy: services.SavedPolicy | None, lab: progress.LabProgress) -> None:
+    """What the active policy promises, in one sentence, and how many reviews it saves."""
+    if policy is None:
+        st.info("No active policy: every scored stack without a crowd answer goes to reviewers.")
+        return
+    targets = (policy.sensitivity, policy.specificity, policy.confidence)
+    if None not in targets:
+        sensitivity, specificity, confidence = targets
+        sentence = promise_sentence(policy.promise, sensitivity=sensitivity, specificity=specificity,
+                                    confidence=confidence)
+        st.markdown(f"**The active policy's promise.** {sentence}")
+    automatic = lab.needs_humans_without_model - lab.stats.routed_to_humans
+    st.caption(f"It decides {automatic:,} of {lab.needs_humans_without_model:,} scored stacks without a crowd "
+               f"answer automatically: {automatic * lab.reviews_required:,} reviews saved at "
+               f"{lab.reviews_required} per stack.")
+
+
+def table_or_note(frame: pd.DataFrame, note: str, **kwargs: object) -> None:
+    """``frame`` as a table, or ``note`` when it has no rows (an empty grid tells nothing)."""
+    if frame.empty:
+        st.caption(note)
+    else:
+        st.dataframe(frame, hide_index=True, **kwargs)
 
 
 def progress_section(lab: progress.LabProgress, reviews: pd.DataFrame, now: pd.Timestamp) -> None:
@@ -62,17 +88,19 @@ def agreement_section(data: dict) -> None:
         st.caption(f"Share of stalled/flowing answers agreeing with the other reviewers' majority on the same stack, "
                    f"and with the model (probability ≥ {data['threshold']:.2f} = stalled), per day.")
         st.plotly_chart(charts.agreement_figure(by_day), key="dashboard_agreement_chart")
+        if not by_day["reviewer_answers"].any():
+            st.caption("Agreement between reviewers appears once two or more reviewers answer the same stacks.")
     left, right = st.columns(2)
     with left:
         st.markdown("**Per reviewer**")
-        st.dataframe(data["agreement"], key="dashboard_agreement", hide_index=True,
-                     column_config={"agreement": st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                                 max_value=1)})
+        table_or_note(data["agreement"], "Needs stacks answered by two or more reviewers.", key="dashboard_agreement",
+                      column_config={"agreement": st.column_config.ProgressColumn(format="percent", min_value=0,
+                                                                                  max_value=1)})
     with right:
         st.markdown("**Model vs humans**")
         st.caption("Stacks where the reviewers' majority contradicts the model, most confident model first.")
-        st.dataframe(data["disagreements"], key="dashboard_disagreements", hide_index=True,
-                     column_config={"probability": st.column_config.NumberColumn(format="%.3f")})
+        table_or_note(data["disagreements"], "None so far.", key="dashboard_disagreements",
+                      column_config={"probability": st.column_config.NumberColumn(format="%.3f")})
 
 
 def skill_section(data: dict) -> None:
@@ -138,6 +166,7 @@ def show() -> None:
     now = pd.Timestamp.now(tz="UTC")
     lab = progress.lab_progress(backend, now=now)
     data = services.dashboard_data(backend)
+    promise_section(services.saved_policy(backend), lab)
     progress_section(lab, data["reviews"], now)
     savings_section(lab)
     agreement_section(data)
