@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.promise import DEFAULT_PROMISE
 from core.skill import ReviewerSkill
 from core.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, users
@@ -327,21 +328,23 @@ def model_runs(backend: Backend) -> dict[int, str]:
 
 
 def thresholds_page_data(backend: Backend, *, model_run_id: int, sensitivity: float, specificity: float,
-                         confidence: float, reviews_required: int = 1) -> tuning.ThresholdsData:
+                         confidence: float, reviews_required: int = 1,
+                         promise: str = DEFAULT_PROMISE) -> tuning.ThresholdsData:
     """What the Thresholds page shows (see :func:`triage_app.tuning.thresholds_data`), read in one session."""
     with backend.factory() as session:
         return tuning.thresholds_data(session, model_run_id=model_run_id, sensitivity=sensitivity,
                                       specificity=specificity, confidence=confidence,
-                                      reviews_required=reviews_required)
+                                      reviews_required=reviews_required, promise=promise)
 
 
 def activate_thresholds(backend: Backend, admin: SessionUser, *, model_run_id: int, t_low: float | None,
                         t_high: float | None, reviews_required: int, sensitivity: float, specificity: float,
-                        confidence: float) -> int:
+                        confidence: float, promise: str = DEFAULT_PROMISE, stall_share: float | None = None) -> int:
     """Save thresholds chosen on the Thresholds page as the active policy (audited); its id."""
     return run_transaction(backend.factory, lambda session: tuning.save_thresholds(
         session, model_run_id=model_run_id, t_low=t_low, t_high=t_high, reviews_required=reviews_required,
-        sensitivity=sensitivity, specificity=specificity, confidence=confidence, actor=admin.name).id, write=True)
+        sensitivity=sensitivity, specificity=specificity, confidence=confidence, actor=admin.name, promise=promise,
+        stall_share=stall_share).id, write=True)
 
 
 def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) -> None:

@@ -42,8 +42,11 @@ def _thresholds(at, sensitivity: float, specificity: float, confidence: float):
 
 def test_thresholds_page_warns_about_too_few_stalls():
     at = _thresholds(logged_in(*ADMIN), 0.99, 0.95, 0.95)
-    assert any("at least 299 are needed" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) == 3
+    assert any("at least 368 are needed" in w.value for w in at.warning)
+    assert [i.value for i in at.info] == ['Relative to the human standard: the automatic decisions change at most 1% '
+                                          'of the human "stalled" answers and at most 5% of the human "flowing" '
+                                          'answers (95% confidence for both sides together).']
+    assert len(at.get("plotly_chart")) == 4  # the frontier, the trade-off, the histogram, the ROC
     assert {m.label for m in at.metric} >= {"Decided automatically", "Sensitivity (bound)", "Specificity (bound)"}
 
 
@@ -51,11 +54,11 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         assert active_policy(session) is None
         assert queue.queue_stats(session).routed_to_humans == 20
-    at = _thresholds(logged_in(*ADMIN), 0.85, 0.9, 0.8)
+    at = _thresholds(logged_in(*ADMIN), 0.9, 0.97, 0.8)
     assert not at.warning
     captions = " ".join(c.value for c in at.caption)
     assert "Reference: 200 reference stacks (53 stalled): 200 out_of_fold (53 stalled); tier 1: 200" in captions
-    assert "Humans (tuned policy): no known-answer reviews yet: human error from the prior" in captions
+    assert "Humans (absolute reading): no known-answer reviews yet: human error from the prior" in captions
     at.button(key="thresholds_use_tuned").click().run()
     t_low, t_high = _input(at, "thresholds_t_low").value, _input(at, "thresholds_t_high").value
     assert 0 < t_low < t_high < 1
@@ -64,7 +67,8 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
     with sessions() as session:
         policy = active_policy(session)
         assert (policy.t_low, policy.t_high, policy.created_by) == (pytest.approx(t_low), pytest.approx(t_high), ADMIN[0])
-        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.85, 0.9, 0.8)
+        assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.9, 0.97, 0.8)
+        assert (policy.promise, policy.stall_share) == ("relative", 53 / 200)
         routed = queue.queue_stats(session).routed_to_humans
         assert 0 < routed < 20
     reviewer = logged_in(*REVIEWER)
@@ -73,6 +77,23 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
         probability = session.execute(select(queue.Prediction.probability).join(queue.Stack)
                                       .where(queue.Stack.filename == shown)).scalar_one()
     assert t_low < probability < t_high
+
+
+def test_a_proposal_that_misses_its_targets_needs_a_named_confirmation(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "thresholds.py")).run()
+    at.radio(key=[r.key for r in at.radio if r.key.startswith("thresholds_promise")][0]).set_value("absolute").run()
+    assert not at.exception, at.exception
+    assert any("proposes the closest policy in reach" in c.value for c in at.caption)
+    at.button(key="thresholds_use_tuned").click().run()
+    confirm = at.checkbox(key="thresholds_confirm_shortfall")
+    assert confirm.label.startswith("Save although the proposal misses its targets: sensitivity bound")
+    assert at.button(key="thresholds_save").disabled
+    confirm.check().run()
+    assert not at.button(key="thresholds_save").disabled
+    at.button(key="thresholds_save").click().run()
+    with sessions() as session:
+        assert active_policy(session).promise == "absolute"
 
 
 def test_manual_thresholds_must_be_ordered(sessions):

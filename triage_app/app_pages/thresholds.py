@@ -1,15 +1,20 @@
 """Thresholds (admin): start from the saved policy, compare it with a proposed one, save.
 
-The page opens on the active policy (its run, targets and thresholds); the tuner's suggestion is
-one click away, never applied by itself. A threshold may be off (that side decides nothing). "Saved policy" and "proposed" are shown side by side on
-the reference set (quality) and on the review queue (workload), and saving is possible only when
-the proposal differs from what is saved.
+The page opens on the active policy (its run, promise, targets and thresholds; the saved policy's
+targets even when another run is chosen); the tuner's suggestion is one click away, never applied
+by itself. A threshold may be off (that side decides nothing). "Saved policy" and "proposed" are
+shown side by side on the reference set (quality) and on the review queue (workload), with the
+promise in force in one sentence, the frontier (what each automatic share can promise), what a
+larger reference would buy and the new stacks' stall share. Saving is possible only when the
+proposal differs from what is saved, and a proposal that misses its targets needs a confirmation
+that names what it misses.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
 from core.triage import PolicyReport, validate_thresholds
 from triage_app import charts, services, tuning, ui
 
@@ -18,10 +23,10 @@ DEFAULT_TARGETS = (0.99, 0.95, 0.95)
 
 @st.cache_data(ttl=60, show_spinner="Tuning...")
 def _page_data(db_url: str, model_run_id: int, sensitivity: float, specificity: float, confidence: float,
-               reviews_required: int, _backend: object) -> tuning.ThresholdsData:
+               reviews_required: int, promise: str, _backend: object) -> tuning.ThresholdsData:
     return services.thresholds_page_data(_backend, model_run_id=model_run_id, sensitivity=sensitivity,
                                          specificity=specificity, confidence=confidence,
-                                         reviews_required=reviews_required)
+                                         reviews_required=reviews_required, promise=promise)
 
 
 def _fmt(value: float | None) -> str:
@@ -36,13 +41,19 @@ def _saved_line(saved: services.SavedPolicy | None, runs: dict[int, str]) -> str
             f"on {saved.created_at:%Y-%m-%d %H:%M} UTC.")
 
 
-def targets(saved: services.SavedPolicy | None, run_id: int) -> tuple[float, float, float, int]:
-    """The target inputs, starting from the saved policy's targets when it is for this run."""
+def targets(saved: services.SavedPolicy | None, run_id: int) -> tuple[str, float, float, float, int]:
+    """The promise and target inputs, starting from the saved policy's (whichever run it is for:
+    the targets the lab last chose, e.g. by the demo or ``tune``), else the defaults."""
     start = DEFAULT_TARGETS
-    if saved is not None and saved.model_run_id == run_id:
+    if saved is not None:
         start = tuple(v if v is not None else d for v, d in
                       zip((saved.sensitivity, saved.specificity, saved.confidence), DEFAULT_TARGETS))
     k_start = saved.reviews_required if saved is not None else 1
+    promise_start = saved.promise if saved is not None else DEFAULT_PROMISE
+    promise = st.radio("Promise", PROMISES, index=PROMISES.index(promise_start), horizontal=True,
+                       key=f"thresholds_promise_{run_id}",
+                       format_func={"relative": "relative to the human standard (default)",
+                                    "absolute": "absolute, against the truth (human error counted)"}.get)
     columns = st.columns(4)
     sensitivity = columns[0].number_input("Target sensitivity", 0.5, 0.9999, start[0], 0.005, format="%.4f",
                                           key=f"thresholds_sensitivity_{run_id}")
@@ -51,7 +62,8 @@ def targets(saved: services.SavedPolicy | None, run_id: int) -> tuple[float, flo
     confidence = columns[2].number_input("Confidence of the bounds", 0.5, 0.999, start[2], 0.01, format="%.3f",
                                          key=f"thresholds_confidence_{run_id}")
     reviews = columns[3].number_input("Reviews per routed stack", 1, 9, k_start, key=f"thresholds_reviews_{run_id}")
-    return sensitivity, specificity, confidence, int(reviews)
+    st.info(promise_sentence(promise, sensitivity=sensitivity, specificity=specificity, confidence=confidence))
+    return promise, sensitivity, specificity, confidence, int(reviews)
 
 
 Thresholds = tuple[float | None, float | None]
@@ -80,11 +92,18 @@ def proposed_thresholds(run_id: int, saved: Thresholds | None, suggested: Thresh
         values.append(number if decides else None)
     inputs[2].button(f"Use the tuned thresholds ({_fmt(suggested[0])}, {_fmt(suggested[1])})",
                      key="thresholds_use_tuned", on_click=_set_thresholds, args=(run_id, suggested),
-                     disabled=not feasible, help=None if feasible else "the tuner found no policy meeting the targets")
+                     help=None if feasible else "no policy meets the targets: this is the closest one in reach")
     if saved is not None:
         inputs[3].button("Back to the saved policy", key="thresholds_use_saved", on_click=_set_thresholds,
                          args=(run_id, saved))
     return values[0], values[1]
+
+
+def _bound_basis(report: PolicyReport, rate: str) -> str:
+    """What a bound counts, by promise."""
+    if report.promise == "relative":
+        return "counts the automatic decisions that change a human answer (routed stacks keep theirs)"
+    return f"counts the humans' {rate} rate on routed stacks"
 
 
 def _policy_column(column, title: str, report: PolicyReport | None, preview_column, targets_met: bool | None,
@@ -100,12 +119,14 @@ def _policy_column(column, title: str, report: PolicyReport | None, preview_colu
             cells[0].metric("Decided automatically", f"{report.auto_share:.1%}", help="share of the reference stacks")
             cells[1].metric("Sensitivity (bound)", f"{report.sensitivity:.4f}", f"≥ {report.sensitivity_lower:.4f}",
                             delta_color="off", delta_arrow="off",
-                            help=f"{report.misses} stalls missed by the model, {report.unreviewed_stalled} routed "
-                                 f"to humans; the {confidence:.0%} lower bound counts the humans' miss rate")
+                            help=f"{report.misses} stalls decided flowing by the model, {report.unreviewed_stalled} "
+                                 f"routed to humans; the lower bound ({confidence:.0%} for both sides together) "
+                                 + _bound_basis(report, "miss"))
             cells[2].metric("Specificity (bound)", f"{report.specificity:.4f}", f"≥ {report.specificity_lower:.4f}",
                             delta_color="off", delta_arrow="off",
-                            help=f"{report.false_alarms} false alarms by the model, {report.unreviewed_flowing} "
-                                 "flowing stacks routed to humans; the bound counts the humans' false-alarm rate")
+                            help=f"{report.false_alarms} flowing stacks decided stalled by the model, "
+                                 f"{report.unreviewed_flowing} routed to humans; the lower bound "
+                                 + _bound_basis(report, "false-alarm"))
         cells = st.columns(3)
         cells[0].metric("Meets targets", "-" if targets_met is None else ("yes" if targets_met else "no"))
         cells[1].metric("To humans", f"{preview_column['to humans']:,.0f}",
@@ -129,9 +150,10 @@ def show() -> None:
     ids = list(runs)
     run_id = st.selectbox("Model run", ids, format_func=runs.get, key="thresholds_run",
                           index=ids.index(saved.model_run_id) if saved is not None and saved.model_run_id in runs else 0)
-    sensitivity, specificity, confidence, reviews = targets(saved, run_id)
+    promise, sensitivity, specificity, confidence, reviews = targets(saved, run_id)
 
-    page = _page_data(str(backend.engine.url), run_id, sensitivity, specificity, confidence, reviews, backend)
+    page = _page_data(str(backend.engine.url), run_id, sensitivity, specificity, confidence, reviews, promise,
+                      backend)
     reference = page.reference.frame
     if reference.empty or reference["label"].nunique() < 2:
         st.warning("This run has no out-of-fold or held-out scores on crowd-labelled stacks of both classes: "
@@ -141,9 +163,12 @@ def show() -> None:
         st.warning(message)
     tuned = page.outcome.tuned
     st.caption(f"Reference: {page.reference.describe()}. The tuner "
-               + ("meets the targets." if tuned.feasible_ else "cannot meet the targets (it would route every stack "
-                                                               "to humans)."))
-    st.caption(f"Humans (tuned policy): {tuning.describe_humans(tuned.report_, page.known)}.")
+               + ("meets the targets." if tuned.feasible_ else
+                  f"cannot meet the targets; it proposes the closest policy in reach ({tuning.shortfall(page.outcome)})."))
+    absolute = tuned.report_ if promise == "absolute" else page.outcome.other
+    st.caption(f"Humans (absolute reading): {tuning.describe_humans(absolute, page.known)}.")
+    if page.outcome.share is not None:
+        (st.caption if page.outcome.share.holds else st.warning)(f"Stall share: {page.outcome.share.describe()}.")
     saved_here = (saved.t_low, saved.t_high) if saved is not None and saved.model_run_id == run_id else None
     t_low, t_high = proposed_thresholds(run_id, saved_here, (tuned.t_low_, tuned.t_high_), tuned.feasible_)
     try:
@@ -152,9 +177,11 @@ def show() -> None:
         st.error(str(error))
         st.stop()
 
-    proposed = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence, known=page.known)
+    proposed = tuning.evaluate(reference, t_low=t_low, t_high=t_high, confidence=confidence, known=page.known,
+                               promise=promise)
     current = None if saved_here is None else tuning.evaluate(reference, t_low=saved_here[0], t_high=saved_here[1],
-                                                              confidence=confidence, known=page.known)
+                                                              confidence=confidence, known=page.known,
+                                                              promise=promise)
     preview = tuning.queue_preview(services.queue_probabilities(backend, model_run_id=run_id), current=saved_here,
                                    proposed=(t_low, t_high), seconds_per_review=page.seconds_per_review,
                                    reviews_required=reviews)
@@ -166,21 +193,49 @@ def show() -> None:
     left, right = st.columns(2)
     _policy_column(left, "Saved policy", current, preview["current"], met(current), confidence)
     _policy_column(right, "Proposed", proposed, preview["proposed"], met(proposed), confidence)
-    unchanged = (saved is not None and saved_here == (t_low, t_high) and saved.reviews_required == reviews)
+    unchanged = (saved is not None and saved_here == (t_low, t_high) and saved.reviews_required == reviews
+                 and saved.promise == promise)
+    misses = _misses(proposed, sensitivity, specificity)
+    confirmed = not misses or st.checkbox(f"Save although the proposal misses its targets: {misses}",
+                                          key="thresholds_confirm_shortfall")
+    blocked = "the proposal equals the saved policy" if unchanged else (
+        None if confirmed else "tick the confirmation above: the proposal misses its targets")
     if st.button("Save the proposed policy as the active policy", key="thresholds_save", type="primary",
-                 disabled=unchanged, help="the proposal equals the saved policy" if unchanged else None):
+                 disabled=blocked is not None, help=blocked):
         policy_id = services.activate_thresholds(backend, admin, model_run_id=run_id, t_low=t_low, t_high=t_high,
                                                  reviews_required=reviews, sensitivity=sensitivity,
-                                                 specificity=specificity, confidence=confidence)
+                                                 specificity=specificity, confidence=confidence, promise=promise,
+                                                 stall_share=float(reference["label"].mean()))
         _page_data.clear()
         st.success(f"Saved policy {policy_id} as the active policy: the review queue follows it now.")
 
-    charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.known)
+    frontier_section(page.outcome, proposed, sensitivity, specificity)
+    charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.known, promise)
     known_answers_section(backend, admin, page.known_answer_rate)
 
 
+def _misses(report: PolicyReport, sensitivity: float, specificity: float) -> str:
+    """What a report misses of its targets, in words ("" when it meets both)."""
+    return "; ".join(f"{name} bound {lower:.4f} < {target:g}" for name, lower, target in (
+        ("sensitivity", report.sensitivity_lower, sensitivity), ("specificity", report.specificity_lower, specificity))
+        if lower < target)
+
+
+def frontier_section(outcome: tuning.TuneOutcome, proposed: PolicyReport, sensitivity: float,
+                     specificity: float) -> None:
+    """What each automatic share can promise on this reference, and what a larger one would buy."""
+    st.subheader("Frontier: automatic share against the bounds in reach")
+    st.plotly_chart(charts.frontier_figure(outcome.tuned.frontier_, sensitivity=sensitivity, specificity=specificity,
+                                           chosen=(proposed.auto_share, proposed.sensitivity_lower,
+                                                   proposed.specificity_lower)), key="thresholds_frontier")
+    left, right = st.columns([3, 2])
+    left.dataframe(tuning.frontier_table(outcome), hide_index=True, key="thresholds_frontier_table")
+    right.caption("What a larger reference would buy (relative promise, the same error rates):")
+    right.dataframe(tuning.more_data_table(outcome), hide_index=True, key="thresholds_more_data")
+
+
 def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyReport | None, sensitivity: float,
-                   specificity: float, confidence: float, known) -> None:  # noqa: ANN001
+                   specificity: float, confidence: float, known, promise: str) -> None:  # noqa: ANN001
     """Trade-off curves with both policies marked, score histograms, ROC and the per-project table."""
     st.subheader("Automatic share vs quality")
     marks = {"proposed": (proposed.auto_share, proposed.sensitivity, proposed.specificity)}
@@ -194,7 +249,7 @@ def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyRepo
     right.plotly_chart(charts.roc_figure(reference), key="thresholds_roc")
     st.subheader("Per project (proposed policy)")
     st.dataframe(tuning.project_breakdown(reference, t_low=proposed.t_low, t_high=proposed.t_high,
-                                          confidence=confidence, known=known),
+                                          confidence=confidence, known=known, promise=promise),
                  key="thresholds_projects", hide_index=True)
 
 

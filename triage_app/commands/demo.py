@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from triage_app.settings import PASSWORD_ENV, Settings, add_common_options, resolve
+from triage_app.settings import PASSWORD_ENV, Settings, add_common_options, probability, resolve
 
 DEMO_USERS = (("admin", "admin"), ("reviewer", "reviewer"))
 LOGINS_FILE = "demo-logins.txt"
@@ -40,10 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="training time budget in minutes (default 4)")
     parser.add_argument("--profile", choices=("realistic", "tiny"), default="realistic",
                         help="synthetic stack sizes (tiny: small and fast, for tests)")
-    parser.add_argument("--sensitivity", type=float, default=0.95,
-                        help="tuning target (default 0.95: a few hundred demo stalls cannot prove 0.99)")
-    parser.add_argument("--specificity", type=float, default=0.9, help="tuning target (default 0.9)")
-    parser.add_argument("--confidence", type=float, default=0.8, help="confidence of the bounds (default 0.8)")
+    parser.add_argument("--sensitivity", type=probability, default=0.95,
+                        help="tuning target of the relative promise (default 0.95: a few hundred demo stalls "
+                             "cannot prove 0.99)")
+    parser.add_argument("--specificity", type=probability, default=0.9, help="tuning target (default 0.9)")
+    parser.add_argument("--confidence", type=probability, default=0.8,
+                        help="confidence of both bounds together (default 0.8)")
     parser.add_argument("--no-app", action="store_true", help="stop after preparing everything")
     parser.add_argument("--host", default="127.0.0.1", help="app address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8501, help="app port (default 8501)")
@@ -95,7 +97,8 @@ def prepare(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     if _step("tune", ["tune", "--sensitivity", str(args.sensitivity), "--specificity", str(args.specificity),
                       "--confidence", str(args.confidence), *common]) != 0:
-        print("no policy saved: the review queue serves every test stack (tune again with lower targets)")
+        print("no policy saved: the review queue serves every test stack (see the frontier above; "
+              "`stalltriage tune --accept-shortfall` saves the closest policy)")
     return add_demo_users(settings)
 
 
