@@ -75,11 +75,10 @@ def login(session: Session, *, name: str, password: str) -> SessionUser | None:
     return login_attempt(session, name=name, password=password).user
 
 
-def session_token(user: SessionUser, *, secret: str, started: datetime | None = None) -> str:
-    """A signed token for the browser's session cookie (see :mod:`triage_app.sessions`); ``started``:
-    when the session began (default now)."""
-    return sessions.issue_token(secret, user_id=user.id, version=user.session_version,
-                                started=None if started is None else started.timestamp())
+def session_ticket(user: SessionUser, *, secret: str, started: datetime) -> str:
+    """A one-minute ticket the page exchanges for the HttpOnly session cookie (see :mod:`triage_app.server`);
+    ``started``: when the session began, which the cookie's token keeps."""
+    return sessions.issue_ticket(secret, user_id=user.id, version=user.session_version, started=started.timestamp())
 
 
 def session_started(*, token: str, secret: str) -> datetime | None:

@@ -2,10 +2,16 @@
 
 The browser keeps a cookie holding ``{user id, session version, when the session began}`` signed
 with the server's secret (itsdangerous, HMAC-SHA1 with a timestamp). When the session began is
-what the Review page counts "Reviewed this session" from, so the count survives a reload. A token is accepted only while it is younger than
-``MAX_AGE_S``, its signature matches, and the user is still active with the same
-``session_version``: logging out, changing the password and deactivation raise that version
-(``db.users``), which ends every session of the user in every browser.
+what the Review page counts "Reviewed this session" from, so the count survives a reload. A
+token is accepted only while it is younger than ``MAX_AGE_S``, its signature matches, and the user
+is still active with the same ``session_version``: logging out, changing the password and
+deactivation raise that version (``db.users``), which ends every session of the user in every
+browser.
+
+The browser never sees the token in page script: the cookie is HttpOnly, set by the server
+(:mod:`triage_app.server`) in exchange for a **ticket**, a signed note of the session valid for
+``TICKET_MAX_AGE_S`` that the page posts once after a login or a reload (which renews the
+cookie's expiry).
 
 The secret comes from ``STALLTRIAGE_SECRET`` or, by default, from a file created once (mode 0600)
 in the folder that holds the volume store, so that every app process serving one data folder
@@ -28,7 +34,13 @@ SECRET_ENV = "STALLTRIAGE_SECRET"
 SECRET_FILE = "session-secret"
 COOKIE = "stalltriage_session"
 MAX_AGE_S = 12 * 3600
+TICKET_MAX_AGE_S = 60
+SESSION_ROUTE = "/auth/session"
+"""Where the page posts a ticket for the cookie (served by :mod:`triage_app.server`)."""
+LOGOUT_ROUTE = "/auth/logout"
+"""Where the page asks for the cookie to be cleared."""
 _SALT = "stalltriage-session"
+_TICKET_SALT = "stalltriage-cookie-ticket"
 
 
 def load_secret(folder: Path) -> str:
@@ -55,6 +67,23 @@ def issue_token(secret: str, *, user_id: int, version: int, started: float | Non
     when the session began, kept through later tokens of the same session."""
     return URLSafeTimedSerializer(secret, salt=_SALT).dumps(
         {"u": user_id, "v": version, "s": time.time() if started is None else started})
+
+
+def issue_ticket(secret: str, *, user_id: int, version: int, started: float) -> str:
+    """A short-lived ticket the page exchanges for the session cookie (:func:`token_for_ticket`)."""
+    return URLSafeTimedSerializer(secret, salt=_TICKET_SALT).dumps({"u": user_id, "v": version, "s": started})
+
+
+def token_for_ticket(secret: str, ticket: str, *, max_age_s: int = TICKET_MAX_AGE_S) -> str | None:
+    """The session token a valid, fresh ticket stands for; None for a forged, stale or garbled one.
+
+    The user is not looked up here: every use of the token checks the user and the session version.
+    """
+    try:
+        payload = URLSafeTimedSerializer(secret, salt=_TICKET_SALT).loads(ticket, max_age=max_age_s)
+        return issue_token(secret, user_id=int(payload["u"]), version=int(payload["v"]), started=float(payload["s"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
 
 
 def token_started(secret: str, token: str, *, max_age_s: int = MAX_AGE_S) -> float | None:

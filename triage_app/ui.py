@@ -3,10 +3,11 @@
 Roles are enforced on the server: the router adds admin pages only for admins, and every admin
 page calls :func:`require_admin`, which re-reads the user's role from the database on each run.
 
-Sessions survive a reload: after a login the browser keeps a signed, expiring token in a cookie
-(set by a two-line script mounted with ``st.components.v2``, which runs in the page itself, not
-in a sandboxed frame); a new browser session reads it back with ``st.context.cookies``. See
-:mod:`triage_app.sessions` for what makes a token valid.
+Sessions survive a reload: after a login the browser keeps a signed, expiring token in an
+HttpOnly cookie, which page scripts cannot read. The server sets it (:mod:`triage_app.server`)
+when a small script mounted with ``st.components.v2`` posts the session's one-minute ticket; a
+new browser session reads the cookie back with ``st.context.cookies`` and renews it the same way.
+See :mod:`triage_app.sessions` for what makes a token valid.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from triage_app import services, sessions
 from triage_app.settings import Settings, resolve, video_dirs
 
 USER_KEY = "auth_user"
-TOKEN_KEY = "auth_token"
+TICKET_KEY = "auth_ticket"
 STARTED_KEY = "auth_started"
 REFUSED_KEY = "nav_refused"
 
@@ -31,9 +32,10 @@ _COOKIE_JS = """
 export default function (component) {
     const { data } = component;
     if (!data) return;
-    const tail = "; path=/; SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");
-    document.cookie = data.token ? `${data.name}=${data.token}; max-age=${data.max_age}${tail}`
-                                 : `${data.name}=; max-age=0${tail}`;
+    const body = data.ticket || "";
+    if (window.stalltriageCookieSent === body) return;  // once per ticket (or logout) and page
+    window.stalltriageCookieSent = body;
+    fetch(data.ticket ? data.set_route : data.clear_route, { method: "POST", body, credentials: "same-origin" });
 }
 """
 _cookie = st.components.v2.component("stalltriage_session_cookie", js=_COOKIE_JS)
@@ -82,17 +84,22 @@ def session_user() -> services.SessionUser | None:
         if user is None:
             token = st.context.cookies.get(sessions.COOKIE)
             current = services.resume(session, token=token, secret=secret())
-            if current is not None:
-                st.session_state[TOKEN_KEY] = token
-                st.session_state[STARTED_KEY] = services.session_started(token=token, secret=secret())
+            if current is not None:  # a new ticket renews the cookie: the session slides on while used
+                _keep_session(current, services.session_started(token=token, secret=secret()))
         else:
             current = services.current_user(session, user)
     if current is None:
-        for key in (USER_KEY, TOKEN_KEY, STARTED_KEY):
+        for key in (USER_KEY, TICKET_KEY, STARTED_KEY):
             st.session_state.pop(key, None)
     elif current != user:
         st.session_state[USER_KEY] = current
     return current
+
+
+def _keep_session(user: services.SessionUser, started: datetime) -> None:
+    """Remember the logged-in user and when the session began; the page gets a ticket for the cookie."""
+    st.session_state.update({USER_KEY: user, STARTED_KEY: started,
+                             TICKET_KEY: services.session_ticket(user, secret=secret(), started=started)})
 
 
 def session_started() -> datetime:
@@ -101,10 +108,10 @@ def session_started() -> datetime:
 
 
 def sync_cookie() -> None:
-    """Keep the browser's session cookie in step with this session: set while logged in, else cleared."""
-    token = st.session_state.get(TOKEN_KEY)
-    _cookie(key="auth_cookie", data={"name": sessions.COOKIE, "token": token, "max_age": sessions.MAX_AGE_S},
-            height=0)
+    """Keep the browser's session cookie in step with this session: set (by the server, from this
+    session's ticket) while logged in, else cleared."""
+    _cookie(key="auth_cookie", data={"ticket": st.session_state.get(TICKET_KEY), "set_route": sessions.SESSION_ROUTE,
+                                     "clear_route": sessions.LOGOUT_ROUTE}, height=0)
 
 
 def require_login() -> services.SessionUser:
@@ -162,9 +169,7 @@ def login_form() -> None:
         elif outcome.user is None:
             st.error("Unknown user name or wrong password.")
         else:
-            started = datetime.now(timezone.utc)
-            st.session_state.update({USER_KEY: outcome.user, STARTED_KEY: started,
-                                     TOKEN_KEY: services.session_token(outcome.user, secret=secret(), started=started)})
+            _keep_session(outcome.user, datetime.now(timezone.utc))
             st.rerun()
 
 

@@ -1,6 +1,7 @@
 """The Review page without surprises, in a real headless Chromium: the model score is hidden again
-for each new stack, "Reviewed this session" survives a reload, and a reviewer who opens an admin
-page's URL lands on Review with a message saying why."""
+for each new stack, "Reviewed this session" survives a reload, a reviewer who opens an admin
+page's URL lands on Review with a message saying why, and the session cookie is HttpOnly (page
+scripts cannot read it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in
 from tests.fixtures.app_data import REVIEWER
+from triage_app.sessions import COOKIE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -50,6 +52,9 @@ def test_score_reset_counter_after_reload_and_an_admin_url(served):
         _answer(page, "Stalled (S)")
         expect(page.locator("[data-testid=stMetric]").filter(has_text="Reviewed this session")
                .locator("[data-testid=stMetricValue]")).to_have_text("2")
+        cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert COOKIE not in page.evaluate("document.cookie")
         page.reload()
         page.get_by_role("heading", name="Review").wait_for()
         assert _counter(page) == "2"  # counted from the database since the session began

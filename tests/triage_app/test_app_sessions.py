@@ -22,7 +22,7 @@ def backend(app_data):
 def _token(backend, who) -> tuple[services.SessionUser, str]:
     with backend.factory.begin() as session:
         user = services.login(session, name=who[0], password=who[1])
-    return user, services.session_token(user, secret="s3cret")
+    return user, sessions.issue_token("s3cret", user_id=user.id, version=user.session_version)
 
 
 def _resume(backend, token, secret="s3cret"):
@@ -92,7 +92,7 @@ def test_a_token_says_when_its_session_began_and_the_counter_counts_from_then(ba
 
     user, _ = _token(backend, REVIEWER)
     began = datetime.now(timezone.utc) - timedelta(minutes=5)
-    token = services.session_token(user, secret="s3cret", started=began)
+    token = sessions.issue_token("s3cret", user_id=user.id, version=user.session_version, started=began.timestamp())
     assert abs(services.session_started(token=token, secret="s3cret") - began) < timedelta(milliseconds=1)
     assert services.session_started(token=token, secret="another") is None
     with backend.factory.begin() as session:
@@ -101,3 +101,18 @@ def test_a_token_says_when_its_session_began_and_the_counter_counts_from_then(ba
             queue.submit_review(session, user_id=user.id, vessel_id=stack, answer="flowing",
                                 now=datetime.now(timezone.utc) - timedelta(minutes=minutes_ago))
     assert services.reviewed_since(backend, user, since=began) == 2
+
+
+def test_a_ticket_stands_for_its_session_for_a_minute_only(backend):
+    from datetime import datetime, timedelta, timezone
+
+    user, _ = _token(backend, REVIEWER)
+    began = datetime.now(timezone.utc) - timedelta(hours=1)
+    ticket = services.session_ticket(user, secret="s3cret", started=began)
+    token = sessions.token_for_ticket("s3cret", ticket)
+    assert _resume(backend, token) == user  # the cookie's token, renewed now, keeps when the session began
+    assert abs(services.session_started(token=token, secret="s3cret") - began) < timedelta(milliseconds=1)
+    assert sessions.token_for_ticket("another", ticket) is None
+    assert sessions.token_for_ticket("s3cret", token) is None  # a token is no ticket
+    time.sleep(2.1)  # itsdangerous counts whole seconds
+    assert sessions.token_for_ticket("s3cret", ticket, max_age_s=1) is None

@@ -12,7 +12,7 @@ from pathlib import Path
 from triage_app.settings import (DATA_DIR_ENV, DB_ENV, STORE_ENV, VIDEO_DIRS_ENV, Settings, add_common_options, port,
                                   resolve)
 
-ENTRY = Path(__file__).resolve().parents[1] / "app.py"
+ENTRY = Path(__file__).resolve().parents[1] / "server.py"  # the app plus the routes that set its cookie
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
