@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.skill import HumanErrorRates
 from core.combined_bound import HUMAN_ALPHA_SHARE
+from core.relative import side_confidence
+from core.skill import HumanErrorRates
 from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
     max_rounds
         Most tuning rounds.
     """
-    level = 1 - (1 - confidence) * HUMAN_ALPHA_SHARE
+    level = 1 - (1 - side_confidence(confidence)) * HUMAN_ALPHA_SHARE  # the level ClassBound bounds each rate at
     rates = known.rates(None, None, prior=prior)
     for round_ in range(1, max_rounds + 1):
         with warnings.catch_warnings():

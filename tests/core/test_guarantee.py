@@ -8,6 +8,7 @@ import pytest
 from core.guarantee import KnownAnswers, tune_with_known_answers
 from core.skill import HumanErrorRates
 from core.combined_bound import HUMAN_ALPHA_SHARE
+from core.relative import side_confidence
 from core.triage import TriageWarning, evaluate_policy
 
 
@@ -40,15 +41,15 @@ def test_no_known_answer_in_the_band_falls_back_to_the_prior():
     assert known.rates(0.1, 0.9) == HumanErrorRates.prior()
 
 
-@pytest.mark.parametrize("targets", [(0.95, 0.95), (0.9, 0.9), (0.99, 0.99)])
-def test_the_promise_rests_on_rates_no_better_than_its_own_bands(targets):
+@pytest.mark.parametrize("targets, reachable", [((0.95, 0.95), True), ((0.9, 0.9), True), ((0.99, 0.99), False)])
+def test_the_promise_rests_on_rates_no_better_than_its_own_bands(targets, reachable):
     y, p, _ = _lab(1)
     ky, kp, klabel = _lab(2)
     known = KnownAnswers(score=kp, label=klabel, truth=ky)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TriageWarning)
         tuned = tune_with_known_answers(p, y, known, sensitivity=targets[0], specificity=targets[1], confidence=0.9)
-    level = 1 - 0.1 * HUMAN_ALPHA_SHARE
+    level = 1 - (1 - side_confidence(0.9)) * HUMAN_ALPHA_SHARE
     own = known.rates(tuned.t_low_, tuned.t_high_)
     used = tuned.human_errors_
     assert used.miss.upper(level) >= own.miss.upper(level)
@@ -57,10 +58,10 @@ def test_the_promise_rests_on_rates_no_better_than_its_own_bands(targets):
     honest = evaluate_policy(p, y, tuned.t_low_, tuned.t_high_, human_errors=own, confidence=0.9)
     assert honest.sensitivity_lower >= tuned.report_.sensitivity_lower
     assert honest.specificity_lower >= tuned.report_.specificity_lower
-    if tuned.feasible_:
-        assert tuned.report_.sensitivity_lower >= targets[0] and tuned.report_.specificity_lower >= targets[1]
-    if tuned.t_low_ is not None or tuned.t_high_ is not None:  # a band narrower than every score: harder stacks
-        assert used != known.rates(None, None)
+    meets = tuned.report_.sensitivity_lower >= targets[0] and tuned.report_.specificity_lower >= targets[1]
+    assert tuned.feasible_ == meets == reachable
+    assert tuned.t_low_ is not None and tuned.t_high_ is not None  # decided or proposed: a band narrower than all
+    assert used != known.rates(None, None)  # so the rates come from harder stacks than every score's
 
 
 def test_known_answers_must_align():

@@ -130,3 +130,15 @@ def test_mixed_error_upper_covers_by_simulation():
 def test_mixed_error_upper_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mixed_error_upper(**kwargs)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1e-300, 1e-17, 1e-16, 1e-15, 1e-9, 0.3, 1 - 1e-9, 1 - 1e-16, 1.0])
+def test_the_mixed_bound_is_defined_for_every_weight_from_0_to_1(weight):
+    """Tiny or near-one human error bounds once crashed the Clopper–Pearson call (confidence 1.0)."""
+    from core.metrics import mixed_error_budget, mixed_error_upper
+
+    bound = mixed_error_upper(np.arange(5), 10, 100, weight)
+    assert np.isfinite(bound).all() and ((0 <= bound) & (bound <= 1)).all()
+    assert (np.diff(bound) >= 0).all()  # still grows with the counted errors
+    budget = mixed_error_budget(100, weight, 0.05)
+    assert len(budget) >= 1 and (np.diff(budget) <= 0).all()
