@@ -113,8 +113,11 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
         log.info("round %d: t_low=%s t_high=%s on %s", round_, tuned.t_low_, tuned.t_high_, rates.basis)
         if _worse(rates, own, level) == rates:
             if not tuned.feasible_:
-                warnings.warn("no policy meets the targets on this reference set: routing every stack to humans "
-                              f"(human error rates: {rates.basis})", TriageWarning, stacklevel=2)
+                warnings.warn("no policy meets the targets on this reference set: proposing the closest in reach "
+                              f"({tuned.report_.auto_share:.1%} automatic, sensitivity >= "
+                              f"{tuned.report_.sensitivity_lower:.4f}, specificity >= "
+                              f"{tuned.report_.specificity_lower:.4f}; human error rates: {rates.basis})",
+                              TriageWarning, stacklevel=2)
             return tuned
         rates = _worse(rates, own, level)
     tuned.human_errors_ = own

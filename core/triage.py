@@ -315,7 +315,12 @@ class TunedTriagePolicy(TriagePolicy):
         routed stacks per class, point sensitivity/specificity and their lower bounds, and
         ``feasible``.
     feasible_ : bool
-        False when no policy meets the targets; the policy then routes every stack to humans.
+        False when no policy meets the targets; the policy is then the closest one in reach
+        (:func:`core.frontier.closest_policy`). Always True under the relative promise, where
+        routing a stack changes no human answer.
+    pairs_, frontier_ : pandas.DataFrame
+        Candidate pairs with their bounds, and for each automatic share the best bounds in reach
+        (:mod:`core.frontier`).
 
     Notes
     -----
