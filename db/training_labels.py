@@ -1,11 +1,12 @@
 """Reviewers' answers as training labels: what a lab's reviews teach the next model.
 
-A stack's reviewed label is its final human label as the export decides it (``db.export``): at
-least k stalled/flowing answers (k = the active policy's ``reviews_required``), with several
-answers their skill-weighted (Dawid–Skene) vote. One rule for both places, so the labels a
-model learns from are the labels the lab exports. Answers to known-answer stacks measure the
-reviewer and never relabel a stack (such a stack keeps its known crowd label); a stack that
-reviewers marked a bad stack, or whose reviewers tie, has no reviewed label.
+A stack's reviewed label is its final human label as the export decides it (``db.export``): the
+stack's own k (the ``reviews_required`` recorded with its most recent review) reached by its
+answers, with several stalled/flowing answers their skill-weighted (Dawid–Skene) vote. One rule for
+both places, so the labels a model learns from are the labels the lab exports. Answers to
+known-answer stacks measure the reviewer and never relabel a stack (such a stack keeps its known
+crowd label); a stack that reviewers marked a bad stack (at least k such answers, outnumbering the
+others), or whose reviewers tie, has no reviewed label.
 
 Reviewed stacks enter training whatever their split, as records with ``source="review"`` and
 their human label (trusted like tier 1). A reviewed test stack thereby becomes a labelled stack
