@@ -1,6 +1,6 @@
 """Ablation of the training recipe: each choice against the previous default, several seeds, medians.
 
-    python bench/ablation.py --train-data DIR --test-data DIR --store STORE --out OUT
+    python -m bench.ablation --train-data DIR --test-data DIR --store STORE --out OUT
                              [--time-budget 3] [--seeds 0 1 2] [--threads 2] [--variants NAME ...]
 
 ``--train-data`` and ``--test-data`` are `stalltriage synth` output directories (train and test can

@@ -1,6 +1,6 @@
 """The active-learning loop measured: reviews answered by a simulated reviewer, retrain, re-tune, per queue order.
 
-    python bench/active.py [--out bench-out/active] [--n-labelled 300] [--n-pool 600] [--n-test 600]
+    python -m bench.active [--out bench-out/active] [--n-labelled 300] [--n-pool 600] [--n-test 600]
                            [--stall-rate 0.1] [--rounds 3] [--reviews 200] [--orders boundary,uncertainty,random,control]
                            [--base-budget 4] [--round-budget 3 | --round-epochs E] [--reviewer-sensitivity 0.9]
                            [--reviewer-specificity 0.95] [--profile realistic] [--threads 2]
@@ -33,7 +33,6 @@ import platform
 import random
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -41,25 +40,23 @@ import numpy as np
 import pandas as pd
 import torch
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository, not bench/ (bench/db.py shadows db)
-
-from core.predict import predict_stacks  # noqa: E402
-from core.records import StackRecord  # noqa: E402
-from core.rundir import RunDir  # noqa: E402
-from core.store import key_for  # noqa: E402
-from core.synth import generate  # noqa: E402
-from db.engine import make_engine, make_session_factory  # noqa: E402
-from db.models import ModelRun, User  # noqa: E402
-from db.known_answers import set_known_answer_rate  # noqa: E402
-from db.policy import save_policy  # noqa: E402
-from db.queue import claim_next, submit_review  # noqa: E402
-from db.recording import record_predictions  # noqa: E402
-from db.training_labels import training_records  # noqa: E402
-from db.vessels import stack_records  # noqa: E402
-from training.cv import train_cv  # noqa: E402
-from training.evaluation import score_report  # noqa: E402
-from training.warmstart import continuation_config  # noqa: E402
-from triage_app.retraining import tune_and_activate  # noqa: E402
+from core.predict import predict_stacks
+from core.records import StackRecord
+from core.rundir import RunDir
+from core.store import key_for
+from core.synth import generate
+from db.engine import make_engine, make_session_factory
+from db.models import ModelRun, User
+from db.known_answers import set_known_answer_rate
+from db.policy import save_policy
+from db.queue import claim_next, submit_review
+from db.recording import record_predictions
+from db.training_labels import training_records
+from db.vessels import stack_records
+from training.cv import train_cv
+from training.evaluation import score_report
+from training.warmstart import continuation_config
+from triage_app.retraining import tune_and_activate
 
 TARGETS = {"target_sensitivity": 0.99, "target_specificity": 0.95, "confidence": 0.95}
 

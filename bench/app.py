@@ -1,6 +1,6 @@
 """Review latency: from submitting an answer to the next stack's video being ready, at 100k vessels.
 
-    python bench/app.py [--vessels 100000] [--reviews 40] [--think 2.0] [--db URL | --postgres]
+    python -m bench.app [--vessels 100000] [--reviews 40] [--think 2.0] [--db URL | --postgres]
 
 Builds a database with ``--vessels`` stacks (200 labelled, enough in the review queue, the rest
 scored far from the boundary), a real volume store and original videos, then measures two paths
@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
@@ -36,14 +35,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from db.engine import open_engine  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, free_port  # noqa: E402
-from tests.fixtures.app_data import ADMIN, REVIEWER, build_app_data  # noqa: E402
-from triage_app import services  # noqa: E402
-from triage_app.commands import app  # noqa: E402
+from db.engine import open_engine
+from db.migrate import upgrade
+from testkit.app_data import ADMIN, REVIEWER, build_app_data
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, free_port
+from triage_app import services
+from triage_app.commands import app
 
 def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noqa: ANN001 - Settings
     """Seconds from submit to the next stack's media in hand, through the services."""
@@ -143,7 +140,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="stalltriage-bench-app-"))
     server = None
     if args.postgres:
-        from tests.fixtures.postgres import PostgresServer
+        from testkit.postgres import PostgresServer
 
         server = PostgresServer().start()
         server.execute("CREATE DATABASE bench")

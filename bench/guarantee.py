@@ -1,6 +1,6 @@
 """Does the triage promise hold on new stacks once humans err? Coverage of the tuner's bounds.
 
-    python bench/guarantee.py [--trials 60] [--k 3] [--oof RUN_DIR/oof.csv] [--seed 0]
+    python -m bench.guarantee [--trials 60] [--k 3] [--oof RUN_DIR/oof.csv] [--seed 0]
 
 Each trial simulates a labelled reference side (6,000 stacks), a fresh unlabelled side (30,000) and
 known-answer stacks (one per nine fresh ones, from every score), all scored by a model with AUC

@@ -1,6 +1,6 @@
 """Ingest throughput, side by side in one run: raw decode vs the winners' ROI code vs ours.
 
-    python bench/ingest.py [--stacks 200] [--workers 2] [--repeats 3] [--data DIR]
+    python -m bench.ingest [--stacks 200] [--workers 2] [--repeats 3] [--data DIR]
 
 (a) ``raw``: decode every frame of every stack and nothing else (``core.mp4.iter_frames``): the
     limit for any pipeline that reads every frame.

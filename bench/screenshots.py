@@ -1,8 +1,8 @@
 """Screenshots of every page of the app for the docs, in a real headless Chromium at 1400x900.
 
-    python bench/screenshots.py --out docs/screenshots                       # the tests' small data set
+    python -m bench.screenshots --out docs/screenshots                       # the tests' small data set
     stalltriage demo --no-app --data-dir /tmp/demo --profile tiny --n-train 200 --n-test 40
-    python bench/screenshots.py --out docs/screenshots --demo-dir /tmp/demo  # a trained synthetic demo
+    python -m bench.screenshots --out docs/screenshots --demo-dir /tmp/demo  # a trained synthetic demo
 
 Writes login, review (with the outline), review-model-view (Grad-CAM), dashboard, thresholds,
 users and export PNGs to ``--out`` (the tests never write there). The reviewer answers a few
@@ -17,12 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from db.migrate import upgrade  # noqa: E402
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve  # noqa: E402
-from tests.fixtures.app_data import ADMIN, REVIEWER  # noqa: E402
-from triage_app.settings import Settings  # noqa: E402
+from db.migrate import upgrade
+from testkit.app_data import ADMIN, REVIEWER
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve
+from triage_app.settings import Settings
 
 STAGE = "[data-testid=review-stage]"
 

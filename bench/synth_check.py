@@ -1,6 +1,6 @@
 """Is a synthetic profile hard for hand-made features yet learnable by the project's own chain?
 
-    python bench/synth_check.py [--out bench-out/synth-check] [--profile realistic] [--n-train 600]
+    python -m bench.synth_check [--out bench-out/synth-check] [--profile realistic] [--n-train 600]
                                 [--stall-rate 0.2] [--seed 5] [--learn] [--learn-train 400]
                                 [--learn-test 200] [--time-budget 8]
 
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
+from bench.synth_features import (INTENSITY_FEATURES, METADATA_FEATURES, TEMPORAL_FEATURES, handmade_features,
+                                  leak_scores)
 from core.synth import make_job
-from core.synth_features import (INTENSITY_FEATURES, METADATA_FEATURES, TEMPORAL_FEATURES, handmade_features,
-                                 leak_scores)
 
 FEATURE_SETS = {
     "metadata": (METADATA_FEATURES, True),

@@ -11,7 +11,7 @@ from core.models import Net3D
 from core.predict import Ensemble, crossfit_fold, load_ensemble
 from core.preprocess import InputSpec
 from core.saliency import Explainer, overlay, to_stack
-from tests.fixtures.run_dir import make_run_dir
+from testkit.run_dir import make_run_dir
 
 
 def _bright_blob(depth=20, height=30, width=40, at=(10, 8, 30)) -> np.ndarray:

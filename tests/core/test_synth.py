@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
+from bench.synth_features import METADATA_FEATURES, handmade_features, leak_scores, orange_mask, read_bgr
 from core.synth import generate, make_job, stack_filename
-from core.synth_features import METADATA_FEATURES, handmade_features, leak_scores, orange_mask, read_bgr
 from core.synth_profiles import DIFFICULTY
 from core.synth_render import OUTLINE_RGB, render_stack
 from core.synth_vessels import CELL_MODES, STALLED_MODES, penetrating, target_cells

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import CHROMIUM, prepare, serve
-from tests.fixtures.app_data import AppData
+from testkit.app_data import AppData
+from testkit.app_server import CHROMIUM, prepare, serve
 
 REQUIRE_ENV = "STALLTRIAGE_REQUIRE_BROWSER"
 

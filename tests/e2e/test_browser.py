@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from db.engine import make_engine
 from db.models import AuditEvent, Review, PolicyRecord, User, Stack
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in
-from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
+from testkit.app_data import ADMIN, REVIEWER, AppData
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.server import CHROMIUM, LAUNCH_ARGS, log_in
-from tests.fixtures.app_data import REVIEWER
+from testkit.app_data import REVIEWER
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, log_in
 from triage_app.sessions import COOKIE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.app_data import AppData, build_app_data
+from testkit.app_data import AppData, build_app_data
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine, make_session_factory
 from db.users import authenticate
-from tests.fixtures.app_data import AppData
+from testkit.app_data import AppData
 from triage_app.settings import DB_ENV, STORE_ENV
 
 ENTRY = str(Path(__file__).resolve().parents[2] / "triage_app" / "app.py")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.fixtures.app_data import ADMIN, REVIEWER
+from testkit.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import ENTRY, PAGES, logged_in, use_app_data
 from triage_app import services
 

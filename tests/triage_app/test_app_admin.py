@@ -11,7 +11,7 @@ from db.models import PolicyRecord
 from db.policy import active_policy
 from db.queue_order import queue_order
 from db.users import get_user, list_users
-from tests.fixtures.app_data import ADMIN, REVIEWER
+from testkit.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
 
 

@@ -10,7 +10,7 @@ import pytest
 from core.promise import promise_sentence
 from db.engine import make_engine, make_session_factory
 from db.policy import save_policy
-from tests.fixtures.app_data import ADMIN, REVIEWER
+from testkit.app_data import ADMIN, REVIEWER
 from tests.triage_app.helpers import PAGES, logged_in, use_app_data
 from triage_app import charts
 

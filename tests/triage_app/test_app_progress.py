@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from db import queue
+from testkit.app_data import REVIEWER
 from triage_app import progress, services
-from tests.fixtures.app_data import REVIEWER
 
 NOW = pd.Timestamp("2026-11-30 12:00", tz="UTC")
 

@@ -15,7 +15,7 @@ from core.mp4 import iter_frames
 
 from db.engine import make_engine
 from db.models import Review, User, Stack
-from tests.fixtures.app_data import REVIEWER
+from testkit.app_data import REVIEWER
 from tests.triage_app.helpers import logged_in, use_app_data
 
 
@@ -76,7 +76,7 @@ def test_review_page_shows_one_viewer_with_the_outline_and_hides_the_score(tmp_p
 
 def test_the_model_view_is_off_until_asked_for(app_data, tmp_path):
     from db.models import ModelRun
-    from tests.fixtures.run_dir import make_run_dir
+    from testkit.run_dir import make_run_dir
 
     engine = make_engine(app_data.settings.db_url)
     with engine.begin() as connection:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from db.users import deactivate_user, end_sessions, get_user, set_password
-from tests.fixtures.app_data import ADMIN, REVIEWER
+from testkit.app_data import ADMIN, REVIEWER
 from triage_app import services, sessions
 
 

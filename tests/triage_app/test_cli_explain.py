@@ -8,7 +8,7 @@ from sqlalchemy import update
 from core.mp4 import iter_frames
 from db.engine import make_engine
 from db.models import ModelRun
-from tests.fixtures.run_dir import make_run_dir
+from testkit.run_dir import make_run_dir
 from triage_app.cli import main
 
 

@@ -11,7 +11,7 @@ from core.label_shift import threshold_for_share
 from core.rundir import RunDir
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun
-from tests.fixtures.run_dir import make_run_dir
+from testkit.run_dir import make_run_dir
 from triage_app.cli import main
 
 OOF_THRESHOLD = 0.5

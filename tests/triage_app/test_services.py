@@ -15,7 +15,7 @@ from sqlalchemy import select
 from core.mp4 import iter_frames
 from db import queue
 from db.models import Review
-from tests.fixtures.app_data import ADMIN, REVIEWER, AppData
+from testkit.app_data import ADMIN, REVIEWER, AppData
 from triage_app import services
 from triage_app.media import MediaCache, ReviewMedia, StackRef, display_scale, find_video, prepare
 

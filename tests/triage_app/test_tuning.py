@@ -11,8 +11,8 @@ from db import queue
 from db.audit import recent_events
 from db.models import CrowdAnswer, Prediction, Review, Stack
 from db.policy import active_policy
+from testkit.app_data import ADMIN, AppData
 from tests.db.helpers import add_plain_users
-from tests.fixtures.app_data import ADMIN, AppData
 from triage_app import services, tuning
 
 

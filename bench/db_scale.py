@@ -1,8 +1,8 @@
 """Database benchmarks with a million stacks: the write path, and claim-next latency and export on PostgreSQL.
 
-    python bench/db.py write [--vessels 1000000] [--db URL | --sqlite]
-    python bench/db.py [queue] [--vessels 1000000] [--reviewed 20000] [--claims 300] [--known-answer-rate 0.1]
-                       [--db URL]
+    python -m bench.db_scale write [--vessels 1000000] [--db URL | --sqlite]
+    python -m bench.db_scale [queue] [--vessels 1000000] [--reviewed 20000] [--claims 300]
+                             [--known-answer-rate 0.1] [--db URL]
 
 Without ``--db`` a throwaway PostgreSQL 15 server is started (as in the tests) and removed at the
 end; ``--sqlite`` uses a new SQLite file instead.
@@ -31,7 +31,6 @@ import logging
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -40,17 +39,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.competition import CsvResult, LabelRow, MetadataRow  # noqa: E402
-from db.engine import make_session_factory, open_engine, run_transaction  # noqa: E402
-from db.export import write_export  # noqa: E402
-from db.known_answers import DEFAULT_RATE, set_known_answer_rate  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from db.models import User  # noqa: E402
-from db.policy import save_policy  # noqa: E402
-from db.queue import claim_next, queue_stats, submit_review  # noqa: E402
-from db.recording import IngestRecorder, record_predictions  # noqa: E402
+from core.competition import CsvResult, LabelRow, MetadataRow
+from db.engine import make_session_factory, open_engine, run_transaction
+from db.export import write_export
+from db.known_answers import DEFAULT_RATE, set_known_answer_rate
+from db.migrate import upgrade
+from db.models import User
+from db.policy import save_policy
+from db.queue import claim_next, queue_stats, submit_review
+from db.recording import IngestRecorder, record_predictions
 
 REVIEWERS = 20
 T_LOW, T_HIGH = 0.05, 0.95
@@ -241,7 +238,7 @@ def main() -> None:
         if args.sqlite:
             args.db = f"sqlite:///{tmp}/bench.db"
         elif args.db is None:
-            from tests.fixtures.postgres import PostgresServer
+            from testkit.postgres import PostgresServer
 
             server = PostgresServer().start()
             server.execute("CREATE DATABASE bench")

@@ -1,5 +1,5 @@
-"""Start `stalltriage app` on a prepared database and a headless Chromium: shared by the browser test
-and the screenshot script (bench/screenshots.py)."""
+"""Start `stalltriage app` on a prepared database and a headless Chromium: shared by the browser tests
+and the benchmarks that drive the app (``bench.screenshots``, ``bench.app``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from sqlalchemy import update
 
 from db.engine import make_engine
 from db.models import ModelRun
-from tests.fixtures.app_data import AppData, build_app_data
-from tests.fixtures.run_dir import make_run_dir
+from testkit.app_data import AppData, build_app_data
+from testkit.run_dir import make_run_dir
 from triage_app.settings import Settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
