@@ -6,8 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import beta, binomtest
+from scipy.stats import binomtest
 
+from core.combined_bound import ClassBound
 from core.relative import side_confidence
 from core.skill import HumanErrorRates
 from core.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
@@ -28,12 +29,19 @@ def _upper(k: int, n: int, confidence: float) -> float:
 
 
 def _bound(counted: int, unreviewed: int, n: int, rate, confidence: float) -> float:
-    """The documented bound, written out: Bonferroni over the human rate and the reference set."""
+    """One side's error bound, the brute force's pass criterion.
+
+    With humans known to be perfect it is the plain Clopper–Pearson bound, from scipy's binomtest
+    (independent of the code under test). With human error it is the project's own
+    ``ClassBound``: a choice (Bonferroni over the human rate and the reference set) with no
+    independent value to recompute, so the brute force checks the search over threshold pairs
+    here, and the bound itself is checked for what it promises, its coverage, by
+    ``test_bounds_cover_the_true_rates_by_simulation`` below (and ``mixed_error_upper`` in
+    test_metrics).
+    """
     if rate.certain_zero:
         return _upper(counted, n, confidence)
-    alpha = (1 - confidence) / 2
-    w = beta.ppf(1 - alpha, rate.a, rate.b)
-    return (1 - w) * _upper(counted, n, 1 - alpha * (1 - w)) + w * _upper(counted + unreviewed, n, 1 - alpha * w)
+    return 1 - ClassBound(n, rate, confidence).lower(counted, unreviewed)
 
 
 def _brute_force(p, y, human, sens, spec, conf, humans):
@@ -110,6 +118,32 @@ def test_brute_force_cases_are_not_trivial():
         best = _brute_force(p, y, human, sens, spec, side_confidence(conf), list(HUMANS.values())[seed % 3])
         outcomes.add("none" if best < 0 else "all" if best == len(p) else "some")
     assert {"none", "some"} <= outcomes
+
+
+@pytest.mark.parametrize("t_low,t_high", [(None, None), (0.35, 0.65)], ids=["all-routed", "band"])
+def test_bounds_cover_the_true_rates_by_simulation(t_low, t_high):
+    """Both sides' bounds hold together at least ``confidence`` of the time, human error included.
+
+    A known population (40 % stalled; stalled scores ~ U(0.3, 1), flowing ~ U(0, 0.7)) gives each
+    policy's true automatic error and routed shares; each trial draws a reference set of 300 and
+    the humans' true miss and false-alarm rates from the stated prior (the rates' Beta
+    distributions, as their bounds read them). Routing everything makes the human part the whole
+    bound: counting a routed stack at the human rate's mean instead of its upper bound covers
+    about half the time there, and fails."""
+    rng = np.random.default_rng(0)
+    humans, confidence, n, trials = HUMANS["prior"], 0.8, 300, 1000
+    low, high = (0.0 if t_low is None else t_low), (1.0 if t_high is None else t_high)
+    auto_miss, routed_stalled = max(low - 0.3, 0) / 0.7, (high - max(low, 0.3)) / 0.7
+    auto_false_alarm, routed_flowing = max(0.7 - high, 0) / 0.7, (min(high, 0.7) - low) / 0.7
+    covered = 0
+    for _ in range(trials):
+        y = (rng.random(n) < 0.4).astype(int)
+        p = np.where(y == 1, rng.uniform(0.3, 1, n), rng.uniform(0, 0.7, n))
+        miss = auto_miss + routed_stalled * rng.beta(humans.miss.a, humans.miss.b)
+        false_alarm = auto_false_alarm + routed_flowing * rng.beta(humans.false_alarm.a, humans.false_alarm.b)
+        report = evaluate_policy(p, y, t_low, t_high, human_errors=humans, confidence=confidence)
+        covered += report.sensitivity_lower <= 1 - miss and report.specificity_lower <= 1 - false_alarm
+    assert covered / trials >= confidence - 3 * np.sqrt(confidence * (1 - confidence) / trials)
 
 
 def _off(value: float) -> float | None:
