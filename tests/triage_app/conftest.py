@@ -19,7 +19,7 @@ def app_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app_data(sqlite_db_url: str, tmp_path: Path, app_videos: Path) -> AppData:
-    """A prepared SQLite database, store and videos (see tests/fixtures/app_data.py)."""
+    """A prepared SQLite database, store and videos (see testkit/app_data.py)."""
     return build_app_data(tmp_path, sqlite_db_url, video_root=app_videos)
 
 
