@@ -10,9 +10,8 @@ training reads a stack without a label); the truth is not in the CSVs a lab woul
 recovered by redrawing each stack's job (``core.synth.make_job`` with the seed, stall rate and
 profile the data was written with; every redrawn crowd score is checked against the metadata).
 A crowd error is a stack whose crowd answer differs from the truth. Prints Markdown: precision
-and recall of the flagged list for several ``max_margin`` values, the same for a plain rule
-(the model gives the crowd's answer < 0.5, low margin) and precision among the first k of the
-ranking. Only reads ``--data`` and ``--run``.
+and recall of the flagged list for each cleanlab rule offered and several ``max_margin`` values,
+and precision among the first k of the default ranking. Only reads ``--data`` and ``--run``.
 """
 
 from __future__ import annotations
@@ -26,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.crowd_errors import DEFAULT_MAX_MARGIN, crowd_margin, find_crowd_errors
+from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, crowd_margin, find_crowd_errors
 from core.rundir import RunDir
 from core.synth import make_job
 
 MARGINS = (0.4, DEFAULT_MAX_MARGIN, 0.8, 1.0)
+DEFAULTS = (FILTERS[0], DEFAULT_MAX_MARGIN)
 TOP_K = (10, 25, 50)
 
 
@@ -71,20 +71,19 @@ def main() -> None:
           f"({wrong.mean():.1%}; {int((wrong & low).sum())} with margin <= {DEFAULT_MAX_MARGIN}, "
           f"{int((wrong & stacks['tier1']).sum())} tier 1); {platform.node()}, load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| rule | max margin | flagged | crowd errors found | precision | recall |\n|---|---|---|---|---|---|")
-    ranked = None
-    for margin in MARGINS:
-        tic = time.monotonic()
-        flagged = find_crowd_errors(stacks, max_margin=margin)
-        seconds = time.monotonic() - tic
-        row = scores(stacks["filename"].isin(flagged["filename"]), wrong)
-        print(f"| confident learning (cleanlab), {seconds:.2f} s | {margin:g} | {row['flagged']} | "
-              f"{row['errors found']} | {row['precision']:.3f} | {row['recall']:.3f} |")
-        ranked = flagged if margin == DEFAULT_MAX_MARGIN else ranked
-    quality = np.where(stacks["label"] == 1, stacks["probability"], 1 - stacks["probability"])
-    row = scores(pd.Series(quality < 0.5, index=stacks.index) & low, wrong)
-    print(f"| plain: model gives the crowd's answer < 0.5 | {DEFAULT_MAX_MARGIN:g} | {row['flagged']} | "
-          f"{row['errors found']} | {row['precision']:.3f} | {row['recall']:.3f} |\n")
+    print("| cleanlab filter_by | max margin | flagged | crowd errors found | precision | recall | seconds |\n"
+          "|---|---|---|---|---|---|---|")
+    for filter_by in FILTERS:
+        for margin in MARGINS:
+            tic = time.monotonic()
+            flagged = find_crowd_errors(stacks, max_margin=margin, filter_by=filter_by)
+            seconds = time.monotonic() - tic
+            row = scores(stacks["filename"].isin(flagged["filename"]), wrong)
+            print(f"| {filter_by}{' (default)' if (filter_by, margin) == DEFAULTS else ''} | {margin:g} | "
+                  f"{row['flagged']} | {row['errors found']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                  f"{seconds:.2f} |")
+    print()
+    ranked = find_crowd_errors(stacks)
     truth = stacks.set_index("filename")["truth"]
     hit = ranked["label"].to_numpy() != truth.loc[ranked["filename"]].to_numpy()
     print("| first k of the ranked list (default margin) | " + " | ".join(map(str, TOP_K)) + " |\n|---|"

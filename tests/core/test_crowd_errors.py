@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import core.crowd_errors
-from core.crowd_errors import COLUMNS, crowd_margin, find_crowd_errors
+from core.crowd_errors import COLUMNS, FILTERS, crowd_margin, find_crowd_errors
 from core.synth_profiles import crowd
 
 
@@ -34,22 +34,34 @@ def test_doctests():
     assert doctest.testmod(core.crowd_errors).failed == 0
 
 
-def test_flags_mostly_real_crowd_errors():
+@pytest.mark.parametrize("filter_by, min_precision, min_recall", [
+    ("predicted_neq_given", 0.55, 0.85),   # measured 0.68 / 0.94
+    ("prune_by_noise_rate", 0.8, 0.7),     # measured 0.91 / 0.83
+    ("low_self_confidence", 0.9, 0.5),     # measured 0.98 / 0.65
+])
+def test_flags_mostly_real_crowd_errors(filter_by, min_precision, min_recall):
+    """3.6 % of the simulated answers are wrong, 11 % of the low-margin ones: every rule beats both."""
     stacks, wrong = simulated()
-    flagged = find_crowd_errors(stacks)
+    flagged = find_crowd_errors(stacks, filter_by=filter_by)
     precision, recall = precision_recall(flagged, wrong)
-    assert precision >= 0.8 and recall >= 0.6  # measured 0.91 / 0.83; 3.6 % of answers are wrong
+    assert precision >= min_precision and recall >= min_recall
     assert list(flagged.columns) == COLUMNS
     assert (flagged["margin"] <= 0.6).all()
     assert flagged["label_quality"].is_monotonic_increasing
     assert (flagged["label_quality"] < 0.5).all()  # the model prefers the other answer on every flagged stack
 
 
-def test_the_margin_rule_trades_a_little_recall_for_precision():
+def test_stricter_rules_flag_subsets():
+    stacks, _ = simulated()
+    flagged = [set(find_crowd_errors(stacks, filter_by=f)["filename"]) for f in FILTERS]
+    assert flagged[2] <= flagged[1] <= flagged[0]
+
+
+def test_the_margin_rule_trades_little_recall_for_precision():
     stacks, wrong = simulated()
     strict = precision_recall(find_crowd_errors(stacks, max_margin=0.6), wrong)
     any_margin = precision_recall(find_crowd_errors(stacks, max_margin=1.0), wrong)
-    assert strict[0] > any_margin[0] + 0.1 and strict[1] >= any_margin[1] - 0.05
+    assert strict[0] > any_margin[0] + 0.2 and strict[1] >= any_margin[1] - 0.05
 
 
 def test_unanimous_votes_stay_and_missing_scores_are_eligible():
@@ -84,3 +96,5 @@ def test_unlabelled_rows_are_ignored_and_bad_ones_named():
         find_crowd_errors(stacks.drop(columns="tier1"))
     with pytest.raises(ValueError, match="probability must lie"):
         find_crowd_errors(stacks.assign(probability=1.5))
+    with pytest.raises(ValueError, match="filter_by must be one of"):
+        find_crowd_errors(stacks, filter_by="both")

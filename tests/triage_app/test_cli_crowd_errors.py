@@ -41,7 +41,7 @@ def test_lists_narrow_answers_the_model_contradicts(app_data, tmp_path, capsys):
     assert main(["crowd-errors", "--out", str(out), "--db", app_data.settings.db_url]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"2 likely crowd errors among {len(labelled)} labelled stacks scored out of fold "
-                              f"by run {app_data.model_run_id} (confident learning; crowd margin <= 0.6)")
+                              f"by run {app_data.model_run_id} (cleanlab predicted_neq_given; crowd margin <= 0.6)")
     flagged = pd.read_csv(out)
     assert set(flagged["filename"]) == {flowing_looking.iloc[0], stalled_looking.iloc[-1]}
     assert {"crowd_score", "tier1", "probability", "reason"} <= set(flagged.columns)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.crowd_errors import FILTERS
 from triage_app.settings import add_common_options, positive_int, resolve, share
 
 REFERENCE_ROLES = ("out_of_fold", "held_out")
@@ -15,8 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``crowd-errors``."""
     parser = subparsers.add_parser(
         "crowd-errors", help="list likely crowd errors among the labelled stacks, for a second look",
-        description="Rank the labelled stacks whose out-of-fold model score confidently contradicts a "
-                    "low-margin crowd answer (confident learning, cleanlab), most likely error first. "
+        description="Rank the labelled stacks whose out-of-fold model score contradicts a low-margin "
+                    "crowd answer (cleanlab's find_label_issues), most likely error first. "
                     "Needs a run's out-of-fold scores of the labelled stacks: `stalltriage predict "
                     "--split all`.")
     parser.add_argument("--model-run", type=positive_int, default=None, metavar="ID",
@@ -25,6 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-margin", type=share, default=None,
                         help="largest crowd margin |2 crowd_score - 1| still open to doubt "
                              "(default 0.6: votes up to 80:20; 1 = any vote)")
+    parser.add_argument("--filter-by", choices=FILTERS, default=FILTERS[0],
+                        help="cleanlab's rule: predicted_neq_given (default: the model gives the answer "
+                             "< 0.5), prune_by_noise_rate (confident learning's pruning: fewer, surer) or "
+                             "low_self_confidence (fewest)")
     parser.add_argument("--show", type=positive_int, default=20, help="stacks listed on screen (default 20)")
     add_common_options(parser)
     parser.set_defaults(func=run)
@@ -54,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
               "run `stalltriage predict --split all` with it first")
         return 1
     margin = DEFAULT_MAX_MARGIN if args.max_margin is None else args.max_margin
-    flagged = find_crowd_errors(stacks, max_margin=margin)
+    flagged = find_crowd_errors(stacks, max_margin=margin, filter_by=args.filter_by)
     print(f"{len(flagged)} likely crowd errors among {len(stacks)} labelled stacks scored out of fold by run "
-          f"{model_run.id} (confident learning; crowd margin <= {margin:g})")
+          f"{model_run.id} (cleanlab {args.filter_by}; crowd margin <= {margin:g})")
     if len(flagged):
         print(flagged.head(args.show).loc[:, ["filename", "label", "crowd_score", "tier1", "probability", "reason"]]
               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
