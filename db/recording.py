@@ -6,6 +6,7 @@ The commands stay thin: they open the database (one engine per command), read th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
@@ -20,6 +21,9 @@ from db.predictions import predictions_frame, replace_predictions, upsert_model_
 from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
 
 RESULTS_PER_TRANSACTION = 1000
+MIN_NEW_STACKS = 50
+"""Fewest new stacks whose stall share is estimated; with fewer the out-of-fold threshold stays."""
+log = logging.getLogger(__name__)
 
 
 class IngestRecorder:
@@ -144,12 +148,18 @@ def set_threshold_for_new_stacks(session: Session, *, model_run_id: int, referen
     oof_threshold
         The threshold chosen on ``reference`` at its own share (kept in ``metrics``).
 
-    Returns None (and changes nothing) when the run scored no stack it did not train on, or the
-    reference lacks a class.
+    Returns None (and changes nothing) when the run scored fewer than :data:`MIN_NEW_STACKS`
+    stacks it did not train on (a share from a handful of scores is noise), or the reference
+    lacks a class.
     """
     frame = predictions_frame(session, model_run_id=model_run_id)
     new = frame[frame["role"] != "out_of_fold"]
-    if new.empty or reference["label"].nunique() < 2:
+    if reference["label"].nunique() < 2:
+        return None
+    if len(new) < MIN_NEW_STACKS:
+        if len(new):
+            log.info("%d new stacks: too few (< %d) to estimate their stall share; the out-of-fold "
+                     "threshold stays", len(new), MIN_NEW_STACKS)
         return None
     estimate = estimate_stall_share(reference["probability"], reference["label"], new["probability"],
                                     confidence=confidence)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+import db.recording
 from core.label_shift import threshold_for_share
 from core.rundir import RunDir
 from db.engine import make_engine, make_session_factory
@@ -51,10 +52,15 @@ def _stored_run(db_url: str) -> ModelRun:
 
 
 @pytest.mark.slow
-def test_predict_sets_the_threshold_for_the_new_stacks_share(ingested, synth_data, tmp_path, capsys):
+def test_predict_sets_the_threshold_for_the_new_stacks_share(ingested, synth_data, tmp_path, capsys, monkeypatch):
     labels = pd.read_csv(synth_data / "train_labels.csv")
     trained, held_out = labels.iloc[:10], labels.iloc[10:]  # held-out train stacks keep their crowd answers
     run = _run_with_oof(tmp_path / "run", trained)
+    assert main(["predict", "--model", str(run.root), "--split", "all", *ingested]) == 0
+    assert "new stacks" not in capsys.readouterr().out  # 12 new stacks: too few for an estimate
+    assert _stored_run(ingested[1]).threshold == OOF_THRESHOLD
+
+    monkeypatch.setattr(db.recording, "MIN_NEW_STACKS", 10)
     assert main(["predict", "--model", str(run.root), "--split", "all", *ingested]) == 0
     out = capsys.readouterr().out
 
