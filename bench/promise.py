@@ -20,10 +20,12 @@ Policies are tuned on the reference's *human* labels (what a lab has) at 0.99 / 
   realised as the combined labels' (model where automatic, the human answer where routed)
   sensitivity / specificity against the truth.
 
-Coverage is the share of trials whose realised rate reaches the promised lower bound (the tool's
-``sensitivity_lower`` / ``specificity_lower``), and for the relative promise at a different stall
-share also the bound re-read at the fresh side's share (``core.transfer``, at the estimated share's
-interval). A promise is kept when coverage >= 0.95. Prints Markdown tables.
+Coverage is the share of trials whose realised rate reaches what was promised: the targets when the
+tuner says it meets them (the relative promise's fixed-sequence guarantee is about the targets), else
+the proposal's stated bounds. Also reported: how often the stated lower bounds themselves are
+reached (a bound read off the threshold the tuner chose sits at the edge of the selection, so it is
+not itself guaranteed), and for the re-read at the fresh side's estimated share (``core.transfer``)
+how often that holds. A promise is kept when coverage >= 0.95. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def trial(seed: int, scores: Scores, n_reference: int, reference_share: float,
     h_ref = human_answers(rng, y_ref, p_ref)
     fresh = {share: scores.draw(rng, N_FRESH, share) for share in new_shares}
     fresh = {share: (y, p, human_answers(rng, y, p)) for share, (y, p) in fresh.items()}
+    estimates = {share: estimate_stall_share(p_ref, h_ref, p[:4000], confidence=CONFIDENCE, n_boot=100,
+                                             random_state=seed) for share, (_, p, _) in fresh.items()}
     rows = []
     for name, options in PROMISES.items():
         with warnings.catch_warnings():
@@ -104,12 +108,13 @@ def trial(seed: int, scores: Scores, n_reference: int, reference_share: float,
         for share, (y, p, human) in fresh.items():
             decision = decide(p, tuned.t_low_, tuned.t_high_)
             sens, spec = realised(options["promise"], y, human, decision)
-            estimate = estimate_stall_share(p_ref, h_ref, p[:4000], confidence=CONFIDENCE, n_boot=100,
-                                            random_state=seed)
+            estimate = estimates[share]
             check = check_share(promise=options["promise"], sensitivity_lower=report.sensitivity_lower,
                                 specificity_lower=report.specificity_lower, estimate=estimate,
                                 sensitivity=SENSITIVITY, specificity=SPECIFICITY)
             rows.append({"promise": name, "new share": share, "auto_ref": report.auto_share,
+                         "promised_sens": SENSITIVITY if tuned.feasible_ else report.sensitivity_lower,
+                         "promised_spec": SPECIFICITY if tuned.feasible_ else report.specificity_lower,
                          "auto_new": float((decision != Decision.HUMAN).mean()),
                          "sens_bound": report.sensitivity_lower, "spec_bound": report.specificity_lower,
                          "sens_reread": check.sensitivity_lower, "spec_reread": check.specificity_lower,
@@ -119,8 +124,10 @@ def trial(seed: int, scores: Scores, n_reference: int, reference_share: float,
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Coverage of the promised and the re-read bounds, automatic shares, per promise and stall share."""
-    rows = rows.assign(sens_ok=rows["sensitivity"] >= rows["sens_bound"] - 1e-12,
-                       spec_ok=rows["specificity"] >= rows["spec_bound"] - 1e-12,
+    rows = rows.assign(sens_ok=rows["sensitivity"] >= rows["promised_sens"] - 1e-12,
+                       spec_ok=rows["specificity"] >= rows["promised_spec"] - 1e-12,
+                       stated_ok=(rows["sensitivity"] >= rows["sens_bound"] - 1e-12)
+                       & (rows["specificity"] >= rows["spec_bound"] - 1e-12),
                        reread_ok=(rows["sensitivity"] >= rows["sens_reread"] - 1e-12)
                        & (rows["specificity"] >= rows["spec_reread"] - 1e-12),
                        target_ok=(rows["sensitivity"] >= SENSITIVITY) & (rows["specificity"] >= SPECIFICITY))
@@ -138,7 +145,8 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
         "sens bound (median)": grouped["sens_bound"].median(), "sens realised (median)": grouped["sensitivity"].median(),
         "sens coverage": grouped["sens_ok"].mean(), "spec bound (median)": grouped["spec_bound"].median(),
         "spec realised (median)": grouped["specificity"].median(), "spec coverage": grouped["spec_ok"].mean(),
-        "both covered": grouped["both_ok"].mean(), "re-read covered": grouped["reread_ok"].mean(),
+        "both covered": grouped["both_ok"].mean(), "stated bounds covered": grouped["stated_ok"].mean(),
+        "re-read covered": grouped["reread_ok"].mean(),
         "targets met on new": grouped["target_ok"].mean()}).reset_index()
 
 

@@ -127,17 +127,20 @@ def relative_thresholds(scores: np.ndarray, y: np.ndarray, *, sensitivity: float
     return uncross(low.threshold, high.threshold)
 
 
-def worst_case_at_share(changed_upper: float, reference_share: float, new_share: float) -> float:
+def worst_case_at_share(changed_upper: float, reference_share: float, new_share: float,
+                        other_max: float = 1.0) -> float:
     """The bound on the share of human answers of one class that automation changes, re-read at
     another stall share.
 
-    Human answers of a class mix true members and the humans' errors of the other class, and the
-    mix moves with the stall share: at a lower share more of the human "stalled" answers are false
-    alarms, which a good model decides flowing. Without known answers the split is unknown, so the
-    worst case is taken: every changed answer is of the kind whose weight grows, every kept one of
-    the kind whose weight shrinks (class-conditional score and answer distributions unchanged:
-    label shift). For the "stalled" side pass the stall shares; for the "flowing" side pass the
-    flowing shares (``1 -`` the stall shares).
+    Human answers of a class mix true members of that class ("own") and the humans' errors on the
+    other class ("other"), and the mix moves with the stall share: at a lower share more of the
+    human "stalled" answers are false alarms, which a good model decides flowing. The split is not
+    observed, so the worst case is taken over every split with at most ``other_max`` of the
+    answers of the other kind (a bound from the humans' error rates; 1 = anything) and every way
+    the ``changed_upper`` share of changed answers falls on the two kinds: the changed ones on the
+    kind whose weight grows, the kept ones as far as allowed on the kind whose weight shrinks
+    (class-conditional score and answer distributions unchanged: label shift). For the "stalled"
+    side pass the stall shares; for the "flowing" side the flowing shares (``1 -`` the stall shares).
 
     Examples
     --------
@@ -145,12 +148,25 @@ def worst_case_at_share(changed_upper: float, reference_share: float, new_share:
     0.01
     >>> round(worst_case_at_share(0.0092, 0.2, 0.05), 3)
     0.042
+    >>> round(worst_case_at_share(0.05, 0.8, 0.95, other_max=0.11), 3)
+    0.055
     """
     for name, value in (("reference_share", reference_share), ("new_share", new_share)):
         if not 0 < value < 1:
             raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    own = new_share / reference_share
-    other = (1 - new_share) / (1 - reference_share)
-    grows, shrinks = max(own, other), min(own, other)
-    changed = changed_upper * grows
-    return float(changed / (changed + (1 - changed_upper) * shrinks)) if changed_upper > 0 else 0.0
+    if changed_upper <= 0:
+        return 0.0
+    own, other = new_share / reference_share, (1 - new_share) / (1 - reference_share)
+    other_max = min(max(other_max, 0.0), 1.0)
+
+    def reread(q: float) -> float:
+        """The re-read share when a share ``q`` of the answers is of the other kind."""
+        if other >= own:
+            on_other = min(changed_upper, q)
+            changed = on_other * other + (changed_upper - on_other) * own
+        else:
+            on_own = min(changed_upper, 1 - q)
+            changed = on_own * own + (changed_upper - on_own) * other
+        return changed / (q * other + (1 - q) * own)
+
+    return float(max(reread(q) for q in (0.0, min(changed_upper, other_max), other_max)))

@@ -6,7 +6,8 @@ share (label shift). Bounds on the share of *human answers* changed (the relativ
 lower stall share more of the human "stalled" answers are the humans' own false alarms, which a
 good model decides flowing. So the relative reading is re-read at the new stacks' estimated share
 (:func:`core.relative.worst_case_at_share`, at whichever end of the estimate's interval hurts
-each side more) whenever the reference's share lies outside that interval, and the tool says whether it
+each side more, with the humans' error rates bounding how much of each class of answers can be
+their errors) whenever the reference's share lies outside that interval, and the tool says whether it
 still holds — never silently.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from core.label_shift import ShareEstimate
 from core.relative import worst_case_at_share
+from core.skill import HumanErrorRates
 
 
 @dataclass(frozen=True)
@@ -44,19 +46,36 @@ class ShareCheck:
         if self.promise == "absolute":
             return f"{shares}: the absolute bounds are per true class and carry over under label shift"
         verdict = "still holds" if self.holds else "DOES NOT carry over at that share"
-        return (f"{shares}: re-read there (worst case: every changed answer a human error), the relative promise "
+        return (f"{shares}: re-read there (worst case over how many answers are human errors), the relative promise "
                 f"{verdict}: sensitivity >= {self.sensitivity_lower:.4f}, specificity >= {self.specificity_lower:.4f}")
 
 
+def error_shares(humans: HumanErrorRates, reference_share: float, level: float) -> tuple[float, float]:
+    """The most of the human "stalled" answers that can be false alarms, and of the human
+    "flowing" answers that can be misses, at the reference's stall share, with the humans' error
+    rates at their upper bounds (``level``)."""
+    miss, false_alarm = humans.miss.upper(level), humans.false_alarm.upper(level)
+    stalls, flowing = reference_share, 1 - reference_share
+    said_stalled = flowing * false_alarm + stalls * (1 - miss)
+    said_flowing = stalls * miss + flowing * (1 - false_alarm)
+    return flowing * false_alarm / said_stalled, stalls * miss / said_flowing
+
+
 def check_share(*, promise: str, sensitivity_lower: float, specificity_lower: float, estimate: ShareEstimate,
-                sensitivity: float, specificity: float) -> ShareCheck:
-    """Read a policy's two lower bounds at the new stacks' estimated stall share (see the module)."""
+                sensitivity: float, specificity: float, humans: HumanErrorRates | None = None,
+                level: float = 0.975) -> ShareCheck:
+    """Read a policy's two lower bounds at the new stacks' estimated stall share (see the module).
+
+    ``humans`` (default the stated prior) bounds how much of each class of human answers can be
+    the humans' errors (:func:`error_shares` at ``level``), which bounds how far the mix can move.
+    """
     ref = estimate.reference_share
     matches = estimate.low <= ref <= estimate.high
     sens, spec = sensitivity_lower, specificity_lower
     if promise == "relative" and not matches:
+        false_alarms, misses = error_shares(humans or HumanErrorRates.prior(), ref, level)
         ends = [min(max(end, 1e-6), 1 - 1e-6) for end in (estimate.low, estimate.high)]
-        sens = 1 - max(worst_case_at_share(1 - sensitivity_lower, ref, end) for end in ends)
-        spec = 1 - max(worst_case_at_share(1 - specificity_lower, 1 - ref, 1 - end) for end in ends)
+        sens = 1 - max(worst_case_at_share(1 - sensitivity_lower, ref, end, false_alarms) for end in ends)
+        spec = 1 - max(worst_case_at_share(1 - specificity_lower, 1 - ref, 1 - end, misses) for end in ends)
     return ShareCheck(promise=promise, estimate=estimate, matches=matches, sensitivity_lower=sens,
                       specificity_lower=spec, holds=sens >= sensitivity and spec >= specificity)

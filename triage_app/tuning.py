@@ -237,7 +237,8 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
         report = tuned.report_
         share = check_share(promise=promise, sensitivity_lower=report.sensitivity_lower,
                             specificity_lower=report.specificity_lower, estimate=estimate,
-                            sensitivity=sensitivity, specificity=specificity)
+                            sensitivity=sensitivity, specificity=specificity,
+                            humans=human_error_rates(known, t_low=None, t_high=None, assumed=assumed))
     return TuneOutcome(tuned=tuned, warnings=[str(w.message) for w in caught if issubclass(w.category, TriageWarning)],
                        other=other, more=more, share=share)
 
