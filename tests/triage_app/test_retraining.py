@@ -90,7 +90,8 @@ def test_a_run_that_decides_less_is_refused(session_factory, old_policy) -> None
 def test_a_run_whose_bounds_miss_the_targets_is_refused(session_factory, old_policy) -> None:
     with session_factory.begin() as session:
         session.execute(update(active_policy(session).__class__).values(target_sensitivity=0.999,
-                                                                        target_specificity=0.999))
+                                                                        target_specificity=0.999,
+                                                                        promise="absolute"))
         new = _add_run(session, "inverted", _scores(0.03, [0.97]), [0.5] * POOL)
         outcome = tune_and_activate(session, model_run_id=new)
     assert not outcome.activated and "misses the targets" in outcome.reason
@@ -138,7 +139,7 @@ def test_no_review_lost_while_a_run_is_activated(db_url: str) -> None:
         _add_stacks(session)
         old = _add_run(session, "old", _scores(0.97, [0.03, 0.5]), [0.5] * POOL)
         save_policy(session, model_run_id=old, t_low=0.1, t_high=0.9, target_sensitivity=0.5,
-                    target_specificity=0.5, confidence=0.95)
+                    target_specificity=0.5, confidence=0.95, promise="absolute")  # routes the pool: humans err
         users = add_plain_users(session, [f"r{i}" for i in range(WORKERS)])
     engine.dispose()
     context = multiprocessing.get_context("fork")
