@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from bench.guarantee import markdown
 from core.label_shift import estimate_stall_share
 from core.transfer import check_share
 from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide
@@ -148,13 +149,6 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
         "both covered": grouped["both_ok"].mean(), "stated bounds covered": grouped["stated_ok"].mean(),
         "re-read covered": grouped["reread_ok"].mean(),
         "targets met on new": grouped["target_ok"].mean()}).reset_index()
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    """A Markdown table (floats to 4 decimals)."""
-    cells = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
-    lines = [list(frame.columns), ["---"] * len(frame.columns), *cells]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.promise import markdown
+from bench.guarantee import markdown
 from core.rundir import RunDir
 from core.synth import make_job
 from core.triage import Decision, decide
