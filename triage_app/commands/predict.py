@@ -122,19 +122,20 @@ def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: AN
     with factory.begin() as session:
         report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
                                     predictions=frame, source=str(args.model))
-        shift = _threshold_for_new_stacks(session, layout, str(args.model.resolve()), threshold)
+        shift = threshold_for_new_stacks(session, layout, str(args.model.resolve()), threshold)
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")
     if shift is not None:
-        print(_describe_shift(shift))
+        print(describe_shift(shift))
     return 1 if report.issues else 0
 
 
-def _threshold_for_new_stacks(session: Session, layout: RunDir, name: str,
+def threshold_for_new_stacks(session: Session, layout: RunDir, name: str,
                               oof_threshold: float) -> NewStacksThreshold | None:
     """Set the run's threshold for its new stacks' estimated stall share (``db.recording``); None
-    without out-of-fold predictions in the run directory or new stacks in the database."""
+    without out-of-fold predictions in the run directory or new stacks in the database. ``predict``
+    and ``retrain`` both apply it after storing a run's scores."""
     import pandas as pd
 
     from db.predictions import get_model_run
@@ -148,7 +149,7 @@ def _threshold_for_new_stacks(session: Session, layout: RunDir, name: str,
                                         oof_threshold=oof_threshold)
 
 
-def _describe_shift(shift: NewStacksThreshold) -> str:
+def describe_shift(shift: NewStacksThreshold) -> str:
     """Two lines for people: the new stacks' estimated stall share beside the reference's and the
     crowd's, and the threshold now applied to them."""
     est = shift.estimate

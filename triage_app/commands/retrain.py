@@ -66,6 +66,7 @@ def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple
     from training.cv import train_cv
     from training.warmstart import continuation_config
     from triage_app import retraining
+    from triage_app.commands.predict import describe_shift, threshold_for_new_stacks
 
     with factory() as session:
         policy = active_policy(session)
@@ -100,8 +101,11 @@ def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple
                                     threshold=layout.read_json(layout.threshold), predictions=frame,
                                     source=str(out))
         run_id = session.scalar(_run_id(str(out.resolve())))
+        shift = threshold_for_new_stacks(session, layout, str(out.resolve()), frame.attrs["threshold"])
     if stored.issues:
         return 1, "error: " + "; ".join(str(issue) for issue in stored.issues)
+    if shift is not None:
+        print(describe_shift(shift))
     retraining.write_status(status, "tuning", f"tuning a policy for {out.name}", run=str(out))
     with factory.begin() as session:
         outcome = retraining.tune_and_activate(session, model_run_id=run_id)
