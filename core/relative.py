@@ -60,14 +60,13 @@ class SideTest:
     """The fixed-sequence test of one side along :data:`GRID` (walked from the safe end).
 
     ``thresholds`` in walking order; ``errors[i]`` human answers of the side's class changed by
-    threshold ``i`` (of ``n``); ``decided[i]`` stacks of any class it decides; ``upper[i]`` the
-    one-sided Clopper–Pearson bound of ``errors[i] / n`` at the side's confidence; ``chosen`` the
-    last index of the rejected prefix (``-1``: the side decides nothing).
+    threshold ``i`` (of ``n``); ``upper[i]`` the one-sided Clopper–Pearson bound of ``errors[i] / n``
+    at the side's confidence; ``chosen`` the last index of the rejected prefix (``-1``: the side
+    decides nothing).
     """
 
     thresholds: np.ndarray
     errors: np.ndarray
-    decided: np.ndarray
     n: int
     upper: np.ndarray
     chosen: int
@@ -87,25 +86,22 @@ def side_test(scores: np.ndarray, y: np.ndarray, *, side: str, max_rate: float, 
     ``scale`` times larger with the same error rates would allow (for "what more data would buy").
     """
     scores, y = np.asarray(scores, dtype=float), np.asarray(y)
-    if side == "low":
-        thresholds, cls = GRID, 1
-        sorted_all, sorted_cls = np.sort(scores), np.sort(scores[y == cls])
-        decided = np.searchsorted(sorted_all, thresholds, side="right")
-        errors = np.searchsorted(sorted_cls, thresholds, side="right")
-    elif side == "high":
-        thresholds, cls = GRID[::-1], 0
-        sorted_all, sorted_cls = np.sort(scores), np.sort(scores[y == cls])
-        decided = len(sorted_all) - np.searchsorted(sorted_all, thresholds, side="left")
-        errors = len(sorted_cls) - np.searchsorted(sorted_cls, thresholds, side="left")
-    else:
+    if side not in ("low", "high"):
         raise ValueError(f"side must be 'low' or 'high', not {side!r}")
-    n = int((y == cls).sum())
+    cls = 1 if side == "low" else 0
+    answers = np.sort(scores[y == cls])
+    n = len(answers)
+    if side == "low":
+        thresholds, errors = GRID, np.searchsorted(answers, GRID, side="right")
+    else:
+        thresholds = GRID[::-1]
+        errors = n - np.searchsorted(answers, thresholds, side="left")
     if n == 0:
         raise ValueError(f"the reference holds no human {'stalled' if cls else 'flowing'} answers")
     upper = clopper_pearson(errors * scale, n * scale, confidence=confidence, side="upper")[1]
     rejected = upper <= max_rate
     chosen = len(rejected) - 1 if rejected.all() else int(np.argmin(rejected)) - 1
-    return SideTest(thresholds=thresholds, errors=errors, decided=decided, n=n, upper=upper, chosen=chosen)
+    return SideTest(thresholds=thresholds, errors=errors, n=n, upper=upper, chosen=chosen)
 
 
 def uncross(t_low: float | None, t_high: float | None) -> tuple[float | None, float | None]:

@@ -243,13 +243,12 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
                        other=other, more=more, share=share)
 
 
-def shortfall(outcome: TuneOutcome) -> str:
-    """What the tuned policy fails, in words ("" when it meets its targets)."""
-    tuned, report = outcome.tuned, outcome.tuned.report_
-    fails = [f"{name} bound {lower:.4f} < target {target}" for name, lower, target in (
-        ("sensitivity", report.sensitivity_lower, tuned.sensitivity),
-        ("specificity", report.specificity_lower, tuned.specificity)) if lower < target]
-    return "; ".join(fails)
+def shortfall(report: PolicyReport, *, sensitivity: float, specificity: float) -> str:
+    """What a policy misses of its targets, in words ("" when it meets both): the CLI's refusal,
+    the page's caption and its save confirmation."""
+    return "; ".join(f"{name} bound {lower:.4f} < target {target:g}" for name, lower, target in (
+        ("sensitivity", report.sensitivity_lower, sensitivity), ("specificity", report.specificity_lower, specificity))
+        if lower < target)
 
 
 def _threshold_text(value: float) -> str:

@@ -164,7 +164,8 @@ def show() -> None:
     tuned = page.outcome.tuned
     st.caption(f"Reference: {page.reference.describe()}. The tuner "
                + ("meets the targets." if tuned.feasible_ else
-                  f"cannot meet the targets; it proposes the closest policy in reach ({tuning.shortfall(page.outcome)})."))
+                  f"cannot meet the targets; it proposes the closest policy in reach "
+                  f"({tuning.shortfall(tuned.report_, sensitivity=sensitivity, specificity=specificity)})."))
     absolute = tuned.report_ if promise == "absolute" else page.outcome.other
     st.caption(f"Humans (absolute reading): {tuning.describe_humans(absolute, page.known)}.")
     if page.outcome.share is not None:
@@ -195,7 +196,7 @@ def show() -> None:
     _policy_column(right, "Proposed", proposed, preview["proposed"], met(proposed), confidence)
     unchanged = (saved is not None and saved_here == (t_low, t_high) and saved.reviews_required == reviews
                  and saved.promise == promise)
-    misses = _misses(proposed, sensitivity, specificity)
+    misses = tuning.shortfall(proposed, sensitivity=sensitivity, specificity=specificity)
     confirmed = not misses or st.checkbox(f"Save although the proposal misses its targets: {misses}",
                                           key="thresholds_confirm_shortfall")
     blocked = "the proposal equals the saved policy" if unchanged else (
@@ -212,13 +213,6 @@ def show() -> None:
     frontier_section(page.outcome, proposed, sensitivity, specificity)
     charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.known, promise)
     known_answers_section(backend, admin, page.known_answer_rate)
-
-
-def _misses(report: PolicyReport, sensitivity: float, specificity: float) -> str:
-    """What a report misses of its targets, in words ("" when it meets both)."""
-    return "; ".join(f"{name} bound {lower:.4f} < {target:g}" for name, lower, target in (
-        ("sensitivity", report.sensitivity_lower, sensitivity), ("specificity", report.specificity_lower, specificity))
-        if lower < target)
 
 
 def frontier_section(outcome: tuning.TuneOutcome, proposed: PolicyReport, sensitivity: float,

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             _print(run_row, reference, known, outcome, args)
             if not outcome.saveable and not args.accept_shortfall:
-                print(f"not saved: {tuning.shortfall(outcome)}; the active policy is unchanged "
+                print(f"not saved: {_shortfall(outcome)}; the active policy is unchanged "
                       "(--accept-shortfall saves it anyway)")
                 return 1
             if args.dry_run:
@@ -100,12 +100,19 @@ def run(args: argparse.Namespace) -> int:
                                             sensitivity=args.sensitivity, specificity=args.specificity,
                                             confidence=args.confidence, actor="cli", promise=args.promise,
                                             stall_share=float(reference.frame["label"].mean()))
-            shortfall = "" if outcome.saveable else f" despite the shortfall ({tuning.shortfall(outcome)})"
+            shortfall = "" if outcome.saveable else f" despite the shortfall ({_shortfall(outcome)})"
             print(f"saved as the active policy (id {policy.id}){shortfall}: {_sides(policy.t_low, policy.t_high)}")
             return 0
     except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")
         return 1
+
+
+def _shortfall(outcome) -> str:  # noqa: ANN001 - a tuning.TuneOutcome
+    from triage_app import tuning
+
+    return tuning.shortfall(outcome.tuned.report_, sensitivity=outcome.tuned.sensitivity,
+                            specificity=outcome.tuned.specificity)
 
 
 def _side(value: float | None) -> str:
@@ -138,11 +145,8 @@ def _print(run_row, reference, known, outcome, args: argparse.Namespace) -> None
     print(f"policy: t_low = {_side(report.t_low)} (auto flowing), t_high = {_side(report.t_high)} (auto stalled)")
     print(f"automatic: {report.auto_share:.1%} ({report.n_auto_flowing} flowing, {report.n_auto_stalled} stalled, "
           f"{report.n_human} to humans)")
-    for name, shown in sorted((("relative", report if args.promise == "relative" else other),
-                               ("absolute", report if args.promise == "absolute" else other)),
-                              key=lambda item: item[0] != args.promise):
-        role = "the promise" if name == args.promise else "beside it"
-        print(f"{name} reading ({role}): {_reading(shown)}")
+    print(f"{args.promise} reading (the promise): {_reading(report)}")
+    print(f"{other.promise} reading (beside it): {_reading(other)}")
     if outcome.share is not None:
         prefix = "warning: " if not outcome.share.holds else ""
         print(f"{prefix}stall share: {outcome.share.describe()}")
