@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.gate import STATUSES as PROJECT_STATUSES
 from core.promise import PROMISES
 
 NAMING_CONVENTION = {
@@ -215,8 +216,39 @@ class PolicyRecord(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    project_gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the policy decides a project's stacks only on the sides its :class:`ProjectStatus` opens
+    (``core.gate``); a project without a row is then decided on no side. Policies saved before the
+    gate (and ones saved without it) decide every project alike."""
 
     model_run: Mapped[ModelRun] = relationship()
+
+
+class ProjectStatus(Base):
+    """One project's standing under one policy (``core.gate``, ``core.drift``), computed when the
+    policy is saved: validated, gated or drifted, which sides decide its stacks, its answers and
+    what it still needs.
+
+    ``project_id`` is the stack's project id, ``''`` for stacks without one. ``gate_reviews`` is
+    the number of the project's gate-served reviews when the row was computed: the queue serves the
+    project's stacks first until ``stacks_needed`` more have been answered that way.
+    """
+
+    __tablename__ = "project_status"
+    __table_args__ = (CheckConstraint(_one_of("status", PROJECT_STATUSES), name="status"),)
+
+    policy_id: Mapped[int] = mapped_column(ForeignKey("triage_policy.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    low_open: Mapped[bool] = mapped_column(Boolean)
+    high_open: Mapped[bool] = mapped_column(Boolean)
+    answered: Mapped[int] = mapped_column(Integer)
+    stalled: Mapped[int] = mapped_column(Integer)
+    stacks_needed: Mapped[int] = mapped_column(Integer)
+    gate_reviews: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The gate's per-side counts and bounds and the drift tests, for reports."""
 
 
 class User(Base):
@@ -255,6 +287,9 @@ class Review(Base):
     answer: Mapped[str] = mapped_column(String(16))
     seconds: Mapped[float | None] = mapped_column(Float)
     known_answer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The stack was served to validate its project (drawn at random from it by the queue): such
+    answers are an unbiased sample of the project and count towards its gate."""
     reviews_required: Mapped[int | None] = mapped_column(Integer)
     """k of the policy in force when the answer was given (NULL: before k was recorded, read as 1)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -272,6 +307,8 @@ class Claim(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Served to validate the stack's project; the review made under this claim is marked the same."""
 
 
 class AuditEvent(Base):

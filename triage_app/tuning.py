@@ -39,7 +39,7 @@ from core.promise import DEFAULT_PROMISE, check_promise
 from core.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
 from core.transfer import ShareCheck, check_share
 from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
-from db import human_labels, known_answers, policy as policies, predictions, queue
+from db import human_labels, known_answers, policy as policies, predictions, project_status, queue
 from db.models import PolicyRecord
 
 log = logging.getLogger(__name__)
@@ -283,8 +283,12 @@ def new_stack_scores(session: Session, *, model_run_id: int) -> np.ndarray:
 
 def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None, t_high: float | None,
                     reviews_required: int, sensitivity: float, specificity: float, confidence: float,
-                    actor: str, promise: str = DEFAULT_PROMISE, stall_share: float | None = None) -> PolicyRecord:
-    """Store thresholds (tuned, or chosen on the Thresholds page) as the active policy, audited by ``db.policy``.
+                    actor: str, promise: str = DEFAULT_PROMISE, stall_share: float | None = None,
+                    standing: pd.DataFrame | None = None) -> PolicyRecord:
+    """Store thresholds (tuned, or chosen on the Thresholds page) as the active policy, audited by
+    ``db.policy``, with each project's standing under it (``triage_app.projects``; ``standing``
+    when already computed for these thresholds): the policy decides a project's stacks only on
+    the sides its validation gate opens.
 
     A side that decides nothing is ``None`` (stored as NULL). The queue reads the active policy on
     every claim, so review is re-routed at once.
@@ -294,10 +298,17 @@ def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None,
     ValueError
         Thresholds that break :func:`core.triage.validate_thresholds`'s rule.
     """
-    return policies.save_policy(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
-                                reviews_required=reviews_required, target_sensitivity=sensitivity,
-                                target_specificity=specificity, confidence=confidence, created_by=actor,
-                                promise=promise, stall_share=stall_share)
+    from triage_app import projects  # it reads this module's reference roles
+
+    if standing is None:
+        standing = projects.project_standing(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+                                             sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+    policy = policies.save_policy(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+                                  reviews_required=reviews_required, target_sensitivity=sensitivity,
+                                  target_specificity=specificity, confidence=confidence, created_by=actor,
+                                  promise=promise, stall_share=stall_share)
+    project_status.save_project_status(session, policy_id=policy.id, rows=standing.to_dict("records"))
+    return policy
 
 
 def project_breakdown(reference: pd.DataFrame, *, t_low: float | None, t_high: float | None, confidence: float,
