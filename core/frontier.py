@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.band import BandRule
 from core.combined_bound import ClassBound
 from core.relative import relative_thresholds, side_confidence
 from core.skill import HumanErrorRates
@@ -116,8 +117,7 @@ def more_data(scores: np.ndarray, y: np.ndarray, *, sensitivity: float, specific
     for scale in (1.0, *scales):
         t_low, t_high = relative_thresholds(scores, y, sensitivity=sensitivity, specificity=specificity,
                                             confidence=confidence, scale=scale)
-        auto = ((scores <= t_low).sum() if t_low is not None else 0) + \
-            ((scores >= t_high).sum() if t_high is not None else 0)
+        auto = BandRule.of(t_low, t_high).automatic(scores).sum()
         rows.append({"scale": scale, "stalled": int(round(scale * (y == 1).sum())),
                      "flowing": int(round(scale * (y == 0).sum())), "t_low": t_low, "t_high": t_high,
                      "auto_share": float(auto / len(scores))})

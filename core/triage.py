@@ -1,11 +1,11 @@
 """The triage policy (two thresholds on the model probability) and its tuner.
 
 ``p <= t_low`` is decided **flowing** automatically, ``p >= t_high`` **stalled**, anything in
-between goes to a human; a side set to ``None`` decides nothing. The tuner picks the pair that
-decides the most stacks automatically while the *combined* labels (model where automatic, humans
-elsewhere) keep sensitivity and specificity above targets, where the targets bind upper
-confidence bounds of the miss and false-alarm rates, not just their point estimates: with rare
-stalls a lucky sample must not pass for safety.
+between goes to a human; a side set to ``None`` decides nothing (the rule: :mod:`core.band`). The
+tuner picks the pair that decides the most stacks automatically while the *combined* labels
+(model where automatic, humans elsewhere) keep sensitivity and specificity above targets, where
+the targets bind upper confidence bounds of the miss and false-alarm rates, not just their point
+estimates: with rare stalls a lucky sample must not pass for safety.
 
 Humans err too. A routed stack's final human label misses a stall at some rate ``h`` that the
 reference set cannot show (its labels *are* the reference), so the combined miss rate is
@@ -27,11 +27,11 @@ import logging
 import math
 import warnings
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 
 import numpy as np
 import pandas as pd
 
+from core.band import BandRule, Decision, validate_thresholds
 from core.combined_bound import ClassBound
 from core.frontier import closest_policy, frontier, pair_table
 from core.metrics import max_errors_within, zero_failure_size
@@ -41,14 +41,6 @@ from core.relative import relative_thresholds, side_confidence
 from core.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
-
-class Decision(IntEnum):
-    """What the policy does with one stack."""
-
-    FLOWING = 0
-    STALLED = 1
-    HUMAN = 2
-
 
 class TriageWarning(UserWarning):
     """The reference set cannot support the requested guarantee, or no policy meets it."""
@@ -101,39 +93,9 @@ class PolicyReport:
         return asdict(self)
 
 
-def validate_thresholds(t_low: float | None, t_high: float | None) -> tuple[float | None, float | None]:
-    """The one rule for a policy's thresholds: each is ``None`` (that side decides nothing) or a
-    number in [0, 1], and ``t_low < t_high`` when both are set. Returns them as floats / None.
-
-    Raises
-    ------
-    ValueError
-        Naming the threshold and the rule it breaks.
-
-    Examples
-    --------
-    >>> validate_thresholds(0.1, None)
-    (0.1, None)
-    """
-    checked = []
-    for name, value in (("t_low", t_low), ("t_high", t_high)):
-        if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a number in [0, 1] or None, got {value!r}") from None
-            if not 0.0 <= value <= 1.0:  # also refuses NaN
-                raise ValueError(f"{name} must lie in [0, 1] (None: that side decides nothing), got {value}")
-        checked.append(value)
-    t_low, t_high = checked
-    if t_low is not None and t_high is not None and not t_low < t_high:
-        raise ValueError(f"t_low must be below t_high, got t_low={t_low}, t_high={t_high}")
-    return t_low, t_high
-
-
 def decide(scores: np.ndarray | list, t_low: float | None, t_high: float | None) -> np.ndarray:
-    """Map probabilities to :class:`Decision` codes (``int8``): ``p <= t_low`` flowing,
-    ``p >= t_high`` stalled, else human. ``None`` switches a side off.
+    """Map probabilities to :class:`Decision` codes (``int8``) by :class:`core.band.BandRule`:
+    ``p <= t_low`` flowing, ``p >= t_high`` stalled, else human. ``None`` switches a side off.
 
     Examples
     --------
@@ -142,14 +104,7 @@ def decide(scores: np.ndarray | list, t_low: float | None, t_high: float | None)
     >>> decide([0.0, 1.0], None, 0.9).tolist()
     [2, 1]
     """
-    t_low, t_high = validate_thresholds(t_low, t_high)
-    scores = _scores(scores)
-    out = np.full(len(scores), Decision.HUMAN, dtype=np.int8)
-    if t_low is not None:
-        out[scores <= t_low] = Decision.FLOWING
-    if t_high is not None:
-        out[scores >= t_high] = Decision.STALLED
-    return out
+    return BandRule.of(t_low, t_high).decide(_scores(scores))
 
 
 def _scores(scores: np.ndarray | list) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Final labels with their provenance, streamed to CSV or Parquet.
 
 The final label of a stack comes from the first source that decides it; a known answer always
-beats a model guess:
+beats a model guess. The rule is :class:`core.band.BandRule` (its ``sources``), shared with the
+queue and the tuner; this module renders it in pandas and writes the reasons:
 
 1. **human**: the reviewers decide once enough of their answers count towards the stack's k
    (below). With d stalled/flowing answers and b bad-stack answers:
@@ -49,6 +50,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from core.band import BandRule
 from db.human_labels import skill_weighted_labels
 from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Stack
 from db.queue import QueueRule, queue_rule
@@ -112,21 +114,6 @@ def _votes(out: pd.DataFrame) -> pd.Series:
     return out["n_stalled"].astype(str) + " stalled, " + out["n_flowing"].astype(str) + " flowing"
 
 
-def _reviewers_decide(out: pd.DataFrame, vote: pd.Series, k: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """The reviewers' part of the rule (module docstring): answers counted towards k, bad stacks, labelled stacks.
-
-    Bad-stack answers count towards k (as in the queue) unless the crowd's label is known, and
-    never vote: a stack is a bad stack only when they reach k, outnumber the stalled/flowing
-    answers and no crowd label is known; otherwise the vote labels it once the count reaches k.
-    """
-    known = out["crowd_label"].notna()
-    decisive = out["n_stalled"] + out["n_flowing"]
-    counted = decisive + out["n_bad_stack"].where(~known, 0)
-    bad = ~known & (out["n_bad_stack"] >= k) & (out["n_bad_stack"] > decisive)
-    human = ~bad & vote.notna() & (counted >= k)
-    return counted, bad, human
-
-
 def _review_state(out: pd.DataFrame, counted: pd.Series, k: pd.Series) -> pd.Series:
     """Why the reviews decided nothing: none, too few towards k, a tie; unsure and bad-stack answers named."""
     state = pd.Series(np.where(counted == 0, "",
@@ -150,10 +137,11 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["model_run"] = pd.Series(run_name, index=out.index, dtype="string").where(out["probability"].notna())
     for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack", "n_known_answer_reviews"):
         out[column] = out[column].fillna(0).astype("int64")
-    policy = rule if rule is not None and rule.from_policy else None
-    t_low = policy.t_low if policy and policy.t_low is not None else np.nan
-    t_high = policy.t_high if policy and policy.t_high is not None else np.nan
-    k = pd.to_numeric(out["recorded_k"]).fillna(rule.reviews_required if rule else 1).astype("int64")
+    policy = rule is not None and rule.from_policy
+    band = rule.band if rule is not None else BandRule()
+    t_low = band.t_low if band.t_low is not None else np.nan
+    t_high = band.t_high if band.t_high is not None else np.nan
+    k = pd.to_numeric(out["recorded_k"]).fillna(band.reviews_required).astype("int64")
     out["t_low"] = t_low
     out["t_high"] = t_high
     out["reviews_required"] = k
@@ -165,13 +153,11 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["human_p_stalled"] = weighted.reindex(out["vessel_id"]).to_numpy()
     skill_weighted = out["human_p_stalled"].notna()
     vote = majority.where(~skill_weighted, (out["human_p_stalled"] >= 0.5).astype("float64"))
-    counted, bad, human = _reviewers_decide(out, vote, k)
-    open_ = ~human & ~bad
-    crowd = open_ & out["crowd_label"].notna()
-    low = open_ & ~crowd & (p <= t_low)
-    high = open_ & ~crowd & ~low & (p >= t_high)
+    human, bad, crowd, model, counted = band.sources(p, crowd_known=out["crowd_label"].notna(), decisive=decisive,
+                                                     bad_stack=out["n_bad_stack"], voted=vote.notna(), k=k)
+    low, high = model & band.flowing(p), model & band.stalled(p)
     human_label = vote.fillna(0).astype("int64")
-    out["source"] = np.select([human | bad, crowd, low | high], ["human", "crowd", "model"], "none")
+    out["source"] = np.select([human | bad, crowd, model], ["human", "crowd", "model"], "none")
     label = np.select([human, crowd, low, high], [human_label, out["crowd_label"].fillna(-1), 0, 1], -1)
     out["final_label"] = pd.array(np.where(label >= 0, label, 0), dtype="Int64")
     out.loc[label < 0, "final_label"] = pd.NA
@@ -186,9 +172,9 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     else:
         why_not_model = np.where(p.isna(), "no prediction", "no active policy")
     review_state = _noting(_review_state(out, counted, k), out["n_known_answer_reviews"], "known-answer review", "; ")
-    model_view = pd.Series(np.select([p <= t_low, p >= t_high], [p_text + f" <= t_low={t_low:.3f}",
-                                                                 p_text + f" >= t_high={t_high:.3f}"], why_not_model),
-                           index=out.index)
+    model_view = pd.Series(np.select([band.flowing(p), band.stalled(p)], [p_text + f" <= t_low={t_low:.3f}",
+                                                                         p_text + f" >= t_high={t_high:.3f}"],
+                                     why_not_model), index=out.index)
     p_human = out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")
     human_reason = pd.Series(np.select(
         [skill_weighted, decisive == 1],
@@ -199,7 +185,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
         (human, _noting(human_reason, out["n_bad_stack"], "bad-stack report", "; ")),
         (bad, _plural(out["n_bad_stack"], "bad-stack report") + " (" + votes + ")"),
         (crowd, "crowd label; " + model_view + "; " + review_state),
-        (low | high, model_view),
+        (model, model_view),
     ]
     undecided = model_view + "; " + review_state
     out["reason"] = np.select([mask for mask, _ in reasons], [text for _, text in reasons], undecided)

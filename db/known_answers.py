@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from db.app_settings import get_setting, set_setting
+from db.band import QUEUE_BAND
 from db.errors import DatabaseInputError
 from db.models import Claim, CrowdAnswer, Prediction, Review, User, Stack
 
@@ -88,7 +89,7 @@ def _candidate_statement(*, in_band: bool, from_start: bool) -> Select:
     conditions = [Prediction.model_run_id == bindparam("run_id"), TRUSTED, Stack.status == "ok",
                   *_unseen(), *((column >= start) if from_start else (column < start) for column in ids)]
     if in_band:
-        conditions += [Prediction.probability > bindparam("t_low"), Prediction.probability < bindparam("t_high")]
+        conditions.append(QUEUE_BAND.routed(Prediction.probability))
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
             .join(Stack, Stack.id == Prediction.vessel_id)
             .join(CrowdAnswer, CrowdAnswer.vessel_id == Prediction.vessel_id).where(*conditions)

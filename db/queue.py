@@ -4,11 +4,13 @@ A stack **needs review** when
 
 * it has a prediction from the queue's model run: the active policy's run, or (no active
   policy) the newest run;
-* that probability lies strictly between the policy's ``t_low`` and ``t_high`` (a NULL threshold
-  decides nothing on its side; with no active policy every predicted stack qualifies);
-* it has no crowd label (its answer is already known), fewer than k reviews (k = the policy's
+* the policy's band rule (``core.band.BandRule.needs_review``, rendered by ``db.band``) routes it
+  to humans: the probability lies strictly between ``t_low`` and ``t_high`` (a NULL threshold
+  decides nothing on its side; with no active policy every predicted stack qualifies), it has no
+  crowd label (its answer is already known) and fewer than k reviews (k = the policy's
   ``reviews_required``, 1 without a policy; "unsure" answers do not count, so such a stack goes
-  to another reviewer), none of them by this reviewer;
+  to another reviewer);
+* none of its reviews is by this reviewer;
 * nobody holds an unexpired claim on it.
 
 Known-answer stacks (see ``db.known_answers``) are mixed in at the admin's rate while the user
@@ -47,8 +49,10 @@ from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from core.band import BandRule
 from db import known_answers, queue_order
 from db.audit import record_event
+from db.band import CROWD_KNOWN, QUEUE_BAND, band_parameters
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
 from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, PolicyRecord, User, UTCDateTime, Stack,
                        utcnow)
@@ -62,16 +66,14 @@ _RANDOM = random.SystemRandom()
 
 @dataclass(frozen=True)
 class QueueRule:
-    """Which stacks the queue serves: a model run, the open band (t_low, t_high) and k.
+    """Which stacks the queue serves: a model run and the policy's band rule (thresholds and k).
 
-    A threshold of None decides nothing on its side; ``from_policy`` is False when no policy is
-    active (the newest run, every stack to humans).
+    ``from_policy`` is False when no policy is active (the newest run; the band then decides
+    nothing, so every stack goes to humans).
     """
 
     model_run_id: int
-    t_low: float | None
-    t_high: float | None
-    reviews_required: int
+    band: BandRule
     boundary: float
     from_policy: bool = True
 
@@ -116,19 +118,14 @@ def _rule(connection: Connection, policy: tuple | None) -> QueueRule | None:
     """The rule from an active policy's (run, t_low, t_high, k, run threshold), else from the newest run."""
     if policy is not None and policy[0] is not None:
         run_id, t_low, t_high, k, threshold = policy
-        low, high = _band(t_low, t_high)
-        threshold = threshold if threshold is not None else (max(low, 0.0) + min(high, 1.0)) / 2
-        return QueueRule(run_id, t_low, t_high, k, boundary=min(max(threshold, low), high))
+        band = BandRule.of(t_low, t_high, k)
+        threshold = threshold if threshold is not None else (max(band.low, 0.0) + min(band.high, 1.0)) / 2
+        return QueueRule(run_id, band, boundary=min(max(threshold, band.low), band.high))
     run = connection.execute(_NEWEST_RUN).first()
     if run is None:
         return None
-    return QueueRule(run.id, None, None, 1, boundary=run.threshold if run.threshold is not None else 0.5,
+    return QueueRule(run.id, BandRule(), boundary=run.threshold if run.threshold is not None else 0.5,
                      from_policy=False)
-
-
-def _band(t_low: float | None, t_high: float | None) -> tuple[float, float]:
-    """The open band as numbers: a NULL side (decides nothing) lies beyond every probability."""
-    return (-1.0 if t_low is None else t_low), (2.0 if t_high is None else t_high)
 
 
 def _active_user_name(session: Session, user_id: int) -> str:
@@ -138,29 +135,30 @@ def _active_user_name(session: Session, user_id: int) -> str:
     return name
 
 
-def _routed(*, probability_index: bool = True) -> list:
-    """WHERE conditions (on Prediction) for stacks routed to humans; parameters run_id, t_low, t_high.
+def _probability(*, probability_index: bool = True):  # noqa: ANN202 - a SQL expression
+    """The prediction's probability; ``probability_index=False`` writes it so that no index serves
+    the band (``probability + 0``): then an order by another column walks that column's index
+    instead of sorting the whole band."""
+    return Prediction.probability if probability_index else Prediction.probability + 0.0
 
-    A NULL ``review_level`` marks a stack whose crowd label is known: it never needs a human.
-    ``probability_index=False`` writes the band so that no index serves it (``probability + 0``):
-    then an order by another column walks that column's index instead of sorting the whole band.
-    """
-    probability = Prediction.probability if probability_index else Prediction.probability + 0.0
-    return [Prediction.model_run_id == bindparam("run_id"), Prediction.review_level.is_not(None),
-            probability > bindparam("t_low"), probability < bindparam("t_high")]
+
+_OF_RUN = Prediction.model_run_id == bindparam("run_id")
+_ROUTED = [_OF_RUN, QUEUE_BAND.to_humans(Prediction.probability, crowd_known=CROWD_KNOWN)]
+"""WHERE conditions (on Prediction) for stacks the rule gives to humans; parameters run_id, t_low, t_high."""
 
 
 def _claimable(*, probability_index: bool = True) -> list:
     """WHERE conditions for stacks a user may claim at one review level; parameters as :func:`_parameters`."""
-    return [*_routed(probability_index=probability_index), Prediction.review_level == bindparam("level"),
+    return [_OF_RUN, QUEUE_BAND.needs_review(_probability(probability_index=probability_index),
+                                             crowd_known=CROWD_KNOWN, counted=Prediction.review_level),
+            Prediction.review_level == bindparam("level"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
 
 def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
-    band = _band(rule.t_low, rule.t_high)
-    return {"run_id": rule.model_run_id, "t_low": band[0], "t_high": band[1], "user_id": user_id,
-            "k": rule.reviews_required, "now": now, "boundary": rule.boundary, "level": 0}
+    return {"run_id": rule.model_run_id, **band_parameters(rule.band), "user_id": user_id, "now": now,
+            "boundary": rule.boundary, "level": 0}
 
 
 @functools.cache
@@ -246,7 +244,7 @@ def _claim_statement(dialect: str, *, known_answer: bool = False) -> Insert:
 
 
 _WORK_AT_LEVEL = select(literal(1)).where(
-    *_routed(), Prediction.review_level == bindparam("level"),
+    *_ROUTED, Prediction.review_level == bindparam("level"),
     ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id"))).limit(1)
 
 
@@ -317,7 +315,7 @@ def claim_next(session: Session, *, user_id: int, order: str | None = None, ttl:
     if order == "random":
         parameters["start"] = rng.randint(0, connection.execute(_LAST_VESSEL).scalar() or 0)
     claim = _claim_statement(connection.dialect.name)
-    for level in range(rule.reviews_required - 1, -1, -1):  # finish started stacks first
+    for level in range(rule.band.reviews_required - 1, -1, -1):  # finish started stacks first
         parameters["level"] = level
         for _ in range(MAX_CANDIDATES):
             found = _best_candidate(connection, order, parameters)
@@ -343,6 +341,20 @@ def held_claims(session: Session, *, user_id: int, now: datetime | None = None) 
     return [ClaimedStack(*row) for row in session.execute(query)]
 
 
+def claim_window(session: Session, *, user_id: int, size: int, order: str | None = None) -> list[ClaimedStack]:
+    """The stacks a reviewer's screen holds: their unexpired claims (oldest first, so a reload
+    resumes them), topped up with new claims (:func:`claim_next`) until ``size`` are held or the
+    queue is empty for them. The review viewer holds two: the one shown and the next, already loaded.
+    """
+    claims = held_claims(session, user_id=user_id)[:size]
+    while len(claims) < size:
+        claimed = claim_next(session, user_id=user_id, order=order)
+        if claimed is None:
+            break
+        claims.append(claimed)
+    return claims
+
+
 @dataclass(frozen=True)
 class QueueStats:
     """Where review stands under the current queue rule."""
@@ -365,7 +377,7 @@ def queue_stats(session: Session, *, now: datetime | None = None) -> QueueStats:
         return QueueStats(0, 0, 0, 0)
     parameters = _parameters(rule, user_id=-1, now=now or utcnow())
     count = select(func.count()).select_from(Prediction)
-    routed = _routed()
+    routed = _ROUTED
     connection = session.connection()
     return QueueStats(
         predicted=connection.execute(count.where(Prediction.model_run_id == bindparam("run_id")),

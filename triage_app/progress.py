@@ -65,7 +65,7 @@ def lab_progress(backend: Backend, *, now: pd.Timestamp | None = None, window_da
         unlabelled = 0 if rule is None else session.scalar(select(func.count()).select_from(Prediction).where(
             Prediction.model_run_id == rule.model_run_id, Prediction.review_level.is_not(None)))
         reviews = queue.reviews_frame(session)
-    k = 1 if rule is None else rule.reviews_required
+    k = 1 if rule is None else rule.band.reviews_required
     per_day, days = review_pace(reviews, now=now, window_days=window_days)
     left = stats.remaining * k
     finish = None if per_day <= 0 else now + pd.Timedelta(days=left / per_day)

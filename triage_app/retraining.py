@@ -36,6 +36,7 @@ import pandas as pd
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from db.band import POLICY_BAND
 from db.models import ModelRun, Prediction, Review, PolicyRecord
 from db.policy import active_policy
 from db.queue import queue_rule
@@ -169,9 +170,7 @@ def start_retrain(settings: Settings, *, minutes: float) -> int:
 def policy_history(session: Session) -> pd.DataFrame:
     """Every saved policy, oldest first, with its run and the share of that run's scored stacks it decides
     automatically: created_at, policy_id, run, created_by, active, auto_share."""
-    decided = case(((PolicyRecord.t_low.is_not(None) & (Prediction.probability <= PolicyRecord.t_low))
-                    | (PolicyRecord.t_high.is_not(None) & (Prediction.probability >= PolicyRecord.t_high)), 1),
-                   else_=0)
+    decided = case((POLICY_BAND.automatic(Prediction.probability), 1), else_=0)
     query = (select(PolicyRecord.created_at, PolicyRecord.id.label("policy_id"), ModelRun.name.label("run"),
                     PolicyRecord.created_by, PolicyRecord.active,
                     (func.sum(decided) * 1.0 / func.count(Prediction.vessel_id)).label("auto_share"))
