@@ -23,8 +23,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from core.drift import drift_tests, drifted_projects
-from core.gate import gate_projects
-from db.project_status import gate_review_counts, stack_features
+from core.gate import STATUSES, gate_projects
+from db.policy import active_policy
+from db.project_status import gate_review_counts, project_status, stack_features
 from triage_app.tuning import REFERENCE_ROLES
 
 
@@ -100,3 +101,26 @@ def standing_table(standing: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"project": standing["project_id"].replace("", "(none)"), "status": standing["status"],
                          "decides": sides, "answered": standing["answered"], "stalled": standing["stalled"],
                          "answers still needed": standing["stacks_needed"], "reason": standing["reason"]})
+
+
+def summary(standing: pd.DataFrame) -> str:
+    """One line: ``"projects: 2 validated, 1 gated (about 44 more answered stacks), 1 drifted"``."""
+    counts = standing["status"].value_counts()
+    parts = []
+    for status in STATUSES:
+        if counts.get(status, 0):
+            part = f"{counts[status]} {status}"
+            if status != "validated":
+                needed = int(standing.loc[standing["status"] == status, "stacks_needed"].sum())
+                part += f" (about {needed:,} more answered stacks)"
+            parts.append(part)
+    return "projects: " + (", ".join(parts) if parts else "none scored")
+
+
+def active_table(session: Session) -> pd.DataFrame | None:
+    """The active policy's stored standing for people (:func:`standing_table`); None when no policy is
+    active or it was saved without the gate (it then decides every project alike)."""
+    policy = active_policy(session)
+    if policy is None or not policy.project_gate:
+        return None
+    return standing_table(project_status(session, policy_id=policy.id))

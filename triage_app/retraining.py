@@ -41,7 +41,8 @@ from db.models import ModelRun, Prediction, Review, PolicyRecord
 from db.policy import active_policy
 from db.queue import queue_rule
 from db.queue_levels import refresh_review_levels
-from triage_app import tuning
+from db.project_status import project_status
+from triage_app import projects, tuning
 from triage_app.settings import Settings
 
 RUNNING_STATES = ("starting", "training", "scoring", "tuning")
@@ -101,8 +102,9 @@ def tune_and_activate(session: Session, *, model_run_id: int, actor: str = "retr
                                     stall_share=float(reference["label"].mean()), **targets)
     reviewed = session.scalars(select(Review.vessel_id).distinct()).all()
     refresh_review_levels(session, vessel_ids=reviewed, model_run_id=model_run_id)
+    standing = projects.summary(project_status(session, policy_id=policy.id))
     return ActivationOutcome(True, f"activated: {_share(report.auto_share)} automatic (was {_share(old_share)}), "
-                                   f"bounds meet the targets", report.auto_share, old_share, policy.id)
+                                   f"bounds meet the targets; {standing}", report.auto_share, old_share, policy.id)
 
 
 def scoring_run(session: Session, vessel_id: int) -> str | None:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.promise import promise_sentence
 from db import queue_order
-from triage_app import charts, progress, retraining, services, ui
+from triage_app import charts, progress, projects, retraining, services, ui
 from triage_app.settings import resolve
 
 
@@ -29,6 +29,25 @@ def promise_section(policy: services.SavedPolicy | None, lab: progress.LabProgre
     st.caption(f"It decides {automatic:,} of {lab.needs_humans_without_model:,} scored stacks without a crowd "
                f"answer automatically: {automatic * lab.reviews_required:,} reviews saved at "
                f"{lab.reviews_required} per stack.")
+
+
+def projects_section(backend: services.Backend) -> None:
+    """Each project's standing under the active policy: validated, gated (with the answers still
+    needed) or drifted (paused: its stacks go to reviewers until it is re-validated)."""
+    st.subheader("Projects: validation gate and drift")
+    with backend.factory() as session:
+        table = projects.active_table(session)
+    if table is None:
+        st.caption("The active policy was saved without the project gate: it decides every project alike. Tune "
+                   "again (`stalltriage tune` or the Thresholds page) to gate projects.")
+        return
+    drifted = table.loc[table["status"] == "drifted", "project"].tolist()
+    if drifted:
+        st.warning(f"Drift: the stacks of {', '.join(drifted)} no longer look like their reference; automatic "
+                   "decisions for them are paused (routed to reviewers) until a later tune re-validates them.")
+    st.caption("A project is decided automatically only on the sides its own human answers validate; the queue "
+               "serves a gated project's stacks first, drawn at random, until it has the answers it needs.")
+    table_or_note(table, "No scored stacks yet.", key="dashboard_projects")
 
 
 def table_or_note(frame: pd.DataFrame, note: str, **kwargs: object) -> None:
@@ -167,6 +186,7 @@ def show() -> None:
     lab = progress.lab_progress(backend, now=now)
     data = services.dashboard_data(backend)
     promise_section(services.saved_policy(backend), lab)
+    projects_section(backend)
     progress_section(lab, data["reviews"], now)
     savings_section(lab)
     agreement_section(data)

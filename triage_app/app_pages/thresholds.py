@@ -5,7 +5,8 @@ targets even when another run is chosen); the tuner's suggestion is one click aw
 by itself. A threshold may be off (that side decides nothing). "Saved policy" and "proposed" are
 shown side by side on the reference set (quality) and on the review queue (workload), with the
 promise in force in one sentence, the frontier (what each automatic share can promise), what a
-larger reference would buy and the new stacks' stall share. Saving is possible only when the
+larger reference would buy, the new stacks' stall share and each project's standing under the
+proposal (validated, gated, drifted: the validation gate, saved with the policy). Saving is possible only when the
 proposal differs from what is saved, and a proposal that misses its targets needs a confirmation
 that names what it misses.
 """
@@ -16,7 +17,7 @@ import streamlit as st
 
 from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
 from core.triage import PolicyReport, validate_thresholds
-from triage_app import charts, services, tuning, ui
+from triage_app import charts, projects, services, tuning, ui
 
 DEFAULT_TARGETS = (0.99, 0.95, 0.95)
 
@@ -212,6 +213,8 @@ def show() -> None:
 
     frontier_section(page.outcome, proposed, sensitivity, specificity)
     charts_section(tuned, reference, proposed, current, sensitivity, specificity, confidence, page.known, promise)
+    gate_section(backend, run_id, t_low=t_low, t_high=t_high, sensitivity=sensitivity, specificity=specificity,
+                 confidence=confidence)
     known_answers_section(backend, admin, page.known_answer_rate)
 
 
@@ -245,6 +248,20 @@ def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyRepo
     st.dataframe(tuning.project_breakdown(reference, t_low=proposed.t_low, t_high=proposed.t_high,
                                           confidence=confidence, known=known, promise=promise),
                  key="thresholds_projects", hide_index=True)
+
+
+def gate_section(backend: services.Backend, run_id: int, *, t_low: float | None, t_high: float | None,
+                 sensitivity: float, specificity: float, confidence: float) -> None:
+    """Each project's standing under the proposed policy (saved with it): validated, gated, drifted."""
+    st.subheader("Projects: validation gate and drift (proposed policy)")
+    st.caption("A project is decided automatically only on the sides its own human answers (crowd labels, and "
+               "answers to stacks drawn at random from it) show to keep the promise, and on none while its stacks "
+               "drift from its reference. 'answers still needed': about how many more answered stacks open it.")
+    with backend.factory() as session:
+        standing = projects.project_standing(session, model_run_id=run_id, t_low=t_low, t_high=t_high,
+                                             sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+    st.caption(projects.summary(standing))
+    st.dataframe(projects.standing_table(standing), key="thresholds_gate", hide_index=True)
 
 
 def known_answers_section(backend: services.Backend, admin: services.SessionUser, rate_now: float) -> None:

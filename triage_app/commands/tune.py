@@ -23,7 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "policy's routed band, a stated assumption, or a pessimistic prior). The reference is every "
                     "crowd-labelled stack scored out of fold or held out. Prints both readings, the frontier "
                     "(automatic share against the bounds in reach), what a larger reference would buy, and the "
-                    "new stacks' stall share against the reference's.")
+                    "new stacks' stall share against the reference's. Each project is decided automatically only on "
+                    "the sides its own human answers validate (the validation gate), and on none while its stacks "
+                    "drift from its reference; the projects' standing is printed and saved with the policy.")
     parser.add_argument("--promise", choices=PROMISES, default=DEFAULT_PROMISE,
                         help=f"which promise the targets keep (default {DEFAULT_PROMISE})")
     parser.add_argument("--sensitivity", type=probability, default=0.99, help="target sensitivity (default 0.99)")
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from db.errors import DatabaseInputError
     from db.migrate import SchemaError
     from db.predictions import get_model_run
-    from triage_app import tuning
+    from triage_app import projects, tuning
     from triage_app.database import command_session
 
     assumed = _assumed(args)
@@ -88,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as error:
                 print(f"error: run {run_row.id} ({run_row.name}): {error}")
                 return 1
+            standing = projects.project_standing(session, model_run_id=run_row.id, t_low=outcome.tuned.t_low_,
+                                                 t_high=outcome.tuned.t_high_, sensitivity=args.sensitivity,
+                                                 specificity=args.specificity, confidence=args.confidence)
             _print(run_row, reference, known, outcome, args)
+            print("projects (each decided automatically only on the sides its own answers validate):")
+            print(_table(projects.standing_table(standing)))
+            print(f"{projects.summary(standing)}\n")
             if not outcome.saveable and not args.accept_shortfall:
                 print(f"not saved: {_shortfall(outcome)}; the active policy is unchanged "
                       "(--accept-shortfall saves it anyway)")
@@ -99,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
                                             t_high=outcome.tuned.t_high_, reviews_required=args.reviews_required,
                                             sensitivity=args.sensitivity, specificity=args.specificity,
                                             confidence=args.confidence, actor="cli", promise=args.promise,
-                                            stall_share=float(reference.frame["label"].mean()))
+                                            stall_share=float(reference.frame["label"].mean()), standing=standing)
             shortfall = "" if outcome.saveable else f" despite the shortfall ({_shortfall(outcome)})"
-            print(f"saved as the active policy (id {policy.id}){shortfall}: {_sides(policy.t_low, policy.t_high)}")
+            print(f"saved as the active policy (id {policy.id}){shortfall}: {_sides(policy.t_low, policy.t_high)}; "
+                  f"{projects.summary(standing)}")
             return 0
     except (SchemaError, DatabaseInputError) as error:
         print(f"error: {error}")

@@ -1,0 +1,63 @@
+"""The projects' standing in the app (AppTest): the Thresholds page lists them under the proposal,
+saving stores it, and the Dashboard lists them under the active policy, drift warned."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from db.engine import make_engine, make_session_factory
+from db.models import ProjectStatus
+from db.policy import save_policy
+from testkit.app_data import ADMIN
+from tests.triage_app.helpers import PAGES, logged_in, use_app_data
+
+
+@pytest.fixture(autouse=True)
+def _app(monkeypatch, app_data):
+    use_app_data(monkeypatch, app_data)
+
+
+def _projects_table(at):
+    """The page's projects table (AppTest does not expose a dataframe's key)."""
+    tables = [frame.value for frame in at.dataframe if "answers still needed" in frame.value.columns]
+    assert len(tables) == 1
+    return tables[0]
+
+
+@pytest.fixture
+def sessions(app_data):
+    engine = make_engine(app_data.settings.db_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_thresholds_page_lists_the_projects_and_saving_stores_them_for_the_dashboard(sessions):
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "thresholds.py")).run()
+    assert not at.exception, at.exception
+    table = _projects_table(at)
+    assert table["project"].tolist() == ["p0", "p1", "p2"]
+    # about 18 stalls each at 0.99 / 0.95: no project has the 368 "stalled" answers t_low needs
+    assert set(table["status"]) == {"gated"} and (table["answers still needed"] > 0).all()
+    assert any(c.value.startswith("projects: 3 gated (about ") for c in at.caption)
+    at.button(key="thresholds_use_tuned").click().run()
+    at.button(key="thresholds_save").click().run()
+    assert not at.exception and "active policy" in at.success[0].value
+    with sessions.begin() as session:
+        session.execute(update(ProjectStatus).where(ProjectStatus.project_id == "p1")
+                        .values(status="drifted", low_open=False, high_open=False))
+    at.switch_page(str(PAGES / "dashboard.py")).run()
+    assert not at.exception, at.exception
+    listed = _projects_table(at)
+    assert listed.set_index("project")["status"].to_dict() == {"p0": "gated", "p1": "drifted", "p2": "gated"}
+    assert any("Drift: the stacks of p1 no longer look like their reference" in w.value for w in at.warning)
+
+
+def test_dashboard_says_when_the_active_policy_has_no_gate(sessions, app_data):
+    with sessions.begin() as session:
+        save_policy(session, model_run_id=app_data.model_run_id, t_low=0.45, t_high=0.6, created_by=ADMIN[0])
+    at = logged_in(*ADMIN)
+    at.switch_page(str(PAGES / "dashboard.py")).run()
+    assert not at.exception, at.exception
+    assert any("saved without the project gate" in c.value for c in at.caption)
