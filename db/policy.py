@@ -2,8 +2,10 @@
 
 The active policy decides which stacks the review queue serves (probability strictly between
 ``t_low`` and ``t_high``; a NULL threshold decides nothing on its side) and how the export
-labels the others. Saving a new active policy re-routes the queue at once, since the queue reads
-the active policy on every claim.
+labels the others, both by its band rule (``core.band``, rendered in SQL by ``db.band``).
+:func:`save_policy` is where a policy is validated, once, whoever saves it (the Thresholds page,
+``stalltriage tune``, a retrain). Saving a new active policy re-routes the queue at once, since
+the queue reads the active policy on every claim.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.promise import DEFAULT_PROMISE, check_promise
-from core.triage import validate_thresholds
+from core.band import BandRule
 from db.audit import record_event
 from db.errors import DatabaseInputError
 from db.models import ModelRun, PolicyRecord
@@ -39,10 +41,10 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         The run whose probabilities the thresholds apply to.
     t_low, t_high
         p <= t_low is decided "flowing", p >= t_high "stalled", anything between goes to humans;
-        None decides nothing on that side (stored as NULL). The rule is
-        :func:`core.triage.validate_thresholds`'s.
+        None decides nothing on that side (stored as NULL).
     reviews_required
-        k: a human label is the majority of at least k reviews.
+        k: a human label is the majority of at least k reviews. Thresholds and k are checked once,
+        here, by :meth:`core.band.BandRule.of` (the rule the queue and the export apply).
     target_sensitivity, target_specificity, confidence
         What the tuner aimed for (kept for the record).
     created_by
@@ -57,16 +59,14 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         Thresholds breaking that rule, k < 1, an unknown promise, or an unknown model run.
     """
     try:
-        t_low, t_high = validate_thresholds(t_low, t_high)
+        band = BandRule.of(t_low, t_high, reviews_required)
         check_promise(promise)
     except ValueError as error:
         raise DatabaseInputError(str(error)) from None
-    if reviews_required < 1:
-        raise DatabaseInputError(f"reviews_required must be at least 1, got {reviews_required}")
     if session.get(ModelRun, model_run_id) is None:
         raise DatabaseInputError(f"no model run with id {model_run_id}")
-    policy = PolicyRecord(model_run_id=model_run_id, t_low=t_low, t_high=t_high,
-                          reviews_required=reviews_required, target_sensitivity=target_sensitivity,
+    policy = PolicyRecord(model_run_id=model_run_id, t_low=band.t_low, t_high=band.t_high,
+                          reviews_required=band.reviews_required, target_sensitivity=target_sensitivity,
                           target_specificity=target_specificity, confidence=confidence, created_by=created_by,
                           promise=promise, stall_share=stall_share, active=False)
     session.add(policy)

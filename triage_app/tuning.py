@@ -288,25 +288,28 @@ def save_thresholds(session: Session, *, model_run_id: int, t_low: float | None,
     """Store thresholds (tuned, or chosen on the Thresholds page) as the active policy, audited by
     ``db.policy``, with each project's standing under it (``triage_app.projects``; ``standing``
     when already computed for these thresholds): the policy decides a project's stacks only on
-    the sides its validation gate opens.
+    the sides its validation gate opens. The one save path of the page (through
+    ``triage_app.services``), ``stalltriage tune`` and a retrain.
 
     A side that decides nothing is ``None`` (stored as NULL). The queue reads the active policy on
     every claim, so review is re-routed at once.
 
     Raises
     ------
-    ValueError
-        Thresholds that break :func:`core.triage.validate_thresholds`'s rule.
+    DatabaseInputError
+        Thresholds or k that break the band rule: :func:`db.policy.save_policy` validates, once,
+        before anything is computed or stored.
     """
     from triage_app import projects  # it reads this module's reference roles
 
-    if standing is None:
-        standing = projects.project_standing(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
-                                             sensitivity=sensitivity, specificity=specificity, confidence=confidence)
     policy = policies.save_policy(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
                                   reviews_required=reviews_required, target_sensitivity=sensitivity,
                                   target_specificity=specificity, confidence=confidence, created_by=actor,
                                   promise=promise, stall_share=stall_share)
+    if standing is None:
+        standing = projects.project_standing(session, model_run_id=model_run_id, t_low=policy.t_low,
+                                             t_high=policy.t_high, sensitivity=sensitivity, specificity=specificity,
+                                             confidence=confidence)
     project_status.save_project_status(session, policy_id=policy.id, rows=standing.to_dict("records"))
     return policy
 
