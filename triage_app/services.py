@@ -23,10 +23,11 @@ from core.promise import DEFAULT_PROMISE
 from core.skill import ReviewerSkill
 from core.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, users
+from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Stack
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
-from triage_app import sessions, tuning
+from triage_app import retraining, sessions, tuning
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -353,6 +354,29 @@ def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) 
 
 
 # --- dashboard, export, users --------------------------------------------------------------------
+
+QUEUE_ORDERS = order_setting.ORDERS
+"""The orders an admin may choose for the review queue (``db.queue_order``)."""
+
+
+def policy_history(backend: Backend) -> pd.DataFrame:
+    """Every saved policy with the share of its run's stacks it decides automatically
+    (:func:`triage_app.retraining.policy_history`), for the Dashboard's learning chart."""
+    with backend.factory() as session:
+        return retraining.policy_history(session)
+
+
+def queue_order(backend: Backend) -> str:
+    """The admin's order of the review queue (:data:`db.queue_order.ORDERS`)."""
+    with backend.factory() as session:
+        return order_setting.queue_order(session)
+
+
+def set_queue_order(backend: Backend, admin: SessionUser, *, order: str) -> None:
+    """Change the order of the review queue (audited)."""
+    run_transaction(backend.factory, lambda session: order_setting.set_queue_order(
+        session, order=order, actor=admin.name), write=True)
+
 
 def _reviewer_skill(session: Session) -> pd.DataFrame:
     """Per reviewer: known answers (stalled, flowing) and sensitivity / specificity with 95 % intervals

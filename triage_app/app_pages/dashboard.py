@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from core.promise import promise_sentence
-from db import queue_order
 from triage_app import charts, progress, projects, retraining, services, ui
 from triage_app.settings import resolve
 
@@ -145,24 +144,21 @@ def throughput_section(data: dict) -> None:
 def learning_section(backend: services.Backend) -> None:
     """Learning from reviews (admins): the automatic share per saved policy over time, and retraining."""
     st.subheader("Learning from reviews")
-    with backend.factory() as session:
-        history = retraining.policy_history(session)
+    history = services.policy_history(backend)
     if history.empty:
         st.info("No policy saved yet.")
     else:
         st.caption("Share of the run's scored stacks each saved policy decides automatically; `stalltriage retrain` "
                    "adds a point when it activates a run fine-tuned on the reviews.")
         st.plotly_chart(charts.auto_share_figure(history), key="dashboard_auto_share")
-    with backend.factory() as session:
-        current = queue_order.queue_order(session)
+    current = services.queue_order(backend)
     chosen = st.columns([1, 3])[0].selectbox(
-        "Queue order", queue_order.ORDERS, index=queue_order.ORDERS.index(current), key="dashboard_queue_order",
+        "Queue order", services.QUEUE_ORDERS, index=services.QUEUE_ORDERS.index(current), key="dashboard_queue_order",
         help="which routed stack reviewers get first: boundary (closest to the threshold), stalled (most likely "
              "stalled), uncertainty (members disagree most: teaches retraining most), random (unbiased), mix "
              "(boundary with 1 in 5 random); see the user guide")
     if chosen != current:
-        with backend.factory.begin() as session:
-            queue_order.set_queue_order(session, order=chosen, actor=ui.session_user().name)
+        services.set_queue_order(backend, ui.session_user(), order=chosen)
         st.toast(f"Queue order: {chosen}")
     status_file = retraining.status_path(resolve(None).data_dir)
     status = retraining.read_status(status_file)
