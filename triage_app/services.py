@@ -27,7 +27,7 @@ from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Stack
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
-from triage_app import retraining, sessions, tuning
+from triage_app import projects, retraining, sessions, tuning
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -345,6 +345,21 @@ def activate_thresholds(backend: Backend, admin: SessionUser, *, model_run_id: i
         session, model_run_id=model_run_id, t_low=t_low, t_high=t_high, reviews_required=reviews_required,
         sensitivity=sensitivity, specificity=specificity, confidence=confidence, actor=admin.name, promise=promise,
         stall_share=stall_share).id, write=True)
+
+
+def project_standing(backend: Backend, *, model_run_id: int, t_low: float | None, t_high: float | None,
+                     sensitivity: float, specificity: float, confidence: float) -> pd.DataFrame:
+    """Each project's standing under proposed thresholds (:func:`triage_app.projects.project_standing`)."""
+    with backend.factory() as session:
+        return projects.project_standing(session, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+                                         sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+
+
+def active_projects(backend: Backend) -> pd.DataFrame | None:
+    """Each project's standing under the active policy (:func:`triage_app.projects.active_table`); None
+    when that policy was saved without the project gate."""
+    with backend.factory() as session:
+        return projects.active_table(session)
 
 
 def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) -> None:

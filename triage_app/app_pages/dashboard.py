@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.promise import promise_sentence
-from triage_app import charts, progress, projects, retraining, services, ui
+from triage_app import charts, progress, retraining, services, ui
 from triage_app.settings import resolve
 
 
@@ -34,8 +34,7 @@ def projects_section(backend: services.Backend) -> None:
     """Each project's standing under the active policy: validated, gated (with the answers still
     needed) or drifted (paused: its stacks go to reviewers until it is re-validated)."""
     st.subheader("Projects: validation gate and drift")
-    with backend.factory() as session:
-        table = projects.active_table(session)
+    table = services.active_projects(backend)
     if table is None:
         st.caption("The active policy was saved without the project gate: it decides every project alike. Tune "
                    "again (`stalltriage tune` or the Thresholds page) to gate projects.")

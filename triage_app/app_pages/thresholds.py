@@ -257,9 +257,8 @@ def gate_section(backend: services.Backend, run_id: int, *, t_low: float | None,
     st.caption("A project is decided automatically only on the sides its own human answers (crowd labels, and "
                "answers to stacks drawn at random from it) show to keep the promise, and on none while its stacks "
                "drift from its reference. 'answers still needed': about how many more answered stacks open it.")
-    with backend.factory() as session:
-        standing = projects.project_standing(session, model_run_id=run_id, t_low=t_low, t_high=t_high,
-                                             sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+    standing = services.project_standing(backend, model_run_id=run_id, t_low=t_low, t_high=t_high,
+                                         sensitivity=sensitivity, specificity=specificity, confidence=confidence)
     st.caption(projects.summary(standing))
     st.dataframe(projects.standing_table(standing), key="thresholds_gate", hide_index=True)
 
