@@ -25,9 +25,12 @@ to ``p > t``), in the spirit of SQLAlchemy's hybrid attributes: a :class:`BandRu
 numbers for numpy and pandas (:meth:`BandRule.of`), and bound parameters or columns for SQL
 (``db.band``). This module is the one place that compares a probability with a threshold.
 
-A further gate on the model (say, a project not yet validated) is one more per-stack input ANDed
-into :meth:`BandRule.flowing` and :meth:`BandRule.stalled` (then routed, decided and exported
-alike), with its own ``reason`` in the export.
+The project validation gate (``core.gate``) is one more per-stack input on each side,
+:attr:`BandRule.low_open` and :attr:`BandRule.high_open` (True by default), ANDed into
+:meth:`BandRule.flowing` and :meth:`BandRule.stalled`: a stack of a project whose side is closed
+(not yet validated, or drifted) is not decided on that side, so it is routed, served and exported
+alike (the export's ``reason`` names why). For numpy and pandas they are boolean arrays or Series
+aligned with ``p``; for SQL, expressions on the stack's project (``db.band``).
 """
 
 from __future__ import annotations
@@ -105,6 +108,9 @@ class BandRule:
         expressions.
     reviews_required
         k: the answers that must count towards a stack before its reviewers decide it.
+    low_open, high_open
+        Whether each side may decide the stack (its project's validation gate): True, or per stack
+        a boolean array / Series aligned with ``p``, or a SQL expression.
 
     Examples
     --------
@@ -115,6 +121,8 @@ class BandRule:
     low: Any = OFF_LOW
     high: Any = OFF_HIGH
     reviews_required: Any = 1
+    low_open: Any = True
+    high_open: Any = True
 
     @classmethod
     def of(cls, t_low: float | None, t_high: float | None, reviews_required: int = 1) -> BandRule:
@@ -142,12 +150,12 @@ class BandRule:
         return None if self.high == OFF_HIGH else self.high
 
     def flowing(self, p: Any) -> Any:
-        """The model decides these stacks flowing (a tie at ``t_low`` included)."""
-        return p <= self.low
+        """The model decides these stacks flowing (a tie at ``t_low`` included; the side open)."""
+        return (p <= self.low) & self.low_open
 
     def stalled(self, p: Any) -> Any:
-        """The model decides these stacks stalled (a tie at ``t_high`` included)."""
-        return p >= self.high
+        """The model decides these stacks stalled (a tie at ``t_high`` included; the side open)."""
+        return (p >= self.high) & self.high_open
 
     def automatic(self, p: Any) -> Any:
         """The model decides these stacks on one side or the other."""

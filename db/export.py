@@ -20,7 +20,9 @@ queue and the tuner; this module renders it in pandas and writes the reasons:
 2. **crowd**: the crowd's label from ``train_labels.csv`` (a known answer);
 3. **model**: the active policy's run scored it ``p <= t_low`` (flowing) or ``p >= t_high``
    (stalled); a NULL threshold decides nothing on its side, and without an active policy the
-   model decides nothing;
+   model decides nothing. Under a policy saved with the project gate a side decides only the
+   stacks of projects it is open for (``db.project_status``); the others' ``reason`` says
+   ``project not yet validated`` or ``project drifted``, with what the model would have decided;
 4. **none**.
 
 A stack's k is the rule in force when it was reviewed: the ``review.reviews_required`` of its
@@ -39,7 +41,7 @@ print with 16 digits beside float64 ones with few); labels are decided on the un
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ from sqlalchemy.orm import Session
 from core.band import BandRule
 from db.human_labels import skill_weighted_labels
 from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Stack
+from db.project_status import PROJECT
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
@@ -86,7 +89,8 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     calibration = (select(Review.vessel_id, func.count().label("n_known_answer_reviews"))
                    .where(Review.known_answer.is_(True)).group_by(Review.vessel_id).subquery())
     run_id = rule.model_run_id if rule else None
-    return (select(Stack.id.label("vessel_id"), Stack.filename, Stack.split, Stack.status.label("ingest_status"),
+    return (select(Stack.id.label("vessel_id"), Stack.filename, PROJECT.label("project"), Stack.split,
+                   Stack.status.label("ingest_status"),
                    Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
@@ -139,6 +143,10 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
         out[column] = out[column].fillna(0).astype("int64")
     policy = rule is not None and rule.from_policy
     band = rule.band if rule is not None else BandRule()
+    whole = band  # the band before the project gate: what the model would decide
+    if rule is not None and rule.gates is not None:
+        low_open, high_open = rule.gates.opens(out["project"])
+        band = replace(band, low_open=low_open, high_open=high_open)
     t_low = band.t_low if band.t_low is not None else np.nan
     t_high = band.t_high if band.t_high is not None else np.nan
     k = pd.to_numeric(out["recorded_k"]).fillna(band.reviews_required).astype("int64")
@@ -172,8 +180,12 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     else:
         why_not_model = np.where(p.isna(), "no prediction", "no active policy")
     review_state = _noting(_review_state(out, counted, k), out["n_known_answer_reviews"], "known-answer review", "; ")
-    model_view = pd.Series(np.select([band.flowing(p), band.stalled(p)], [p_text + f" <= t_low={t_low:.3f}",
-                                                                         p_text + f" >= t_high={t_high:.3f}"],
+    low_text, high_text = p_text + f" <= t_low={t_low:.3f}", p_text + f" >= t_high={t_high:.3f}"
+    gated = whole.automatic(p) & ~band.automatic(p)
+    gate_reason = rule.gates.reason(out["project"]) if gated.any() else ""
+    model_view = pd.Series(np.select([band.flowing(p), band.stalled(p), gated],
+                                     [low_text, high_text,
+                                      gate_reason + " (" + np.where(whole.flowing(p), low_text, high_text) + ")"],
                                      why_not_model), index=out.index)
     p_human = out["human_p_stalled"].map(lambda value: f"{value:.3f}", na_action="ignore").astype(object).fillna("")
     human_reason = pd.Series(np.select(

@@ -66,10 +66,10 @@ def claimable() -> list:
     """WHERE conditions (on Prediction) for a known-answer stack this user may claim (ingested, so
     it can be shown); parameters run_id, user_id, now (as in ``db.queue``)."""
     return [Prediction.model_run_id == bindparam("run_id"), trusted_label(Prediction.vessel_id),
-            exists().where(_INGESTED.id == Prediction.vessel_id, _INGESTED.status == "ok"), *_unseen()]
+            exists().where(_INGESTED.id == Prediction.vessel_id, _INGESTED.status == "ok"), *unseen()]
 
 
-def _unseen() -> list:
+def unseen() -> list:
     """Neither reviewed by this user nor held by anyone now (parameters user_id, now)."""
     return [~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
@@ -87,7 +87,7 @@ def _candidate_statement(*, in_band: bool, from_start: bool) -> Select:
     start = bindparam("start")
     ids = (Prediction.vessel_id, Stack.id, CrowdAnswer.vessel_id)
     conditions = [Prediction.model_run_id == bindparam("run_id"), TRUSTED, Stack.status == "ok",
-                  *_unseen(), *((column >= start) if from_start else (column < start) for column in ids)]
+                  *unseen(), *((column >= start) if from_start else (column < start) for column in ids)]
     if in_band:
         conditions.append(QUEUE_BAND.routed(Prediction.probability))
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)

@@ -10,9 +10,10 @@ row (first seen after the policy was saved) is decided on no side.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import Connection, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.gate import NO_PROJECT
@@ -81,3 +82,38 @@ def project_status(session: Session, *, policy_id: int | None = None) -> pd.Data
              .where(ProjectStatus.policy_id == policy).order_by(ProjectStatus.project_id))
     frame = _frame(session, query)
     return frame if not frame.empty else pd.DataFrame(columns=list(STATUS_COLUMNS))
+
+
+NOT_VALIDATED = "project not yet validated"
+DRIFTED = "project drifted"
+
+
+@dataclass(frozen=True)
+class GateSides:
+    """Under a policy saved with the project gate: the projects each side may decide, and why the
+    model decides nothing for a stack of any other project (the export's ``reason``)."""
+
+    open_low: frozenset[str]
+    open_high: frozenset[str]
+    drifted: frozenset[str]
+
+    def parameters(self) -> dict[str, list[str]]:
+        """The parameters of ``db.band.GATED_QUEUE_BAND``."""
+        return {"open_low": sorted(self.open_low), "open_high": sorted(self.open_high)}
+
+    def opens(self, project: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """Per stack (its project, ``''`` for none): whether ``t_low`` and ``t_high`` may decide it."""
+        return project.isin(self.open_low), project.isin(self.open_high)
+
+    def reason(self, project: pd.Series) -> pd.Series:
+        """Per stack: why a closed side does not decide it (drifted, else not yet validated)."""
+        return pd.Series(DRIFTED, index=project.index).where(project.isin(self.drifted), NOT_VALIDATED)
+
+
+def gate_sides(connection: Connection, *, policy_id: int) -> GateSides:
+    """The open sides of each project under a policy (a project without a row is open on neither)."""
+    rows = connection.execute(select(ProjectStatus.project_id, ProjectStatus.low_open, ProjectStatus.high_open,
+                                     ProjectStatus.status).where(ProjectStatus.policy_id == policy_id)).all()
+    return GateSides(open_low=frozenset(row.project_id for row in rows if row.low_open),
+                     open_high=frozenset(row.project_id for row in rows if row.high_open),
+                     drifted=frozenset(row.project_id for row in rows if row.status == "drifted"))

@@ -50,12 +50,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from core.band import BandRule
-from db import known_answers, queue_order
+from db import gate_queue, known_answers, queue_order
 from db.audit import record_event
-from db.band import CROWD_KNOWN, QUEUE_BAND, band_parameters
+from db.band import CROWD_KNOWN, GATED_QUEUE_BAND, QUEUE_BAND, band_parameters
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
 from db.models import (ANSWERS, Claim, ModelRun, Prediction, Review, PolicyRecord, User, UTCDateTime, Stack,
                        utcnow)
+from db.project_status import GateSides, gate_sides
 from db.queue_levels import refresh_review_levels
 
 ORDERS = queue_order.ORDERS
@@ -69,13 +70,16 @@ class QueueRule:
     """Which stacks the queue serves: a model run and the policy's band rule (thresholds and k).
 
     ``from_policy`` is False when no policy is active (the newest run; the band then decides
-    nothing, so every stack goes to humans).
+    nothing, so every stack goes to humans). ``gates`` holds the projects each side may decide
+    when the policy was saved with the project gate (``db.project_status``), else None.
     """
 
     model_run_id: int
     band: BandRule
     boundary: float
     from_policy: bool = True
+    policy_id: int | None = None
+    gates: GateSides | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class ClaimedStack:
 
 
 _POLICY_COLUMNS = (PolicyRecord.model_run_id, PolicyRecord.t_low, PolicyRecord.t_high, PolicyRecord.reviews_required,
-                   ModelRun.threshold)
+                   ModelRun.threshold, PolicyRecord.id, PolicyRecord.project_gate)
 _RULE_FROM_POLICY = (select(*_POLICY_COLUMNS).join(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
                      .where(PolicyRecord.active.is_(True)))
 _USER_AND_POLICY = (select(User.name, *_POLICY_COLUMNS).select_from(User)
@@ -115,12 +119,15 @@ def queue_rule(session: Session) -> QueueRule | None:
 
 
 def _rule(connection: Connection, policy: tuple | None) -> QueueRule | None:
-    """The rule from an active policy's (run, t_low, t_high, k, run threshold), else from the newest run."""
+    """The rule from an active policy's (run, t_low, t_high, k, run threshold, id, project gate), else from
+    the newest run."""
     if policy is not None and policy[0] is not None:
-        run_id, t_low, t_high, k, threshold = policy
+        run_id, t_low, t_high, k, threshold, policy_id, project_gate = policy
         band = BandRule.of(t_low, t_high, k)
         threshold = threshold if threshold is not None else (max(band.low, 0.0) + min(band.high, 1.0)) / 2
-        return QueueRule(run_id, band, boundary=min(max(threshold, band.low), band.high))
+        gates = gate_sides(connection, policy_id=policy_id) if project_gate else None
+        return QueueRule(run_id, band, boundary=min(max(threshold, band.low), band.high), policy_id=policy_id,
+                         gates=gates)
     run = connection.execute(_NEWEST_RUN).first()
     if run is None:
         return None
@@ -143,28 +150,37 @@ def _probability(*, probability_index: bool = True):  # noqa: ANN202 - a SQL exp
 
 
 _OF_RUN = Prediction.model_run_id == bindparam("run_id")
-_ROUTED = [_OF_RUN, QUEUE_BAND.to_humans(Prediction.probability, crowd_known=CROWD_KNOWN)]
-"""WHERE conditions (on Prediction) for stacks the rule gives to humans; parameters run_id, t_low, t_high."""
 
 
-def _claimable(*, probability_index: bool = True) -> list:
+def _band(gated: bool) -> BandRule:
+    """The SQL rule: with the project gate (parameters open_low, open_high) or without."""
+    return GATED_QUEUE_BAND if gated else QUEUE_BAND
+
+
+def _routed(gated: bool) -> list:
+    """WHERE conditions (on Prediction) for stacks the rule gives to humans; parameters as :func:`_parameters`."""
+    return [_OF_RUN, _band(gated).to_humans(Prediction.probability, crowd_known=CROWD_KNOWN)]
+
+
+def _claimable(*, probability_index: bool = True, gated: bool = False) -> list:
     """WHERE conditions for stacks a user may claim at one review level; parameters as :func:`_parameters`."""
-    return [_OF_RUN, QUEUE_BAND.needs_review(_probability(probability_index=probability_index),
-                                             crowd_known=CROWD_KNOWN, counted=Prediction.review_level),
+    return [_OF_RUN, _band(gated).needs_review(_probability(probability_index=probability_index),
+                                               crowd_known=CROWD_KNOWN, counted=Prediction.review_level),
             Prediction.review_level == bindparam("level"),
             ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id")),
             ~exists().where(Claim.vessel_id == Prediction.vessel_id, Claim.expires_at > bindparam("now"))]
 
 
 def _parameters(rule: QueueRule, *, user_id: int, now: datetime) -> dict:
-    return {"run_id": rule.model_run_id, **band_parameters(rule.band), "user_id": user_id, "now": now,
-            "boundary": rule.boundary, "level": 0}
+    gates = rule.gates.parameters() if rule.gates is not None else {}
+    return {"run_id": rule.model_run_id, **band_parameters(rule.band), **gates, "user_id": user_id, "now": now,
+            "boundary": rule.boundary, "level": 0, "gated": rule.gates is not None}
 
 
 @functools.cache
-def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool) -> Select:
+def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool, gated: bool) -> Select:
     """The next claimable stack on one side, locked (PostgreSQL: skipping rows others have locked)."""
-    conditions = _claimable()
+    conditions = _claimable(gated=gated)
     if split_at_boundary:
         boundary = bindparam("boundary")
         conditions.append(Prediction.probability >= boundary if side == "up" else Prediction.probability < boundary)
@@ -178,17 +194,17 @@ def _candidate_statement(side: str, *, split_at_boundary: bool, excluding: bool)
 
 
 @functools.cache
-def _boundary_statement(*, excluding: bool) -> CompoundSelect:
+def _boundary_statement(*, excluding: bool, gated: bool) -> CompoundSelect:
     """Both sides' next claimable stack in one round trip (each side walks the index from the boundary)."""
-    sides = [_candidate_statement(side, split_at_boundary=True, excluding=excluding).subquery(side)
+    sides = [_candidate_statement(side, split_at_boundary=True, excluding=excluding, gated=gated).subquery(side)
              for side in ("up", "down")]
     return union_all(*(select(side) for side in sides))
 
 
 @functools.cache
-def _spread_statement(*, excluding: bool) -> Select:
+def _spread_statement(*, excluding: bool, gated: bool) -> Select:
     """The claimable stack whose ensemble members disagree most, locked (walks ``ix_prediction_queue_spread``)."""
-    conditions = _claimable(probability_index=False)
+    conditions = _claimable(probability_index=False, gated=gated)
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
@@ -198,9 +214,9 @@ def _spread_statement(*, excluding: bool) -> Select:
 
 
 @functools.cache
-def _random_statement(*, excluding: bool) -> Select:
+def _random_statement(*, excluding: bool, gated: bool) -> Select:
     """The first claimable stack at or after a random vessel id (``start``), locked."""
-    conditions = [*_claimable(probability_index=False), Prediction.vessel_id >= bindparam("start")]
+    conditions = [*_claimable(probability_index=False, gated=gated), Prediction.vessel_id >= bindparam("start")]
     if excluding:
         conditions.append(Prediction.vessel_id.not_in(bindparam("passed_over", expanding=True)))
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
@@ -210,47 +226,59 @@ def _random_statement(*, excluding: bool) -> Select:
 
 def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row | None:
     """The candidate (vessel_id, probability, filename, spread) to claim, locked; None if there is none."""
-    excluding = bool(parameters.get("passed_over"))
+    statement = {"excluding": bool(parameters.get("passed_over")), "gated": parameters["gated"]}
     if order == "uncertainty":
-        found = connection.execute(_spread_statement(excluding=excluding), parameters).first()
+        found = connection.execute(_spread_statement(**statement), parameters).first()
         return found or _best_candidate(connection, "boundary", parameters)  # stacks without a spread
     if order == "random":
-        found = connection.execute(_random_statement(excluding=excluding), parameters).first()
-        return found or connection.execute(_random_statement(excluding=excluding), {**parameters, "start": 0}).first()
+        found = connection.execute(_random_statement(**statement), parameters).first()
+        return found or connection.execute(_random_statement(**statement), {**parameters, "start": 0}).first()
     if order == "stalled":
-        return connection.execute(_candidate_statement("down", split_at_boundary=False, excluding=excluding),
+        return connection.execute(_candidate_statement("down", split_at_boundary=False, **statement),
                                   parameters).first()
-    options = connection.execute(_boundary_statement(excluding=excluding), parameters).all()
+    options = connection.execute(_boundary_statement(**statement), parameters).all()
     return min(options, key=lambda found: abs(found.probability - parameters["boundary"]), default=None)
 
 
+PURPOSES = ("regular", "known_answer", "gate")
+"""Why a stack is claimed: regular work, a known-answer stack (``db.known_answers``), or a stack drawn
+to validate its project (``db.gate_queue``)."""
+
+
 @functools.cache
-def _claim_statement(dialect: str, *, known_answer: bool = False) -> Insert:
-    """Claim a stack if it is still claimable (as a regular or a known-answer stack), re-checked on a fresh
+def _claim_statement(dialect: str, *, purpose: str = "regular", gated: bool = False) -> Insert:
+    """Claim a stack if it is still claimable for its purpose (:data:`PURPOSES`), re-checked on a fresh
     snapshot (a review may have committed since the candidate query began); an expired claim is taken
     over. Returns a row only on success."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    conditions = known_answers.claimable() if known_answer else _claimable()
+    conditions = {"regular": lambda: _claimable(gated=gated), "known_answer": known_answers.claimable,
+                  "gate": gate_queue.claimable}[purpose]()
+    gate = literal(purpose == "gate")
     still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()),
-                              bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime()))
+                              bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime()),
+                              gate)
                        .where(Prediction.vessel_id == bindparam("vessel_id"), *conditions))
-    statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at"],
+    statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at", "gate"],
                                                   still_claimable)
     return statement.on_conflict_do_update(
         index_elements=[Claim.vessel_id],
         set_={"user_id": statement.excluded.user_id, "claimed_at": statement.excluded.claimed_at,
-              "expires_at": statement.excluded.expires_at},
+              "expires_at": statement.excluded.expires_at, "gate": statement.excluded.gate},
         where=Claim.expires_at <= bindparam("now")).returning(Claim.vessel_id)
 
 
-_WORK_AT_LEVEL = select(literal(1)).where(
-    *_ROUTED, Prediction.review_level == bindparam("level"),
-    ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id"))).limit(1)
+@functools.cache
+def _work_at_level(gated: bool) -> Select:
+    """A routed stack at one review level this user has not reviewed (one row or none)."""
+    return select(literal(1)).where(
+        *_routed(gated), Prediction.review_level == bindparam("level"),
+        ~exists().where(Review.vessel_id == Prediction.vessel_id, Review.user_id == bindparam("user_id"))).limit(1)
 
 
 def _has_work(connection: Connection, parameters: dict) -> bool:
     """Whether a routed stack still needs a review this user may give (one index range per level)."""
-    return any(connection.execute(_WORK_AT_LEVEL, {**parameters, "level": level}).first() is not None
+    statement = _work_at_level(parameters["gated"])
+    return any(connection.execute(statement, {**parameters, "level": level}).first() is not None
                for level in range(parameters["k"]))
 
 
@@ -261,10 +289,33 @@ def _claim_known_answer(connection: Connection, parameters: dict, rng: random.Ra
     found = known_answers.pick_candidate(connection, parameters, rng)
     if found is None:
         return None
-    claim = _claim_statement(connection.dialect.name, known_answer=True)
+    claim = _claim_statement(connection.dialect.name, purpose="known_answer")
     if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is None:
         return None  # taken or answered meanwhile: serve regular work this time
     return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, parameters["expires_at"])
+
+
+def _claim_for_gate(connection: Connection, rule: QueueRule, parameters: dict,
+                    rng: random.Random) -> ClaimedStack | None:
+    """Claim a stack drawn at random from a project whose validation gate still wants answers
+    (``db.gate_queue``); None when no project wants any or none of their stacks is free."""
+    projects = gate_queue.wanting_projects(connection, policy_id=rule.policy_id, now=parameters["now"])
+    if not projects:
+        return None
+    values = {**parameters, "gate_projects": projects, "passed_over": [],
+              "start": rng.randint(0, connection.execute(_LAST_VESSEL).scalar() or 0)}
+    claim = _claim_statement(connection.dialect.name, purpose="gate")
+    for _ in range(MAX_CANDIDATES):
+        statement = gate_queue.candidate_statement(excluding=bool(values["passed_over"]))
+        found = (connection.execute(statement, values).first()
+                 or connection.execute(statement, {**values, "start": 0}).first())
+        if found is None:
+            return None
+        if connection.execute(claim, {**values, "vessel_id": found.vessel_id}).first() is not None:
+            return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread,
+                                parameters["expires_at"])
+        values["passed_over"] = [*values["passed_over"], found.vessel_id]
+    return None
 
 
 def claim_next(session: Session, *, user_id: int, order: str | None = None, ttl: timedelta = DEFAULT_TTL,
@@ -309,12 +360,16 @@ def claim_next(session: Session, *, user_id: int, order: str | None = None, ttl:
         served = _claim_known_answer(connection, parameters, rng)
         if served is not None:
             return served
+    if rule.gates is not None:
+        served = _claim_for_gate(connection, rule, parameters, rng)
+        if served is not None:
+            return served
     order = order or queue_order.queue_order(session)
     if order == "mix":
         order = "random" if rng.random() < queue_order.MIX_RANDOM_SHARE else "boundary"
     if order == "random":
         parameters["start"] = rng.randint(0, connection.execute(_LAST_VESSEL).scalar() or 0)
-    claim = _claim_statement(connection.dialect.name)
+    claim = _claim_statement(connection.dialect.name, gated=rule.gates is not None)
     for level in range(rule.band.reviews_required - 1, -1, -1):  # finish started stacks first
         parameters["level"] = level
         for _ in range(MAX_CANDIDATES):
@@ -377,7 +432,7 @@ def queue_stats(session: Session, *, now: datetime | None = None) -> QueueStats:
         return QueueStats(0, 0, 0, 0)
     parameters = _parameters(rule, user_id=-1, now=now or utcnow())
     count = select(func.count()).select_from(Prediction)
-    routed = _ROUTED
+    routed = _routed(rule.gates is not None)
     connection = session.connection()
     return QueueStats(
         predicted=connection.execute(count.where(Prediction.model_run_id == bindparam("run_id")),
@@ -399,7 +454,7 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
 _holder = aliased(User)
 _ACTIVE_K = func.coalesce(select(PolicyRecord.reviews_required).where(PolicyRecord.active.is_(True))
                           .scalar_subquery(), 1)
-_LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, _holder.name.label("holder"),
+_LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, Claim.gate, _holder.name.label("holder"),
                        _ACTIVE_USER.scalar_subquery().label("user_name"),
                        known_answers.trusted_label(Stack.id).label("known_answer"),
                        _ACTIVE_K.label("reviews_required"))
@@ -460,6 +515,7 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
     added = connection.execute(_add_review_statement(connection.dialect.name),
                                {**keys, "answer": answer, "seconds": seconds, "created_at": now,
                                 "known_answer": bool(stack.known_answer),
+                                "gate": bool(stack.gate) and stack.user_id == user_id,
                                 "reviews_required": stack.reviews_required}).scalar()
     if added is not None:
         refresh_review_levels(session, vessel_ids=[vessel_id])
