@@ -134,24 +134,44 @@ def stack_band(mask: np.ndarray | None, spec: InputSpec) -> Band | None:
     return vessel_band(mask) if spec.vessel and mask is not None else None
 
 
-def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0,
-                  band: Band | None = None) -> np.ndarray:
-    """The network input ``float32 (spec.channels, d, *spec.grid)`` of a stored ``uint8 (D, H, W)`` stack
-    and its outline mask ``(H, W)`` (``None``: no outline; the mask channel is then all ones).
+@dataclass(frozen=True)
+class FocusedStack:
+    """The part of a stack's network input that is the same in every epoch: its in-focus slices,
+    straightened (or resized) to the grid as ``uint8 (n, *spec.grid)``, and the outline channel."""
 
-    ``band`` is the stack's :func:`stack_band` when the caller already has it (a dataset keeps each
-    stack's, as the outline never changes between epochs)."""
+    slices: np.ndarray
+    outline: np.ndarray
+
+
+def focused_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec,
+                  band: Band | None = None) -> FocusedStack:
+    """A stored ``uint8 (D, H, W)`` stack and its outline ``(H, W)`` (``None``: no outline) seen through
+    ``spec``, before the depth stride: what a training set keeps per stack (:class:`StackDataset`'s
+    ``cache``), as straightening and resizing work slice by slice and keep the grey levels ``uint8``."""
     if volume.ndim != 3 or min(volume.shape) == 0:
         raise ValueError(f"expected a non-empty (D, H, W) volume, got shape {volume.shape}")
-    kept = volume[kept_slices(volume, mask, spec, offset)]
+    start, stop = focus_range(volume, mask, spec.max_depth) if spec.focus_depth else (0, volume.shape[0])
+    kept = volume[start:stop]
     outline = np.ones(volume.shape[1:], np.float32) if mask is None else mask.astype(np.float32)
     band = band if band is not None else stack_band(mask, spec)
     if band is not None:
         kept, outline = band.sample(kept), band.sample(outline)
-    image = _standardise(_resize(kept, spec.grid))
+    return FocusedStack(_resize(kept, spec.grid), _resize(outline[None], spec.grid, cv2.INTER_AREA)[0])
+
+
+def network_input(focused: FocusedStack, spec: InputSpec, offset: int = 0) -> np.ndarray:
+    """The network input ``float32 (spec.channels, d, *spec.grid)``: every k-th focused slice from
+    ``offset`` (:func:`depth_indices`), standardised, with the outline channel."""
+    image = _standardise(focused.slices[depth_indices(len(focused.slices), spec.max_depth, offset)])
     if not spec.mask_channel:
         return image[None]
-    return np.stack([image, np.broadcast_to(_resize(outline[None], spec.grid, cv2.INTER_AREA)[0], image.shape)])
+    return np.stack([image, np.broadcast_to(focused.outline, image.shape)])
+
+
+def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, offset: int = 0) -> np.ndarray:
+    """The network input ``float32 (spec.channels, d, *spec.grid)`` of a stored ``uint8 (D, H, W)`` stack
+    and its outline mask ``(H, W)`` (``None``: no outline; the mask channel is then all ones)."""
+    return network_input(focused_stack(volume, mask, spec), spec, offset)
 
 
 class StackDataset(Dataset):
@@ -175,12 +195,16 @@ class StackDataset(Dataset):
         Optional callable applied to the ``(channels, d, rows, cols)`` array (augmentation).
     random_offset
         Draw the depth-stride offset at random (training) instead of 0.
+    cache
+        A mapping that keeps each stack's :class:`FocusedStack` after its first read, shared by the
+        datasets of one training run (its folds read the same stacks every epoch); ``None`` reads
+        the store every time (scoring: each stack once, and no memory held for a million stacks).
     """
 
     def __init__(self, store_path: str | Path, keys: Sequence[str], spec: InputSpec,
                  targets: Sequence[float] | None = None,
                  transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 random_offset: bool = False) -> None:
+                 random_offset: bool = False, cache: dict[str, FocusedStack] | None = None) -> None:
         self.store_path = Path(store_path)
         self.keys = list(keys)
         self.spec = spec
@@ -188,7 +212,7 @@ class StackDataset(Dataset):
         self.transform = transform
         self.random_offset = random_offset
         self._store: VolumeStore | None = None
-        self._bands: dict[str, Band | None] = {}  # each stack's straightened band, made once
+        self.cache = cache
         self._rng = np.random.default_rng()
         self.epoch_seed: list[int] = [0]  # read by DataLoader workers' init to reseed per epoch
 
@@ -201,15 +225,22 @@ class StackDataset(Dataset):
         if hasattr(self.transform, "set_random_state"):
             self.transform.set_random_state(seed=int(self._rng.integers(2**31)))
 
-    def __getitem__(self, index: int) -> dict:
+    def _read(self, key: str) -> FocusedStack:
         if self._store is None:
             self._store = VolumeStore(self.store_path, readonly=True)
-        key = self.keys[index]
         stack = self._store.get(key)
+        focused = focused_stack(stack.volume, stack.mask, self.spec)
+        if self.cache is not None:
+            self.cache[key] = focused
+        return focused
+
+    def __getitem__(self, index: int) -> dict:
+        key = self.keys[index]
+        focused = None if self.cache is None else self.cache.get(key)
+        if focused is None:
+            focused = self._read(key)
         offset = int(self._rng.integers(DEPTH_MULTIPLE * 64)) if self.random_offset else 0
-        if key not in self._bands:
-            self._bands[key] = stack_band(stack.mask, self.spec)
-        image = prepare_stack(stack.volume, stack.mask, self.spec, offset, self._bands[key])
+        image = network_input(focused, self.spec, offset)
         if self.transform is not None:
             image = np.ascontiguousarray(np.asarray(self.transform(image), dtype=np.float32))
         item = {"image": torch.from_numpy(image), "index": index}

@@ -53,10 +53,11 @@ def with_reviewed_labels(records: Sequence[StackRecord], reviewed: pd.DataFrame)
             if rec.filename in label_of else rec for rec in records]
 
 
-def training_records(session: Session, *, reviews: bool = True) -> list[StackRecord]:
+def training_records(session: Session, *, reviews: bool = True, unlabelled: bool = False) -> list[StackRecord]:
     """The ingested stacks training chooses from: the training split, plus (``reviews``) every
-    reviewed stack carrying its human label."""
-    if not reviews:
-        return stack_records(session, split="train")
-    records = with_reviewed_labels(stack_records(session), reviewed_labels(session))
-    return [r for r in records if r.split == "train" or r.source == REVIEW_SOURCE]
+    reviewed stack carrying its human label, plus (``unlabelled``) every other ingested stack, whose
+    images a run with ``--unlabelled pseudo`` learns from without reading any answer of theirs."""
+    records = stack_records(session, split=None if reviews or unlabelled else "train")
+    if reviews:
+        records = with_reviewed_labels(records, reviewed_labels(session))
+    return records if unlabelled else [r for r in records if r.split == "train" or r.source == REVIEW_SOURCE]

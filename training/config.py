@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
                    "weight_decay", "warmup_epochs", "loss", "focal_gamma", "stalled_share", "soft_labels",
                    "tier2", "tier2_cut", "size", "max_depth", "focus_depth", "vessel", "mask_channel",
-                   "outline_pool", "elastic_prob", "snapshots", "tta", "seed", "warm_start")
+                   "outline_pool", "elastic_prob", "snapshots", "tta", "seed", "warm_start", "unlabelled",
+                   "teacher_share")
 RECIPES = ("auto", "cpu", "gpu")
 # The winners' full-size recipe (1st/2nd place: DenseNet121 / ResNet-101 at 112-160 px), sized for one GPU.
 GPU_RECIPE = {"folds": 5, "arch": "resnet34_3d", "size": 128, "max_depth": 64, "batch_size": 8, "lr": 3e-4,
@@ -79,6 +80,12 @@ class TrainConfig:
                              "like tier 1), soft (crowd score as target) or cut (stalled if score > --tier2-cut)",
                       choices=("off", "label", "soft", "cut"))
     tier2_cut: float = _opt(0.6, "crowd-score cut of --tier2 cut")
+    unlabelled: str = _opt("off", "stacks without an answer (new stacks, held-out ones): off, or pseudo (each fold "
+                                  "also trains on those it will not score, on its teacher's probability; the "
+                                  "teacher is --warm-start's run or a first stage on the labelled stacks; "
+                                  "training.pseudo)", choices=("off", "pseudo"))
+    teacher_share: float = _opt(0.4, "with --unlabelled pseudo and no --warm-start: share of the time budget "
+                                      "the first stage (the teacher) gets")
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
     focus_depth: bool = _opt(True, "keep the slices where the outlined vessel is in focus (at least --max-depth "

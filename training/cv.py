@@ -14,10 +14,15 @@ its speed is measured every few steps and the cosine schedule is shortened to en
 deadline (:class:`training.budget.StepClock`), so every fold finishes its schedule, possibly
 inside its first epoch on a slow or busy machine, and leaves its snapshots: stopping early still
 gives a complete, usable ensemble.
+
+Unlabelled stacks (``--unlabelled pseudo``): a teacher (the warm-started run, or a first stage
+trained here in ``teacher/``) scores them, and each fold also trains on those it will not score,
+on the teacher's probability (:mod:`training.pseudo` says why that keeps every score out of sample).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -33,7 +38,7 @@ from tqdm import tqdm
 
 from core.models import create_model
 from core.predict import load_member, score_keys, score_loader
-from core.preprocess import pad_collate
+from core.preprocess import FocusedStack, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
 from training import distributed
@@ -44,6 +49,7 @@ from training.dataset import TrainSample, make_dataset, select_samples
 from training.engine import make_loss, make_optimiser, train_one_epoch
 from training.evaluation import score_report
 from training.folds import assign_folds
+from training.pseudo import TEACHER_DIR, fold_samples, pseudo_labels, unlabelled_pool
 from training.report import append_metrics, finish_run, trim_metrics, write_config
 from training.sampler import BalancedSampler
 from training.warmstart import fold_snapshot, warm_folds
@@ -94,28 +100,78 @@ def train_cv(records: Sequence[StackRecord], store_path: str | Path, out_dir: st
         torch.cuda.set_device(device)
     run = RunDir(out_dir)
     samples = select_samples(records, tier2=config.tier2, tier2_cut=config.tier2_cut, soft_labels=config.soft_labels)
-    if config.warm_start:
-        folds = warm_folds(config.warm_start, [s.filename for s in samples], config.folds)
-    else:
-        folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], config.folds, config.seed)
+    pool = unlabelled_pool(records, samples) if config.unlabelled == "pseudo" else []
     if dist.is_main:
-        write_config(run, config, samples, command)
+        write_config(run, config, samples, command, unlabelled=[r.filename for r in pool])
     distributed.barrier(dist)
     budget = _Budget(None if config.time_budget_min is None else 60.0 * config.time_budget_min)
+    start_from = config.warm_start
+    cache: dict[str, FocusedStack] = {}  # every stack's epoch-invariant input, read once for all folds and stages
+    if pool and start_from is None:
+        start_from = _train_teacher(run, config, store_path, samples, budget, device, dist, command, cache)
+    if start_from:
+        folds = warm_folds(start_from, [s.filename for s in samples], config.folds)
+    else:
+        folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], config.folds, config.seed)
+    extra = _pseudo_samples(run, config, start_from, pool, store_path, budget, device, dist) if pool else {}
+    _train_folds(run, config, store_path, samples, folds, budget, device, dist, start_from, extra, cache)
+    summary = finish_run(run, config, samples, command) if dist.is_main else {}
+    distributed.barrier(dist)
+    distributed.shutdown(dist)
+    return summary
+
+
+def _train_folds(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
+                 folds: np.ndarray, budget: _Budget, device: torch.device, dist: distributed.DistInfo,
+                 start_from: str | None, extra: dict[int, list[TrainSample]], cache: dict[str, FocusedStack]) -> None:
+    """Train every fold not finished yet (a finished fold's seconds count against ``budget``)."""
     bar = tqdm(total=config.folds, desc="folds", unit="fold", disable=None if dist.is_main else True)  # a terminal only
     for fold in range(config.folds):
         if run.fold_oof(fold).exists():
             budget.spent += float(pd.read_csv(run.fold_oof(fold))["fold_seconds"].iloc[0])
         else:
-            seconds = _train_fold(run, config, store_path, samples, folds, fold,
-                                  budget.for_fold(fold, config.folds), device, dist)
-            budget.spent += seconds
+            budget.spent += _train_fold(run, config, store_path, samples, folds, fold,
+                                        budget.for_fold(fold, config.folds), device, dist, start_from,
+                                        extra.get(fold, []), cache)
         bar.update(1)
     bar.close()
-    summary = finish_run(run, config, samples, command) if dist.is_main else {}
+
+
+def _train_teacher(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
+                   budget: _Budget, device: torch.device, dist: distributed.DistInfo, command: str,
+                   cache: dict[str, FocusedStack]) -> str:
+    """Train (or finish) the first stage on the labelled stacks alone in ``RUN_DIR/teacher``, with
+    ``teacher_share`` of the time budget; its seconds count against ``budget``. Returns its directory."""
+    teacher = RunDir(run.root / TEACHER_DIR)
+    minutes = None if config.time_budget_min is None else config.teacher_share * config.time_budget_min
+    stage = dataclasses.replace(config, unlabelled="off", time_budget_min=minutes)
+    if dist.is_main:
+        write_config(teacher, stage, samples, command)
     distributed.barrier(dist)
-    distributed.shutdown(dist)
-    return summary
+    own = _Budget(None if minutes is None else 60.0 * minutes)
+    folds = assign_folds([s.label for s in samples], [s.project_id for s in samples], stage.folds, stage.seed)
+    log.info("unlabelled stacks: training the teacher first (%s)", teacher.root)
+    _train_folds(teacher, stage, store_path, samples, folds, own, device, dist, None, {}, cache)
+    budget.spent += own.spent
+    if dist.is_main and not teacher.is_complete():
+        finish_run(teacher, stage, samples, command)
+    distributed.barrier(dist)
+    return str(teacher.root)
+
+
+def _pseudo_samples(run: RunDir, config: TrainConfig, teacher: str, pool: list[StackRecord], store_path: str | Path,
+                    budget: _Budget, device: torch.device, dist: distributed.DistInfo) -> dict[int, list[TrainSample]]:
+    """Each fold's unlabelled stacks with the teacher's targets (scored once, on the main process)."""
+    tic = time.monotonic()
+    scoring = {"batch_size": config.batch_size, "workers": config.workers, "device": device}
+    if dist.is_main:
+        pseudo_labels(run, teacher, pool, store_path, config.folds, **scoring)
+    distributed.barrier(dist)
+    frame = pseudo_labels(run, teacher, pool, store_path, config.folds, **scoring)
+    budget.spent += time.monotonic() - tic
+    teacher_run = RunDir(teacher)
+    threshold = float(teacher_run.read_json(teacher_run.threshold)["threshold"])
+    return {fold: fold_samples(frame, pool, fold, threshold) for fold in range(config.folds)}
 
 
 def _loader(dataset, batch_size: int, workers: int, device: torch.device, sampler=None) -> DataLoader:
@@ -131,21 +187,27 @@ def _reseed_worker(worker_id: int) -> None:
 
 
 def _train_fold(run: RunDir, config: TrainConfig, store_path: str | Path, samples: list[TrainSample],
-                folds: np.ndarray, fold: int, budget_s: float | None, device: torch.device, dist: distributed.DistInfo) -> float:
-    """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent."""
+                folds: np.ndarray, fold: int, budget_s: float | None, device: torch.device, dist: distributed.DistInfo,
+                start_from: str | None, extra: list[TrainSample], cache: dict[str, FocusedStack]) -> float:
+    """Train one fold (resuming from ``checkpoint.pth`` if it is this fold's); returns seconds spent.
+
+    ``start_from``: a finished run whose same fold's last snapshot is the initial weights;
+    ``extra``: unlabelled stacks this fold also trains on (:mod:`training.pseudo`).
+    """
     spec = config.input_spec()
     train_idx, val_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-    train_set = make_dataset([samples[i] for i in train_idx], store_path, spec, train=True,
-                             elastic_prob=config.elastic_prob)
-    val_set = make_dataset([samples[i] for i in val_idx], store_path, spec, train=False)
+    train_samples = [samples[i] for i in train_idx] + extra
+    train_set = make_dataset(train_samples, store_path, spec, train=True, elastic_prob=config.elastic_prob,
+                             cache=cache)
+    val_set = make_dataset([samples[i] for i in val_idx], store_path, spec, train=False, cache=cache)
     val_labels = np.array([samples[i].label for i in val_idx])
-    sampler = BalancedSampler([samples[i].label for i in train_idx], config.stalled_share,
+    sampler = BalancedSampler([s.label for s in train_samples], config.stalled_share,
                               seed=config.seed * 1000 + fold, rank=dist.rank, world_size=dist.world_size)
     loader = _loader(train_set, config.batch_size, config.workers, device, sampler)
     val_loader = _loader(val_set, config.batch_size, config.workers, device)
 
     torch.manual_seed(config.seed * 1000 + fold)
-    init = fold_snapshot(config.warm_start, fold) if config.warm_start else config.init_checkpoint
+    init = fold_snapshot(start_from, fold) if start_from else config.init_checkpoint
     model = create_model(config.arch, checkpoint=init, in_channels=spec.channels, outline_pool=config.outline_pool,
                          **config.model_kwargs).to(device)
     if device.type == "cuda":

@@ -22,27 +22,31 @@ METRIC_COLUMNS = ["fold", "epoch", "lr", "train_loss", "val_loss", "auc", "mcc",
                   "sensitivity", "specificity", "seconds"]
 
 
-def _data_summary(samples: Sequence[TrainSample]) -> dict:
-    digest = hashlib.sha256(json.dumps(sorted((s.filename, s.label, round(s.target, 6)) for s in samples))
-                            .encode()).hexdigest()
+def _data_summary(samples: Sequence[TrainSample], unlabelled: Sequence[str]) -> dict:
+    content = sorted((s.filename, s.label, round(s.target, 6)) for s in samples)
+    if unlabelled:  # a run without unlabelled stacks keeps the digest it always had
+        content = [content, sorted(unlabelled)]
     return {"stacks": len(samples), "stalled": sum(s.label for s in samples),
             "tier1": sum(s.tier1 for s in samples), "from_reviews": sum(s.source == "review" for s in samples),
-            "projects": len({s.project_id for s in samples}),
-            "sha256": digest}
+            "projects": len({s.project_id for s in samples}), "unlabelled": len(unlabelled),
+            "sha256": hashlib.sha256(json.dumps(content).encode()).hexdigest()}
 
 
-def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], command: str) -> None:
-    """Write ``config.json``, or check that an existing one describes the same run and data.
+def write_config(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], command: str,
+                 unlabelled: Sequence[str] = ()) -> None:
+    """Write ``config.json``, or check that an existing one describes the same run and data
+    (``unlabelled``: the stacks without an answer it learns from, by filename).
 
     Raises
     ------
     ValueError
         If the directory holds a run with other options or other training data.
     """
-    data = _data_summary(samples)
+    data = _data_summary(samples, unlabelled)
     if run.config.exists():
         old = run.read_json(run.config)
-        changed = [k for k, v in config.identity().items() if old.get(k) != v]
+        defaults = TrainConfig()  # an option newer than the run: the run had its default
+        changed = [k for k, v in config.identity().items() if old.get(k, getattr(defaults, k)) != v]
         if old.get("data", {}).get("sha256") != data["sha256"]:
             changed.append("training data")
         if changed:
@@ -89,6 +93,14 @@ def finish_run(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample],
     return report
 
 
+def _unlabelled_line(config: TrainConfig, n: int) -> str:
+    if config.unlabelled == "off" or not n:
+        return "- Stacks without an answer: not used"
+    teacher = config.warm_start or "a first stage on the labelled stacks alone (teacher/)"
+    return (f"- Stacks without an answer: {n}, each trained on by every fold but the one that scores it, "
+            f"on the teacher's probability (teacher: {teacher}; training.pseudo)")
+
+
 def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainSample], report: dict,
                       command: str) -> None:
     cfg = run.read_json(run.config)
@@ -113,6 +125,7 @@ def _write_model_card(run: RunDir, config: TrainConfig, samples: Sequence[TrainS
         f"- Data: {data['stacks']} training stacks ({data['stalled']} stalled, {data['tier1']} tier 1, "
         f"{data.get('from_reviews', 0)} labelled by reviewers, {data['projects']} projects); "
         f"tier 2: {config.tier2}; soft labels: {config.soft_labels}",
+        _unlabelled_line(config, data.get("unlabelled", 0)),
         f"- Training: {config.folds}-fold CV grouped by project, {config.loss} loss, AdamW lr {config.lr}, "
         f"warm-up + cosine, stalled share {config.stalled_share}, {config.snapshots} snapshots per fold, "
         f"TTA {config.tta} views",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, kept_slices, pad_collate,
-                             prepare_stack)
+from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, focused_stack, kept_slices,
+                             network_input, pad_collate, prepare_stack)
 from core.store import VolumeStore
 
 
@@ -122,3 +122,40 @@ def test_outline_mask_is_a_second_channel(tmp_path):
 def _stored(tmp_path, key):
     with VolumeStore(tmp_path / "store", readonly=True) as store:
         return np.array(store.get(key).volume)
+
+
+def _vessel_store(tmp_path):
+    volume, mask = _focused_stack(90, range(30, 50), seed=3)  # a deep stack, its vessel in focus in 20 slices
+    with VolumeStore(tmp_path / "store") as store:
+        store.put("a", volume, mask=mask)
+        store.put("b", np.random.default_rng(3).integers(0, 255, (50, 40, 40), dtype=np.uint8), mask=mask)
+    return mask
+
+
+def test_a_cached_dataset_serves_the_same_items_and_reads_each_stack_once(tmp_path, monkeypatch):
+    _vessel_store(tmp_path)
+    spec = InputSpec(size=16, max_depth=8, mask_channel=True, focus_depth=True, vessel=True)
+    reads = []
+    real_get = VolumeStore.get
+    monkeypatch.setattr(VolumeStore, "get", lambda self, key: reads.append(key) or real_get(self, key))
+    cache = {}
+    cached = StackDataset(tmp_path / "store", ["a", "b"], spec, random_offset=True, cache=cache)
+    plain = StackDataset(tmp_path / "store", ["a", "b"], spec, random_offset=True)
+    for epoch in range(4):
+        cached.reseed(epoch), plain.reseed(epoch)
+        for i in (0, 1):
+            np.testing.assert_array_equal(cached[i]["image"].numpy(), plain[i]["image"].numpy())
+    assert reads.count("a") == 1 + 4 and reads.count("b") == 1 + 4  # the cached dataset read each once
+    assert set(cache) == {"a", "b"} and all(f.slices.dtype == np.uint8 for f in cache.values())
+
+
+def test_network_input_takes_the_strided_slices_of_the_focus(tmp_path):
+    mask = _vessel_store(tmp_path)
+    volume = _stored(tmp_path, "a")
+    spec = InputSpec(size=16, max_depth=8, mask_channel=True, focus_depth=True, vessel=True)
+    focused = focused_stack(volume, mask, spec)
+    assert 20 <= len(focused.slices) < 40  # the focus, not the whole depth
+    for offset in range(5):
+        kept = kept_slices(volume, mask, spec, offset)
+        flat = InputSpec(size=16, max_depth=len(kept), mask_channel=True, focus_depth=False, vessel=True)
+        np.testing.assert_array_equal(network_input(focused, spec, offset), prepare_stack(volume[kept], mask, flat))

@@ -11,6 +11,7 @@ from db.training_labels import reviewed_labels, training_records, with_reviewed_
 from db.vessels import import_labels, import_metadata
 from tests.db.helpers import LabelRow, MetaRow, add_plain_users, add_scored_stacks
 from training.dataset import select_samples
+from training.pseudo import unlabelled_pool
 
 
 def _setup(session) -> list[int]:  # noqa: ANN001 - a Session
@@ -68,3 +69,17 @@ def test_a_review_replaces_a_crowd_score_target() -> None:
     assert (relabelled.label, relabelled.crowd_score, relabelled.source) == (1, None, "review")
     sample, = select_samples([relabelled], soft_labels=True)
     assert sample.target == 1.0
+
+
+def test_with_unlabelled_every_ingested_stack_comes_and_only_the_labelled_ones_train(session_factory) -> None:
+    with session_factory.begin() as session:
+        a, _ = _setup(session)
+        submit_review(session, user_id=a, vessel_id=_id(session, "s000.mp4"), answer="stalled")
+    with session_factory() as session:
+        records = training_records(session, unlabelled=True)
+        crowd_only = training_records(session, reviews=False, unlabelled=True)
+    assert {r.filename for r in records} == {"k.mp4"} | {f"s00{i}.mp4" for i in range(6)}
+    samples = select_samples(records)
+    assert {s.filename for s in samples} == {"k.mp4", "s000.mp4"}  # the others only lend their images
+    assert {r.filename for r in unlabelled_pool(records, samples)} == {f"s00{i}.mp4" for i in range(1, 6)}
+    assert {r.filename: r.source for r in crowd_only}["s000.mp4"] == "crowd"

@@ -74,14 +74,16 @@ def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple
             return 1, "error: no active policy; tune one first (`stalltriage tune`), retrain keeps its targets"
         old_run = session.get(ModelRun, policy.model_run_id)
         old_dir = Path(old_run.checkpoint_path or old_run.name)
-        records = training_records(session)
+        old = RunDir(old_dir)
+        learns_unlabelled = old.config.exists() and old.read_json(old.config).get("unlabelled", "off") != "off"
+        records = training_records(session, unlabelled=learns_unlabelled)
         everything = stack_records(session)
-    if not RunDir(old_dir).is_complete():
+    if not old.is_complete():
         return 1, f"error: {old_dir}: the active run's directory is not a finished run; cannot warm-start from it"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = args.out or old_dir.parent / f"{old_dir.name.split('-r')[0]}-r{stamp}"
     reviewed = sum(r.source == "review" for r in records)
-    retraining.write_status(status, "training", f"fine-tuning {old_dir.name} on {len(records)} stacks "
+    retraining.write_status(status, "training", f"fine-tuning {old_dir.name} on {len(records)} ingested stacks "
                                                 f"({reviewed} labelled by reviewers) for {args.time_budget_min} min",
                             run=str(out))
     print(f"warm start from {old_dir}; {reviewed} labels from reviews; new run {out}")

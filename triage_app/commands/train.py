@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve(args)
     try:
         with command_session(settings.db_url) as session:
-            records = training_records(session, reviews=args.reviews)
+            records = training_records(session, reviews=args.reviews, unlabelled=config.unlabelled != "off")
     except SchemaError as error:
         print(f"error: {error}")
         return 1
