@@ -1,4 +1,4 @@
-"""Review latency: from submitting an answer to the next stack's video being ready, at 100k vessels.
+"""Review latency: from an answer key to the next stack's video being playable, at 100k vessels.
 
     python -m bench.app [--vessels 100000] [--reviews 40] [--think 2.0] [--db URL | --postgres]
 
@@ -8,13 +8,14 @@ side by side in one run, each over ``--reviews`` answers:
 
 ``browser``
     ``stalltriage app`` on a real port, driven by headless Chromium (Playwright): the reviewer
-    watches each stack for ``--think`` seconds, presses a key, and the clock stops when the next
-    stack's caption is on screen and its new video element has ``readyState >= 2`` (a frame
-    decoded). This is what a reviewer waits for.
+    watches each stack for ``--think`` seconds, presses a key, and the clock stops when the viewer
+    shows another stack and its video on screen has ``readyState >= 2`` (a frame decoded): what
+    a reviewer waits for. A third clock stops when the server has acknowledged the answer (stored
+    in the background while the reviewer already watches the next stack).
 ``service``
-    The same work without the browser: ``services.submit_review`` then ``services.review_items``,
-    ``services.media_for`` for the next stack and ``services.prefetch`` for the one after
-    (database + prepared media), after the same think time.
+    The server's work per answer without the browser: ``services.record_answers``, then
+    ``services.review_items`` and ``services.media_for`` for the pair the viewer is sent (the
+    current stack and the next), after the same think time.
 
 Prints a Markdown table (median, p95, max in ms). The database is a new SQLite file unless
 ``--db`` names an empty database (migrated here) or ``--postgres`` asks for a throwaway
@@ -38,7 +39,7 @@ from sqlalchemy.engine import make_url
 from db.engine import open_engine
 from db.migrate import upgrade
 from testkit.app_data import ADMIN, REVIEWER, build_app_data
-from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, free_port
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, answers_stored, free_port, shown_stack
 from triage_app import services
 from triage_app.commands import app
 
@@ -50,15 +51,17 @@ def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noq
             user = services.login(session, name=ADMIN[0], password=ADMIN[1])
         times = []
         items = services.review_items(backend, user)
-        services.media_for(backend, items[0])
-        services.prefetch(backend, items[1:])
+        for item in items:
+            services.media_for(backend, item)
         for _ in range(reviews):
             time.sleep(think)
             start = time.perf_counter()
-            services.submit_review(backend, user, items[0], answer="flowing", seconds=think)
+            services.record_answers(backend, user, [services.Answer(items[0].vessel_id, "flowing", think)],
+                                    offered=[item.vessel_id for item in items])
             items = services.review_items(backend, user)
-            services.media_for(backend, items[0])
-            services.prefetch(backend, items[1:])
+            services.prefetch(backend, items)
+            for item in items:
+                services.media_for(backend, item)
             times.append(time.perf_counter() - start)
         return times
     finally:
@@ -66,16 +69,18 @@ def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noq
 
 
 # The viewer (a components.v2 component) lives in a shadow root, out of document.querySelector's reach.
-FIND_VIDEO = """const find = (root) => {
-    const v = root.querySelector('video');
-    if (v) return v;
-    for (const e of root.querySelectorAll('*')) { const f = e.shadowRoot && find(e.shadowRoot); if (f) return f; }
+FIND_STAGE = f"""const find = (root) => {{
+    const stage = root.querySelector('{STAGE}');
+    if (stage) return stage;
+    for (const e of root.querySelectorAll('*')) {{ const f = e.shadowRoot && find(e.shadowRoot); if (f) return f; }}
     return null;
-};"""
+}};"""
 
 
-def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], list[float]]:  # noqa: ANN001
-    """Seconds from the key press to the next stack on screen, and to its video showing a frame."""
+def browser_path(settings, *, reviews: int,  # noqa: ANN001 - Settings
+                 think: float) -> tuple[list[float], list[float], list[float]]:
+    """Seconds from the key press to the next stack on screen, to its video showing a frame, and to the
+    answer being acknowledged by the server."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -96,29 +101,29 @@ def browser_path(settings, *, reviews: int, think: float) -> tuple[list[float], 
             page.get_by_label("User name").fill(REVIEWER[0])
             page.get_by_role("textbox", name="Password").fill(REVIEWER[1])
             page.get_by_role("button", name="Log in").click()
-            page.locator(f"{STAGE} video").wait_for()
-            shown, playable = [], []
+            shown, playable, stored = [], [], []
             for _ in range(reviews):
                 time.sleep(think)
-                caption = page.get_by_text("full frame, the ROI boxed in cyan").first.inner_text().split(":")[0]
-                src = page.locator(f"{STAGE} video").get_attribute("src")
+                name = shown_stack(page)
                 page.evaluate("document.activeElement && document.activeElement.blur()")
                 start = time.perf_counter()
                 page.keyboard.press("f")
-                page.wait_for_function(
-                    """(name) => {
-                        const captions = [...document.querySelectorAll('[data-testid=stImageCaption]')];
-                        return captions.length > 0 && !captions.some(e => e.innerText.startsWith(name + ':'));
-                    }""", arg=caption, polling="raf")
+                page.wait_for_function(f"""(name) => {{
+                        {FIND_STAGE}
+                        const stage = find(document);
+                        return stage.dataset.name !== name && stage.dataset.name !== '';
+                    }}""", arg=name, polling="raf")
                 shown.append(time.perf_counter() - start)
-                page.wait_for_function(f"""(src) => {{
-                        {FIND_VIDEO}
-                        const v = find(document);
-                        return v && v.getAttribute('src') !== src && v.readyState >= 2;
-                    }}""", arg=src, polling="raf")
+                page.wait_for_function(f"""() => {{
+                        {FIND_STAGE}
+                        const video = find(document).querySelector('video.active');
+                        return video && video.readyState >= 2;
+                    }}""", polling="raf")
                 playable.append(time.perf_counter() - start)
+                answers_stored(page)
+                stored.append(time.perf_counter() - start)
             browser.close()
-        return shown, playable
+        return shown, playable, stored
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -161,14 +166,15 @@ def _run(args: argparse.Namespace, root: Path, url: str) -> None:
     print(f"built {args.vessels:,} vessels in {time.perf_counter() - start:.0f} s ({make_url(url).get_backend_name()})",
           flush=True)
     load_before = os.getloadavg()[0]
-    shown, playable = browser_path(data.settings, reviews=args.reviews, think=args.think)
+    shown, playable, stored = browser_path(data.settings, reviews=args.reviews, think=args.think)
     service = service_path(data.settings, reviews=args.reviews, think=args.think)
     print(f"\n{args.vessels:,} vessels, think time {args.think} s, {platform.node()}, {os.cpu_count()} CPUs, "
           f"load average at the start {load_before:.1f}, at the end {os.getloadavg()[0]:.1f}\n")
     print("| path | reviews | median ms | p95 ms | max ms |\n|---|---|---|---|---|")
     print(_row("browser: key press -> next stack on screen", shown))
     print(_row("browser: key press -> next video playable", playable))
-    print(_row("service: submit -> next media ready", service))
+    print(_row("browser: key press -> answer stored (background)", stored))
+    print(_row("service: answer stored -> next pair's media ready", service))
 
 
 if __name__ == "__main__":

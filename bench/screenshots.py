@@ -19,21 +19,8 @@ from pathlib import Path
 
 from db.migrate import upgrade
 from testkit.app_data import ADMIN, REVIEWER
-from testkit.app_server import CHROMIUM, LAUNCH_ARGS, log_in, prepare, serve
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, prepare, serve
 from triage_app.settings import Settings
-
-STAGE = "[data-testid=review-stage]"
-
-
-def _answer(page, key: str) -> None:  # noqa: ANN001 - a Playwright page
-    caption = page.get_by_text("full frame, the ROI boxed in cyan").first
-    caption.wait_for()
-    shown = caption.inner_text().split(":")[0].strip()
-    page.evaluate("document.activeElement && document.activeElement.blur()")
-    page.keyboard.press(key)
-    page.wait_for_function("(name) => ![...document.querySelectorAll('[data-testid=stImageCaption]')]"
-                           ".some(e => e.innerText.startsWith(name + ':'))", arg=shown)
-
 
 def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str], answers: str) -> None:
     """Drive the app as a reviewer, then as an admin, saving one screenshot per page."""
@@ -48,9 +35,10 @@ def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str],
         page.screenshot(path=str(out / "login.png"))
         log_in(page, url, reviewer)
         for key in answers:
-            _answer(page, key)
+            answer_key(page, key)
+        answers_stored(page)
         page.get_by_text("routed stacks still need reviews").wait_for()
-        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
+        page.locator(VIDEO).evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
                                                 "v.addEventListener('seeked', r, {once: true}); })")
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "review.png"))
@@ -58,7 +46,7 @@ def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str],
         page.locator(f"{STAGE}[data-view=model]").wait_for(timeout=120_000)
         page.get_by_role("button", name="Hide the model's view (M)").wait_for()  # the page has finished its run
         page.get_by_text("routed stacks still need reviews").wait_for()
-        page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
+        page.locator(VIDEO).evaluate("v => new Promise(r => { v.pause(); v.currentTime = v.duration / 2; "
                                                 "v.addEventListener('seeked', r, {once: true}); })")
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "review-model-view.png"))

@@ -25,8 +25,11 @@ from triage_app.settings import Settings
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# The review viewer's element (triage_app/viewer.py); its video sits inside the component's shadow root.
+# The review viewer's element (triage_app/viewer.py), inside the component's shadow root (Playwright's
+# locators pierce it): ``data-name`` is the stack on screen ("" while none is), ``data-pending`` the
+# answers the server has not acknowledged yet; VIDEO is the video on screen (the other one preloads).
 STAGE = "[data-testid=review-stage]"
+VIDEO = f"{STAGE} video.active"
 
 
 def free_port() -> int:
@@ -80,3 +83,24 @@ def log_in(page, url: str, who: tuple[str, str]) -> None:  # noqa: ANN001 - a Pl
     page.get_by_role("textbox", name="Password").fill(who[1])
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Review").wait_for()
+
+
+def shown_stack(page) -> str:  # noqa: ANN001 - a Playwright page
+    """The filename of the stack the review viewer shows (waits until it shows one)."""
+    page.locator(f"{STAGE}:not([data-name=''])").wait_for()
+    return page.locator(STAGE).get_attribute("data-name")
+
+
+def answer_key(page, key: str) -> str:  # noqa: ANN001 - a Playwright page
+    """Press an answer key (the focus released first) on the stack shown; returns that stack's
+    filename once the viewer has moved on from it (to the next stack, or to "loading")."""
+    shown = shown_stack(page)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press(key)
+    page.locator(f"{STAGE}:not([data-name='{shown}'])").wait_for()
+    return shown
+
+
+def answers_stored(page) -> None:  # noqa: ANN001 - a Playwright page
+    """Wait until the server has acknowledged every answer the viewer sent."""
+    page.locator(f"{STAGE}[data-pending='0']").wait_for()

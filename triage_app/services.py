@@ -9,7 +9,7 @@ import functools
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.promise import DEFAULT_PROMISE
@@ -25,7 +26,8 @@ from core.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, users
 from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction
-from db.models import Stack
+from db.errors import DatabaseInputError
+from db.models import Review, Stack
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
 from triage_app import projects, retraining, sessions, tuning
 from triage_app.settings import Settings
@@ -91,8 +93,6 @@ def session_started(*, token: str, secret: str) -> datetime | None:
 def reviewed_since(backend: Backend, user: SessionUser, *, since: datetime) -> int:
     """How many stacks ``user`` answered since ``since``: the Review page's session counter, read from
     the database so that it survives a reload."""
-    from db.models import Review
-
     with backend.factory() as session:
         return int(session.scalar(select(func.count()).select_from(Review).where(
             Review.user_id == user.id, Review.created_at >= since)))
@@ -203,34 +203,93 @@ def _items(session: Session, claims: Sequence[queue.ClaimedStack], video_dirs: S
     return items
 
 
-def review_items(backend: Backend, user: SessionUser, *, ahead: int = 2, order: str | None = None) -> list[ReviewItem]:
-    """The user's next stacks, claimed: the one to show first, then those being prepared.
+PRELOADED = 2
+"""Stacks a reviewer's viewer holds: the one shown and the next, already loaded in the browser."""
 
-    Claims the user still holds (after a reload) come first; new ones are claimed until ``ahead``
-    are held or the queue is empty. Call :func:`prefetch` with the ones after the first, once the
-    first is on screen, so the next one is ready when the current one is answered.
+
+def review_items(backend: Backend, user: SessionUser, *, ahead: int = PRELOADED,
+                 order: str | None = None) -> list[ReviewItem]:
+    """The user's next ``ahead`` stacks, claimed (:func:`db.queue.claim_window`): the one to show
+    first, then those the browser loads ahead. After a reload the same claims come back."""
+    return run_transaction(backend.factory, lambda session: _items(
+        session, queue.claim_window(session, user_id=user.id, size=ahead, order=order), backend.video_dirs),
+        write=True)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer as the review viewer sends it from the browser."""
+
+    vessel_id: int
+    answer: str
+    seconds: float | None = None
+
+
+def answers_from_viewer(raw: object) -> list[Answer]:
+    """The well-formed answers in what the viewer sent (browser input: anything else is dropped).
+
+    >>> answers_from_viewer([{"id": 3, "answer": "flowing", "seconds": 2.5}, {"id": "x"}, 7])
+    [Answer(vessel_id=3, answer='flowing', seconds=2.5)]
     """
-    def work(session: Session) -> list[ReviewItem]:
-        claims = queue.held_claims(session, user_id=user.id)[:ahead]
-        while len(claims) < ahead:
-            claimed = queue.claim_next(session, user_id=user.id, order=order)
-            if claimed is None:
-                break
-            claims.append(claimed)
-        return _items(session, claims, backend.video_dirs)
+    answers = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict) or type(entry.get("id")) is not int or not isinstance(entry.get("answer"), str):
+            continue
+        seconds = entry.get("seconds")
+        valid = isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < 86_400
+        answers.append(Answer(entry["id"], entry["answer"], float(seconds) if valid else None))
+    return answers
 
-    return run_transaction(backend.factory, work, write=True)
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What became of answers sent from the viewer: ``stored`` (vessel ids), ``refused`` (vessel id,
+    why: never stored, the reviewer is told) and ``failed`` (vessel id, why: not stored yet, the
+    viewer keeps the answer and sends it again)."""
+
+    stored: tuple[int, ...] = ()
+    refused: tuple[tuple[int, str], ...] = ()
+    failed: tuple[tuple[int, str], ...] = ()
+
+
+def record_answers(backend: Backend, user: SessionUser, answers: Sequence[Answer], *,
+                   offered: Collection[int]) -> AnswerOutcome:
+    """Store answers sent from the viewer, each in its own transaction (one failure loses no other).
+
+    An answer the user already gave counts as stored (a resend whose acknowledgement was lost).
+    Otherwise the stack must have been ``offered`` to this page or be claimed by the user (a
+    reload resends what the tab kept); :func:`db.queue.submit_review` then applies its rules (a
+    stack someone else claimed meanwhile is refused). Database errors (a lost connection, a
+    lock) leave the answer to be sent again.
+    """
+    stored, refused, failed = [], [], []
+    for given in answers:
+        def store(session: Session, given: Answer = given) -> None:
+            before = session.scalar(select(Review.answer).where(Review.vessel_id == given.vessel_id,
+                                                                 Review.user_id == user.id))
+            if before == given.answer:
+                return
+            if given.vessel_id not in offered and given.vessel_id not in {
+                    claim.vessel_id for claim in queue.held_claims(session, user_id=user.id)}:
+                raise DatabaseInputError("this stack was not offered to you; answer not stored")
+            queue.submit_review(session, user_id=user.id, vessel_id=given.vessel_id, answer=given.answer,
+                                seconds=given.seconds)
+
+        try:
+            run_transaction(backend.factory, store, write=True)
+        except DatabaseInputError as error:
+            refused.append((given.vessel_id, str(error)))
+        except SQLAlchemyError as error:
+            log.warning("answer to stack %d not stored yet: %s", given.vessel_id, error)
+            failed.append((given.vessel_id, str(getattr(error, "orig", None) or error).splitlines()[0]))
+        else:
+            stored.append(given.vessel_id)
+    return AnswerOutcome(tuple(stored), tuple(refused), tuple(failed))
 
 
 def prefetch(backend: Backend, items: Sequence[ReviewItem]) -> None:
     """Start preparing the media of ``items`` in the background."""
     backend.media.prefetch([item.ref for item in items])
-
-
-def submit_review(backend: Backend, user: SessionUser, item: ReviewItem, *, answer: str, seconds: float | None) -> None:
-    """Store the user's answer (and release the claim) in its own transaction."""
-    run_transaction(backend.factory, lambda session: queue.submit_review(
-        session, user_id=user.id, vessel_id=item.vessel_id, answer=answer, seconds=seconds), write=True)
 
 
 def queue_progress(backend: Backend) -> queue.QueueStats:

@@ -1,7 +1,9 @@
 """Many reviewers at once: no stack held by two at a time, no review lost or duplicated, no errors.
 
 16 worker processes each make up to 200 claim + review rounds over 1,000 stacks (k = 1 and
-k = 3), on SQLite and on PostgreSQL. Run with ``-s`` to see the throughput.
+k = 3), on SQLite and on PostgreSQL. Each reviewer preloads as the review viewer does: it holds
+the stack it answers and the next one (``claim_window``), and a stack counts as held from the
+moment it was claimed as the next one. Run with ``-s`` to see the throughput.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from sqlalchemy import exists, func, select
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Claim, Review, utcnow
 from db.policy import save_policy
-from db.queue import claim_next, submit_review
+from db.queue import claim_window, held_claims, release_claim, submit_review
+from triage_app.services import PRELOADED
 from tests.db.helpers import add_plain_users, add_scored_stacks
 
 WORKERS, ROUNDS, STACKS = 16, 200, 1000
@@ -27,29 +30,41 @@ def _claims_held(session) -> bool:  # noqa: ANN001 - a Session
     return session.scalar(select(exists().where(Claim.expires_at > utcnow())))
 
 
+def _leave(session, user_id: int) -> None:  # noqa: ANN001 - a Session
+    """A reviewer who stops gives back the stacks still on their screen (in the app they expire)."""
+    for claim in held_claims(session, user_id=user_id):
+        release_claim(session, user_id=user_id, vessel_id=claim.vessel_id)
+
+
 def _review_loop(url: str, user_id: int, barrier, results) -> None:  # noqa: ANN001 - multiprocessing objects
-    """One reviewer: claim, review, repeat until 200 reviews or nothing is left; reports holds and errors."""
+    """One reviewer: hold the stack shown and the next, answer the first, repeat until 200 reviews or
+    nothing is left; reports holds (vessel, claimed, answered) and errors."""
     engine = make_engine(url)
     factory = make_session_factory(engine)
     holds, errors = [], []
+    claimed_at: dict[int, float] = {}
     barrier.wait()
     while len(holds) < ROUNDS and len(errors) < 5:
         try:
-            stack = run_transaction(factory, lambda s: claim_next(s, user_id=user_id))
-            if stack is None:
+            window = run_transaction(factory, lambda s: claim_window(s, user_id=user_id, size=PRELOADED))
+            now = time.time()  # every claim in the window is committed, so held from here on
+            for claimed in window:
+                claimed_at.setdefault(claimed.vessel_id, now)
+            if not window:
                 # Nothing for this reviewer now; stacks others hold may come back if they need more reviews.
                 if not run_transaction(factory, _claims_held, write=False):
                     break
                 time.sleep(0.02)
                 continue
-            held_from = time.time()
+            stack = window[0]
             answer = "stalled" if stack.probability >= 0.5 else "flowing"
             held_until = time.time()
             run_transaction(factory, lambda s: submit_review(s, user_id=user_id, vessel_id=stack.vessel_id,
                                                              answer=answer))
-            holds.append((stack.vessel_id, held_from, held_until))
+            holds.append((stack.vessel_id, claimed_at.pop(stack.vessel_id), held_until))
         except Exception as error:  # noqa: BLE001 - every error is a test failure, reported below
             errors.append(f"{type(error).__name__}: {error}")
+    run_transaction(factory, lambda s: _leave(s, user_id))
     engine.dispose()
     results.put((user_id, holds, errors))
 

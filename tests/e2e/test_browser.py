@@ -24,7 +24,7 @@ from sqlalchemy import select
 from db.engine import make_engine
 from db.models import AuditEvent, Review, PolicyRecord, User, Stack
 from testkit.app_data import ADMIN, REVIEWER, AppData
-from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, log_in
+from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, shown_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,14 +44,8 @@ def _reviews(url: str) -> list[tuple]:
                  .join(User, User.id == Review.user_id).order_by(Review.id))
 
 
-def _shown_filename(page) -> str:
-    caption = page.get_by_text("full frame, the ROI boxed in cyan").first
-    caption.wait_for()
-    return caption.inner_text().split(":")[0].strip()
-
-
 def _video_plays(page) -> dict:
-    video = page.locator(f"{STAGE} video")
+    video = page.locator(VIDEO)
     video.wait_for()
     return video.evaluate("""async (v) => {
         v.muted = true;
@@ -91,10 +85,8 @@ def _press(page, key: str) -> None:
 
 def _answer_with(page, url: str, key: str, count: int) -> str:
     """Press an answer key and wait until the next stack is shown and the review is stored."""
-    shown = _shown_filename(page)
-    _press(page, key)
-    page.wait_for_function("(name) => ![...document.querySelectorAll('[data-testid=stImageCaption]')]"
-                           ".some(e => e.innerText.startsWith(name + ':'))", arg=shown)
+    shown = answer_key(page, key)
+    answers_stored(page)
     assert len(_reviews(url)) == count
     return shown
 
@@ -108,7 +100,7 @@ def _reviewer_checks(page, url: str, data: AppData, shots: Path) -> None:
     assert state["readyState"] >= 2 and state["videoWidth"] > 0 and state["currentTime"] > 0, state
     assert state["looped"], state
 
-    page.locator(f"{STAGE} video").evaluate("v => v.pause()")
+    page.locator(VIDEO).evaluate("v => v.pause()")
     page.wait_for_timeout(300)
     with_outline = _orange(_stage_pixels(page))
     _press(page, "o")
@@ -119,8 +111,8 @@ def _reviewer_checks(page, url: str, data: AppData, shots: Path) -> None:
     grey = _colourful(_stage_pixels(page))
     _press(page, "m")  # the model's view, computed on demand
     page.locator(f"{STAGE}[data-view=model]").wait_for(timeout=60_000)
-    page.locator(f"{STAGE} video").evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.25; "
-                                            "v.addEventListener('seeked', r, {once: true}); })")
+    page.locator(VIDEO).evaluate("v => new Promise(r => { v.pause(); v.currentTime = 1.25; "
+                                 "v.addEventListener('seeked', r, {once: true}); })")
     heat = _colourful(_stage_pixels(page))
     assert grey < 20 and heat > 200, (grey, heat)
     page.screenshot(path=str(shots / "review-model-view.png"))
@@ -146,10 +138,10 @@ def _reviewer_checks(page, url: str, data: AppData, shots: Path) -> None:
     answered = [(_answer_with(page, data.settings.db_url, "s", 1), REVIEWER[0], "stalled")]
     page.get_by_text("Show model score").click()  # a toggle keeps the focus: the keys must still work
     page.get_by_text("Model probability (stalled)").wait_for()
-    shown = _shown_filename(page)
+    shown = shown_stack(page)
     page.keyboard.press("f")  # no blur first: the focus is wherever the click left it
-    page.wait_for_function("(name) => ![...document.querySelectorAll('[data-testid=stImageCaption]')]"
-                           ".some(e => e.innerText.startsWith(name + ':'))", arg=shown)
+    page.locator(f"{STAGE}:not([data-name='{shown}'])").wait_for()
+    answers_stored(page)
     answered.append((shown, REVIEWER[0], "flowing"))
     assert _reviews(data.settings.db_url) == answered
     for key, answer in zip("ubs", ["unsure", "bad_stack", "stalled"]):

@@ -46,7 +46,8 @@ def test_progress_forecast_and_saving(app_data):
             user = services.login(session, name=REVIEWER[0], password=REVIEWER[1])
         for answer in ("stalled", "flowing"):
             item = services.review_items(backend, user)[0]
-            services.submit_review(backend, user, item, answer=answer, seconds=2.0)
+            services.record_answers(backend, user, [services.Answer(item.vessel_id, answer, 2.0)],
+                                    offered=[item.vessel_id])
         lab = progress.lab_progress(backend, now=pd.Timestamp.now(tz="UTC"))
     finally:
         backend.close()

@@ -93,7 +93,9 @@ def test_submit_writes_the_review_and_the_prefetched_next_is_ready(backend):
     while not backend.media.ready(following.ref) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert backend.media.ready(following.ref)
-    services.submit_review(backend, user, current, answer="flowing", seconds=4.5)
+    outcome = services.record_answers(backend, user, [services.Answer(current.vessel_id, "flowing", 4.5)],
+                                      offered=[current.vessel_id, following.vessel_id])
+    assert outcome == services.AnswerOutcome(stored=(current.vessel_id,))
     with backend.factory() as session:
         rows = session.execute(select(Review.vessel_id, Review.user_id, Review.answer, Review.seconds)).all()
     assert rows == [(current.vessel_id, user.id, "flowing", 4.5)]
@@ -163,7 +165,8 @@ def test_user_changes_are_applied_and_audited(backend):
 def test_dashboard_data_after_reviews(backend, app_data):
     reviewer, admin = _login(backend, REVIEWER), _login(backend, ADMIN)
     item = services.review_items(backend, reviewer)[0]
-    services.submit_review(backend, reviewer, item, answer="stalled", seconds=2.0)
+    services.record_answers(backend, reviewer, [services.Answer(item.vessel_id, "stalled", 2.0)],
+                            offered=[item.vessel_id])
     with backend.factory.begin() as session:
         queue.submit_review(session, user_id=admin.id, vessel_id=item.vessel_id, answer="flowing", seconds=3.0)
     data = services.dashboard_data(backend)
@@ -181,7 +184,8 @@ def test_claims_are_exclusive_on_both_backends(app_data_any: AppData):
         theirs = services.review_items(backend, admin, ahead=12)
         assert len(mine) == 12 and len(theirs) == 8
         assert not {i.vessel_id for i in mine} & {i.vessel_id for i in theirs}
-        services.submit_review(backend, reviewer, mine[0], answer="bad_stack", seconds=None)
+        services.record_answers(backend, reviewer, [services.Answer(mine[0].vessel_id, "bad_stack")],
+                                offered=[mine[0].vessel_id])
         with backend.factory() as session:
             assert session.scalar(select(Review.answer)) == "bad_stack"
     finally:
