@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from db import queue
 from db.engine import make_engine, make_session_factory
-from db.models import PolicyRecord
+from db.models import Claim, PolicyRecord
+from db.project_status import project_status
 from db.policy import active_policy
 from db.queue_order import queue_order
 from db.users import get_user, list_users
@@ -69,14 +70,14 @@ def test_saving_a_policy_reroutes_the_queue(sessions):
         assert (policy.t_low, policy.t_high, policy.created_by) == (pytest.approx(t_low), pytest.approx(t_high), ADMIN[0])
         assert (policy.target_sensitivity, policy.target_specificity, policy.confidence) == (0.9, 0.97, 0.8)
         assert (policy.promise, policy.stall_share) == ("relative", 53 / 200)
-        routed = queue.queue_stats(session).routed_to_humans
-        assert 0 < routed < 20
-    reviewer = logged_in(*REVIEWER)
-    shown = reviewer.image[0].proto.imgs[0].caption.split(":")[0]
-    with sessions() as session:
-        probability = session.execute(select(queue.Prediction.probability).join(queue.Stack)
-                                      .where(queue.Stack.filename == shown)).scalar_one()
-    assert t_low < probability < t_high
+        # about 18 stalls and 49 flowing answers per project: fewer than the 22 and 76 each side's gate
+        # needs at 0.9 / 0.97 and 80 %, so every project is gated and all its stacks go to reviewers
+        assert set(project_status(session)["status"]) == {"gated"}
+        assert queue.queue_stats(session).routed_to_humans == 20
+    with sessions.begin() as session:
+        served = queue.claim_next(session, user_id=get_user(session, name=REVIEWER[0]).id)
+        served_for_gate = session.scalar(select(Claim.gate).where(Claim.vessel_id == served.vessel_id))
+    assert served_for_gate  # drawn at random first, so that the gate opens
 
 
 def test_a_proposal_that_misses_its_targets_needs_a_named_confirmation(sessions):

@@ -11,6 +11,7 @@ from db import queue
 from db.audit import recent_events
 from db.models import CrowdAnswer, Prediction, Review, Stack
 from db.policy import active_policy
+from db.project_status import project_status
 from testkit.app_data import ADMIN, AppData
 from tests.db.helpers import add_plain_users
 from triage_app import services, tuning
@@ -179,12 +180,15 @@ def test_saving_thresholds_reroutes_the_queue_and_stores_none_as_null(backend, a
                                              confidence=0.8)
     with backend.factory() as session:
         policy = active_policy(session)
-        scores = np.array(session.scalars(select(Prediction.probability).join(Stack)
-                                          .where(Stack.split == "test")).all())
+        stacks = session.execute(select(Prediction.probability, Stack.project_id).join(Stack)
+                                 .where(Stack.split == "test")).all()
+        high_open = project_status(session).set_index("project_id")["high_open"]
         routed = queue.queue_stats(session).routed_to_humans
         events = [(e.actor, e.action) for e in recent_events(session, entity="triage_policy")]
     assert (policy.id, policy.t_low, policy.t_high) == (policy_id, None, 0.6)
-    assert routed == int((scores < 0.6).sum()) < 20
+    # t_high decides only the stacks of the projects whose own answers validate it (the project gate)
+    assert high_open.any() and not high_open.all()
+    assert routed == sum(p < 0.6 or not high_open[project] for p, project in stacks) < 20
     assert (ADMIN[0], "policy.activate") in events
     with pytest.raises(Exception, match="t_low must be below t_high"):
         services.activate_thresholds(backend, admin, model_run_id=app_data.model_run_id, t_low=0.7, t_high=0.6,
