@@ -107,7 +107,7 @@ def describe(row: dict) -> str:
 
 def drifted_projects(tests: pd.DataFrame) -> dict[str, str]:
     """Project → one line naming its drifted features and the level they passed (drifted projects only)."""
-    drifted = tests[tests["drifted"]]
+    drifted = tests[tests["drifted"].astype(bool)]  # an empty object column would select columns
     return {project: "drifted: " + "; ".join(describe(row) for row in group.to_dict("records"))
             + f" (p < {group['threshold_p'].iloc[0]:.2g} after Bonferroni, against the {group['against'].iloc[0]} "
               f"reference)"

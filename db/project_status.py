@@ -63,10 +63,14 @@ def gate_review_counts(session: Session) -> dict[str, int]:
     return {project: int(count) for project, count in session.execute(query)}
 
 
-def save_project_status(session: Session, *, policy_id: int, rows: Iterable[dict]) -> None:
-    """Replace the policy's project rows (``STATUS_COLUMNS`` each) and mark the policy as gated by them."""
+def save_project_status(session: Session, *, policy_id: int, rows: Iterable[dict], every: bool = True) -> None:
+    """Store the policy's project rows (``STATUS_COLUMNS`` each) and mark the policy as gated by them:
+    replacing every row of the policy, or (``every=False``) only those of the projects given."""
     rows = [{"policy_id": policy_id, **{column: row[column] for column in STATUS_COLUMNS}} for row in rows]
-    session.execute(delete(ProjectStatus).where(ProjectStatus.policy_id == policy_id))
+    replaced = delete(ProjectStatus).where(ProjectStatus.policy_id == policy_id)
+    if not every:
+        replaced = replaced.where(ProjectStatus.project_id.in_([row["project_id"] for row in rows]))
+    session.execute(replaced)
     if rows:
         session.execute(insert(ProjectStatus), rows)
     policy = session.get(PolicyRecord, policy_id)

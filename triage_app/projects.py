@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from core.drift import drift_tests, drifted_projects
 from core.gate import STATUSES, gate_projects
+from db.audit import record_event
 from db.policy import active_policy
-from db.project_status import gate_review_counts, project_status, stack_features
+from db.project_status import gate_review_counts, project_status, save_project_status, stack_features
 from triage_app.tuning import REFERENCE_ROLES
 
 
@@ -124,3 +125,26 @@ def active_table(session: Session) -> pd.DataFrame | None:
     if policy is None or not policy.project_gate:
         return None
     return standing_table(project_status(session, policy_id=policy.id))
+
+
+def pause_drifted(session: Session, *, actor: str) -> dict[str, str]:
+    """Check the active policy's projects for drift on the stacks ingested since it was saved, and
+    pause the ones that drifted: their stored standing becomes ``drifted`` (neither side decides
+    their stacks), audited as ``project.drift``. Returns project → reason for the newly paused ones;
+    nothing without an active policy saved with the gate. Re-opening a project is a new tune's job."""
+    policy = active_policy(session)
+    if policy is None or not policy.project_gate:
+        return {}
+    standing = project_standing(session, model_run_id=policy.model_run_id, t_low=policy.t_low, t_high=policy.t_high,
+                                sensitivity=policy.target_sensitivity or 0.99,
+                                specificity=policy.target_specificity or 0.95, confidence=policy.confidence or 0.95,
+                                since=policy.created_at)
+    stored = project_status(session, policy_id=policy.id).set_index("project_id")["status"]
+    paused = standing[(standing["status"] == "drifted") & (standing["project_id"].map(stored) != "drifted")]
+    if paused.empty:
+        return {}
+    save_project_status(session, policy_id=policy.id, rows=paused.to_dict("records"), every=False)
+    reasons = dict(zip(paused["project_id"], paused["reason"]))
+    record_event(session, actor=actor, action="project.drift", entity="triage_policy", entity_id=policy.id,
+                 details=reasons)
+    return reasons

@@ -63,3 +63,9 @@ def test_a_project_without_its_own_reference_is_compared_with_the_pool_and_small
     assert (tests.loc["b", "against"] == "pooled").all() and (tests.loc["b", "n_reference"] == 510).all()
     assert tests.loc["c", "statistic"].isna().all() and not tests["drifted"].any()
     assert tests["threshold_p"].iloc[0] == pytest.approx(ALPHA / 3)  # only b's three features were tested
+
+
+def test_no_current_stacks_means_no_tests_and_no_alarm():
+    rng = np.random.default_rng(4)
+    tests = drift_tests(_stacks(rng, 100), _stacks(rng, 100).iloc[0:0])
+    assert tests.empty and drifted_projects(tests) == {}

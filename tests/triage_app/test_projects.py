@@ -5,17 +5,20 @@ counting and band reviews not, a drifted project paused."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.audit import recent_events
 from db.engine import make_engine, make_session_factory
 from db.models import PolicyRecord, Review, Stack
 from db.predictions import replace_predictions, upsert_model_run
 from db.project_status import project_status
+from db.queue import queue_stats
 from db.vessels import import_labels, import_metadata
 from tests.db.helpers import LabelRow, MetaRow, add_plain_users
 from triage_app import projects, tuning
@@ -108,3 +111,35 @@ def test_a_project_whose_scores_moved_is_drifted_and_decides_nothing(session_fac
     assert table.columns.tolist() == ["project", "status", "decides", "answered", "stalled", "answers still needed",
                                       "reason"]
     assert table.set_index("project").loc["steady", "decides"] == "both"
+
+
+def test_stacks_ingested_after_the_policy_that_drifted_pause_their_project(session_factory):
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    rng = np.random.default_rng(1)
+    with session_factory.begin() as session:
+        run_id = upsert_model_run(session, name="run", arch="tiny").id
+        for project in ("steady", "moved"):
+            add_project(session, run_id, project, stalled=40, flowing=160, new=100,
+                        reference_scores=np.concatenate([rng.uniform(0.3, 0.7, 40), rng.uniform(0.0, 0.15, 160)]),
+                        new_scores=rng.uniform(0.0, 0.15, 100))
+        policy = tuning.save_thresholds(session, model_run_id=run_id, t_low=T_LOW, t_high=T_HIGH, reviews_required=1,
+                                        actor="test", **TARGETS)
+        assert set(project_status(session)["status"]) == {"validated"}
+        assert projects.pause_drifted(session, actor="predict") == {}  # nothing ingested since
+        for project, shift in (("steady", 0.0), ("moved", 0.5)):
+            names = [f"{project}-late{i:03d}.mp4" for i in range(100)]
+            import_metadata(session, rows=[MetaRow(name, project, 20) for name in names], source="m.csv",
+                            split="test")
+            session.execute(update(Stack).where(Stack.filename.in_(names)).values(ingested_at=later))
+            frame = pd.DataFrame({"filename": names, "probability": rng.uniform(0.0, 0.15, 100) + shift,
+                                  "spread": 0.0, "role": "new", "fold": None})
+            assert replace_predictions(session, model_run_id=run_id, predictions=frame).ok
+        paused = projects.pause_drifted(session, actor="predict")
+        rows = project_status(session).set_index("project_id")
+        events = recent_events(session, entity="triage_policy")
+    assert list(paused) == ["moved"] and paused["moved"].startswith("drifted: probability: D=")
+    assert rows["status"].to_dict() == {"moved": "drifted", "steady": "validated"}
+    assert not rows.loc["moved", "low_open"] and not rows.loc["moved", "high_open"]
+    assert [e.action for e in events if e.entity_id == str(policy.id)][0] == "project.drift"
+    with session_factory() as session:  # every unlabelled stack of moved; none of steady's (all below t_low)
+        assert queue_stats(session).routed_to_humans == 200

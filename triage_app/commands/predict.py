@@ -108,6 +108,7 @@ def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: AN
     from core.predict import ROLES
     from core.rundir import RunDir
     from db.recording import record_predictions
+    from triage_app import projects
 
     out = args.out or args.model / f"predictions_{args.split}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +124,14 @@ def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: AN
         report = record_predictions(session, name=str(args.model.resolve()), config=config, threshold=tuned,
                                     predictions=frame, source=str(args.model))
         shift = threshold_for_new_stacks(session, layout, str(args.model.resolve()), threshold)
+        paused = projects.pause_drifted(session, actor="predict")
     for issue in report.issues:
         print(issue)
     print(f"stored {report.added} predictions in the database for run {args.model.resolve()}")
     if shift is not None:
         print(describe_shift(shift))
+    for project, reason in paused.items():
+        print(f"warning: project {project or '(none)'} {reason}")
     return 1 if report.issues else 0
 
 
