@@ -22,6 +22,7 @@ from db.queue import queue_stats
 from db.vessels import import_labels, import_metadata
 from tests.db.helpers import LabelRow, MetaRow, add_plain_users
 from triage_app import projects, tuning
+from triage_app.cli import main
 
 # 0.9 / 0.9 at 0.8 for both sides: each side at 0.9, so 22 unchanged answers of a class open its side
 TARGETS = {"sensitivity": 0.9, "specificity": 0.9, "confidence": 0.8}
@@ -143,3 +144,18 @@ def test_stacks_ingested_after_the_policy_that_drifted_pause_their_project(sessi
     assert [e.action for e in events if e.entity_id == str(policy.id)][0] == "project.drift"
     with session_factory() as session:  # every unlabelled stack of moved; none of steady's (all below t_low)
         assert queue_stats(session).routed_to_humans == 200
+
+
+def test_tune_prints_the_projects_and_saves_their_standing(app_data, capsys):
+    url = app_data.settings.db_url
+    assert main(["tune", "--db", url, "--sensitivity", "0.85", "--specificity", "0.9", "--confidence", "0.8"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("projects (each decided automatically only on the sides its own answers validate):\n")[1]
+    assert [line.split()[0] for line in table.splitlines()[1:4]] == ["p0", "p1", "p2"]
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        standing = project_status(session)
+    engine.dispose()
+    assert standing["project_id"].tolist() == ["p0", "p1", "p2"]
+    summary = projects.summary(standing)
+    assert f"\n{summary}\n" in out and out.rstrip().endswith(summary)  # printed, then named when saved
