@@ -209,6 +209,7 @@ def show() -> None:
                                                  specificity=specificity, confidence=confidence, promise=promise,
                                                  stall_share=float(reference["label"].mean()))
         _page_data.clear()
+        _standing.clear()
         st.success(f"Saved policy {policy_id} as the active policy: the review queue follows it now.")
 
     frontier_section(page.outcome, proposed, sensitivity, specificity)
@@ -250,6 +251,13 @@ def charts_section(tuned, reference, proposed: PolicyReport, current: PolicyRepo
                  key="thresholds_projects", hide_index=True)
 
 
+@st.cache_data(ttl=60, show_spinner="Checking the projects...")
+def _standing(db_url: str, model_run_id: int, t_low: float | None, t_high: float | None, sensitivity: float,
+              specificity: float, confidence: float, _backend: object):  # noqa: ANN202 - a DataFrame
+    return services.project_standing(_backend, model_run_id=model_run_id, t_low=t_low, t_high=t_high,
+                                     sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+
+
 def gate_section(backend: services.Backend, run_id: int, *, t_low: float | None, t_high: float | None,
                  sensitivity: float, specificity: float, confidence: float) -> None:
     """Each project's standing under the proposed policy (saved with it): validated, gated, drifted."""
@@ -257,8 +265,8 @@ def gate_section(backend: services.Backend, run_id: int, *, t_low: float | None,
     st.caption("A project is decided automatically only on the sides its own human answers (crowd labels, and "
                "answers to stacks drawn at random from it) show to keep the promise, and on none while its stacks "
                "drift from its reference. 'answers still needed': about how many more answered stacks open it.")
-    standing = services.project_standing(backend, model_run_id=run_id, t_low=t_low, t_high=t_high,
-                                         sensitivity=sensitivity, specificity=specificity, confidence=confidence)
+    standing = _standing(str(backend.engine.url), run_id, t_low, t_high, sensitivity, specificity, confidence,
+                         backend)  # one pass over every scored stack: cached like the page's tuning
     st.caption(projects.summary(standing))
     st.dataframe(projects.standing_table(standing), key="thresholds_gate", hide_index=True)
 
