@@ -69,3 +69,14 @@ def test_one_project_the_model_does_not_know_stays_gated_among_validated_ones():
     share = frame["answer"].mean()  # no answers of its own: the pooled share turns answers into stacks
     assert new.stacks_needed == int(np.ceil(max(368 / share, 72 / (1 - share))))
     assert "no answers yet" in new.reason()
+
+
+def test_a_project_that_breaks_the_promise_opens_at_most_at_the_sides_error_rate():
+    """40,000 projects whose true change rate is exactly the allowed 5 %: a side opens for at most
+    2.5 % of them (its share of 5 %), allowing three Monte-Carlo standard errors."""
+    trials, n = 40_000, 300
+    changed, count = np.unique(np.random.default_rng(0).binomial(n, 0.05, trials), return_counts=True)
+    opened = sum(m for k, m in zip(changed, count)
+                 if side_gate(np.r_[np.ones(k), np.zeros(n - k)], np.zeros(n, int), side="high", threshold=0.5,
+                              max_rate=0.05, confidence=LEVEL).open)
+    assert 0 < opened / trials <= 0.025 + 3 * np.sqrt(0.025 * 0.975 / trials)
