@@ -26,7 +26,8 @@ from core.drift import drift_tests, drifted_projects
 from core.gate import STATUSES, gate_projects
 from db.audit import record_event
 from db.policy import active_policy
-from db.project_status import gate_review_counts, project_status, save_project_status, stack_features
+from db.project_status import (STATUS_COLUMNS, gate_review_counts, project_status, save_project_status,
+                               stack_features)
 from triage_app.tuning import REFERENCE_ROLES
 
 
@@ -80,8 +81,7 @@ def project_standing(session: Session, *, model_run_id: int, t_low: float | None
                      "reason": (f"{alarm}; paused until re-validated on about {needed:,} answers to its current "
                                 f"stacks; before: {gate.reason()}") if alarm else gate.reason(),
                      "details": details})
-    return pd.DataFrame(rows, columns=["project_id", "status", "low_open", "high_open", "answered", "stalled",
-                                       "stacks_needed", "gate_reviews", "reason", "details"])
+    return pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
 
 
 def _plain(value: object) -> object:
