@@ -1,7 +1,9 @@
-"""AppTest helpers: start the app on a prepared database and log in through the form."""
+"""AppTest helpers: start the app on a prepared database, log in through the form, answer in the
+review viewer."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from db.engine import make_engine, make_session_factory
 from db.users import authenticate
 from testkit.app_data import AppData
 from triage_app.settings import DB_ENV, STORE_ENV
+from triage_app.viewer import KEY as VIEWER
 
 ENTRY = str(Path(__file__).resolve().parents[2] / "triage_app" / "app.py")
 PAGES = Path(ENTRY).parent / "app_pages"
@@ -43,3 +46,43 @@ def can_log_in(url: str, name: str, password: str) -> bool:
             return authenticate(session, name=name, password=password) is not None
     finally:
         engine.dispose()
+
+
+class Viewer:
+    """The review viewer's side of the Review page (AppTest runs no JavaScript): answers the stack it
+    shows and sends every unacknowledged answer through the viewer's ``answers`` state, as its
+    script does."""
+
+    def __init__(self, at) -> None:  # noqa: ANN001 - an AppTest
+        self.at = at
+        self.pending: list[dict] = []
+        self.sent = 0
+        self.answered: set[int] = set()
+
+    def data(self) -> dict | None:
+        """What the page gave the viewer in its last run (None when it drew no viewer)."""
+        protos = [e.proto for e in self.at.get("bidi_component") if e.key == VIEWER]
+        if not protos:
+            return None
+        return json.loads(protos[0].json if protos[0].WhichOneof("data") == "json" else protos[0].mixed.json)
+
+    def shown(self) -> dict:
+        """The stack on screen: the first one the page sent that this viewer has not answered."""
+        return next(item for item in self.data()["items"] if item["id"] not in self.answered)
+
+    def answer(self, answer: str, *, run: bool = True) -> dict:
+        """Answer the stack on screen (``run=False``: before the page's next run, as fast keys do)."""
+        item = self.shown()
+        self.pending.append({"id": item["id"], "answer": answer, "seconds": 1.5})
+        self.answered.add(item["id"])
+        if run:
+            self.send()
+        return item
+
+    def send(self) -> None:
+        self.sent += 1
+        self.at.session_state[VIEWER] = {"answers": {"sent": self.sent, "pending": list(self.pending)}}
+        self.at.run()
+        assert not self.at.exception, self.at.exception
+        acknowledged = set(self.data()["acknowledged"]) if self.data() else set()
+        self.pending = [p for p in self.pending if p["id"] not in acknowledged]

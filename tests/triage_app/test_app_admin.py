@@ -13,7 +13,7 @@ from db.policy import active_policy
 from db.queue_order import queue_order
 from db.users import get_user, list_users
 from testkit.app_data import ADMIN, REVIEWER
-from tests.triage_app.helpers import PAGES, logged_in, use_app_data
+from tests.triage_app.helpers import PAGES, Viewer, logged_in, use_app_data
 
 
 @pytest.fixture(autouse=True)
@@ -222,7 +222,7 @@ def test_users_page_asks_before_a_deactivation(sessions):
 
 def test_dashboard_counts_reviews():
     at = logged_in(*REVIEWER)
-    at.button(key="review_stalled").click().run()
+    Viewer(at).answer("stalled")
     at.switch_page(str(PAGES / "dashboard.py")).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}

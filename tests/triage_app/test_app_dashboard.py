@@ -11,7 +11,7 @@ from core.promise import promise_sentence
 from db.engine import make_engine, make_session_factory
 from db.policy import save_policy
 from testkit.app_data import ADMIN, REVIEWER
-from tests.triage_app.helpers import PAGES, logged_in, use_app_data
+from tests.triage_app.helpers import PAGES, Viewer, logged_in, use_app_data
 from triage_app import charts
 
 
@@ -62,7 +62,7 @@ def test_many_points_keep_their_span_and_drop_the_labels():
 
 def test_the_dashboard_with_one_reviewer_says_what_is_missing_instead_of_empty_tables():
     at = logged_in(*REVIEWER)
-    at.button(key="review_stalled").click().run()
+    Viewer(at).answer("stalled")
     at.switch_page(str(PAGES / "dashboard.py")).run()
     assert not at.exception, at.exception
     captions = [c.value for c in at.caption]

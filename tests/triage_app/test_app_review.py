@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 
 import numpy as np
 import pytest
@@ -18,8 +17,7 @@ from core.mp4 import iter_frames
 from db.engine import make_engine
 from db.models import Review, User, Stack
 from testkit.app_data import REVIEWER
-from tests.triage_app.helpers import logged_in, use_app_data
-from triage_app.viewer import KEY as VIEWER
+from tests.triage_app.helpers import Viewer, logged_in, use_app_data
 
 
 @pytest.fixture(autouse=True)
@@ -45,44 +43,6 @@ def _decoded(url: str) -> bytes:
 
 def _orange(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] > 200) & (rgb[..., 1] > 90) & (rgb[..., 1] < 190) & (rgb[..., 2] < 80)
-
-
-class Viewer:
-    """The viewer's side of the page: answers the stack it shows and sends every unacknowledged answer."""
-
-    def __init__(self, at) -> None:  # noqa: ANN001 - an AppTest
-        self.at = at
-        self.pending: list[dict] = []
-        self.sent = 0
-        self.answered: set[int] = set()
-
-    def data(self) -> dict | None:
-        """What the page gave the viewer in its last run (None when it drew no viewer)."""
-        protos = [e.proto for e in self.at.get("bidi_component") if e.key == VIEWER]
-        if not protos:
-            return None
-        return json.loads(protos[0].json if protos[0].WhichOneof("data") == "json" else protos[0].mixed.json)
-
-    def shown(self) -> dict:
-        """The stack on screen: the first one the page sent that this viewer has not answered."""
-        return next(item for item in self.data()["items"] if item["id"] not in self.answered)
-
-    def answer(self, answer: str, *, run: bool = True) -> dict:
-        """Answer the stack on screen (``run=False``: before the page's next run, as fast keys do)."""
-        item = self.shown()
-        self.pending.append({"id": item["id"], "answer": answer, "seconds": 1.5})
-        self.answered.add(item["id"])
-        if run:
-            self.send()
-        return item
-
-    def send(self) -> None:
-        self.sent += 1
-        self.at.session_state[VIEWER] = {"answers": {"sent": self.sent, "pending": list(self.pending)}}
-        self.at.run()
-        assert not self.at.exception, self.at.exception
-        acknowledged = set(self.data()["acknowledged"]) if self.data() else set()
-        self.pending = [p for p in self.pending if p["id"] not in acknowledged]
 
 
 def _score_shown(viewer: Viewer) -> bool:
