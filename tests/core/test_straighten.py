@@ -100,7 +100,7 @@ def test_saliency_on_the_band_is_painted_back_inside_the_outline():
     assert (inside > 0.99).mean() > 0.9
 
 
-def test_a_dataset_straightens_each_stack_once(tmp_path, monkeypatch):
+def test_a_caching_dataset_straightens_each_stack_once(tmp_path, monkeypatch):
     _, lumen, mask = _arc_vessel()
     volume = np.where(lumen, 180, 30)[None].repeat(12, 0).astype(np.uint8)
     with VolumeStore(tmp_path / "store") as store:
@@ -108,8 +108,8 @@ def test_a_dataset_straightens_each_stack_once(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(preprocess, "vessel_band", lambda m: calls.append(1) or vessel_band(m))
     spec = InputSpec(size=16, max_depth=32, mask_channel=True, vessel=True)
-    dataset = StackDataset(tmp_path / "store", ["a"], spec)
+    dataset = StackDataset(tmp_path / "store", ["a"], spec, cache={})
     images = [dataset[0]["image"].numpy() for _ in range(3)]
-    assert len(calls) == 1  # the outline never changes: its band is made once
+    assert len(calls) == 1  # the outline never changes: its band is made once (training's cache)
     for image in images:
         np.testing.assert_array_equal(image, prepare_stack(volume, mask, spec))
