@@ -8,7 +8,6 @@ part is only known through an error rate's bound (stacks answered by humans of k
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -16,30 +15,6 @@ from scipy.stats import beta, binom
 from sklearn.metrics import confusion_matrix, matthews_corrcoef
 
 Side = Literal["two-sided", "upper", "lower"]
-
-
-@dataclass(frozen=True)
-class BinaryReport:
-    """Counts and rates of a binary labelling (1 = stalled) against a reference.
-
-    ``sensitivity_lower`` and ``specificity_lower`` are one-sided Clopper–Pearson lower bounds at
-    ``confidence``: the rates the labelling reaches with that confidence.
-    """
-
-    tp: int
-    fn: int
-    tn: int
-    fp: int
-    sensitivity: float
-    specificity: float
-    sensitivity_lower: float
-    specificity_lower: float
-    mcc: float
-    confidence: float
-
-    def as_dict(self) -> dict[str, float]:
-        """The report as a plain dict (for tables, JSON and audit records)."""
-        return asdict(self)
 
 
 def binary_array(values: np.ndarray | list, name: str, *, hint: str = "") -> np.ndarray:
@@ -175,17 +150,6 @@ def zero_failure_size(target: float, confidence: float) -> int:
     while max_errors_within(n, 1 - target, confidence=confidence) < 0:  # rounding at the boundary
         n += 1
     return n
-
-
-def binary_report(y_true: np.ndarray | list, y_pred: np.ndarray | list, *,
-                  confidence: float = 0.95) -> BinaryReport:
-    """Confusion counts, sensitivity, specificity, their lower confidence bounds and MCC."""
-    tp, fn, tn, fp = confusion_counts(y_true, y_pred)
-    sens_lower = 1 - float(clopper_pearson(fn, tp + fn, confidence=confidence, side="upper")[1]) if tp + fn else float("nan")
-    spec_lower = 1 - float(clopper_pearson(fp, tn + fp, confidence=confidence, side="upper")[1]) if tn + fp else float("nan")
-    return BinaryReport(tp=tp, fn=fn, tn=tn, fp=fp, sensitivity=_rate(tp, tp + fn), specificity=_rate(tn, tn + fp),
-                        sensitivity_lower=sens_lower, specificity_lower=spec_lower,
-                        mcc=mcc(y_true, y_pred), confidence=confidence)
 
 
 def _weight(weight: float) -> float:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from core.metrics import (binary_report, clopper_pearson, confusion_counts, max_errors_within, mcc,
+from core.metrics import (clopper_pearson, confusion_counts, max_errors_within, mcc,
                           mixed_error_budget, mixed_error_upper, sensitivity_specificity)
 
 
@@ -79,16 +79,6 @@ def test_max_errors_within_is_the_largest_passing_count(n, rate):
     highs = clopper_pearson(np.arange(n + 1), n, confidence=0.95, side="upper")[1]
     passing = np.flatnonzero(highs <= rate)
     assert k == (passing.max() if len(passing) else -1)
-
-
-def test_binary_report_bounds_below_point_estimates():
-    rng = np.random.default_rng(1)
-    y = (rng.random(500) < 0.3).astype(int)
-    pred = np.where(rng.random(500) < 0.9, y, 1 - y)
-    report = binary_report(y, pred, confidence=0.95)
-    assert report.tp + report.fn == y.sum() and report.tn + report.fp == 500 - y.sum()
-    assert report.sensitivity_lower < report.sensitivity and report.specificity_lower < report.specificity
-    assert report.as_dict()["mcc"] == pytest.approx(mcc(y, pred))
 
 
 @pytest.mark.parametrize("n,weight,rate,confidence", [
