@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.gate import MIN_ANSWERS
 from db.audit import recent_events
 from db.engine import make_engine, make_session_factory
 from db.models import PolicyRecord, Review, Stack
@@ -58,7 +59,7 @@ def add_project(session: Session, run_id: int, project: str, *, stalled: int, fl
 def test_projects_below_at_and_above_the_gate_and_one_without_answers(session_factory):
     with session_factory.begin() as session:
         run_id = upsert_model_run(session, name="run", arch="tiny").id
-        for project, n in (("below", 21), ("at", 22), ("above", 40)):
+        for project, n in (("below", MIN_ANSWERS - 1), ("at", MIN_ANSWERS), ("above", 40)):
             add_project(session, run_id, project, stalled=n, flowing=n, new=30)
         add_project(session, run_id, "unseen", stalled=0, flowing=0, new=30)
         policy = tuning.save_thresholds(session, model_run_id=run_id, t_low=T_LOW, t_high=T_HIGH, reviews_required=1,
@@ -68,11 +69,11 @@ def test_projects_below_at_and_above_the_gate_and_one_without_answers(session_fa
         rows = project_status(session).set_index("project_id")
         assert session.get(PolicyRecord, policy_id).project_gate
     assert rows["status"].to_dict() == {"above": "validated", "at": "validated", "below": "gated", "unseen": "gated"}
-    assert rows.loc["below", ["low_open", "high_open", "answered", "stalled"]].tolist() == [False, False, 42, 21]
+    assert rows.loc["below", ["low_open", "high_open", "answered", "stalled"]].tolist() == [False, False, 38, 19]
     assert rows.loc["below", "stacks_needed"] == 2  # one more of each class, at its 50 % stall share
     assert 'needs 1 more "stalled" answers' in rows.loc["below", "reason"]
-    assert rows.loc["unseen", "stacks_needed"] == 44 and "no answers yet" in rows.loc["unseen", "reason"]
-    assert rows.loc["at", "reason"].startswith("validated: t_low open (0 of 22 human")
+    assert rows.loc["unseen", "stacks_needed"] == 2 * MIN_ANSWERS and "no answers yet" in rows.loc["unseen", "reason"]
+    assert rows.loc["at", "reason"].startswith(f"validated: t_low open (0 of {MIN_ANSWERS} human")
 
 
 def test_gate_served_reviews_count_and_band_reviews_do_not(session_factory):
