@@ -13,11 +13,13 @@ without the gate and with it, and each project's standing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.band import BandRule
 from core.gate import gate_projects
 from core.triage import TunedTriagePolicy
 
@@ -46,13 +48,12 @@ def main() -> None:
     gates = {g.project: g for g in gate_projects(reference, t_low=t_low, t_high=t_high, **targets,
                                                   projects=sorted(new["project"].unique()))}
     p = new["probability"].to_numpy()
-    low = p <= (-1.0 if t_low is None else t_low)
-    high = p >= (2.0 if t_high is None else t_high)
-    low_open = new["project"].map(lambda name: gates[name].low_open).to_numpy(bool)
-    high_open = new["project"].map(lambda name: gates[name].high_open).to_numpy(bool)
+    pooled = BandRule.of(t_low, t_high)
+    gated = dataclasses.replace(pooled, low_open=new["project"].map(lambda name: gates[name].low_open).to_numpy(bool),
+                                high_open=new["project"].map(lambda name: gates[name].high_open).to_numpy(bool))
     print(f"t_low {t_low}, t_high {t_high}; {len(new)} new stacks in {new['project'].nunique()} projects\n")
-    print(f"automatic share: pooled {np.mean(low | high):.4f}, with the project gate "
-          f"{np.mean((low & low_open) | (high & high_open)):.4f}\n")
+    print(f"automatic share: pooled {np.mean(pooled.automatic(p)):.4f}, with the project gate "
+          f"{np.mean(gated.automatic(p)):.4f}\n")
     print("| project | status | stalled / flowing answers | t_low open | t_high open | reason |\n|---|---|---|---|---|---|")
     for name, gate in sorted(gates.items()):
         print(f"| {name} | {gate.status} | {gate.stalled} / {gate.flowing} | {gate.low_open} | {gate.high_open} | "

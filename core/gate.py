@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from core.band import BandRule
 from core.metrics import clopper_pearson
 from core.relative import side_confidence
 
@@ -128,7 +129,8 @@ def side_gate(scores: np.ndarray, answers: np.ndarray, *, side: str, threshold: 
         raise ValueError(f"side must be 'low' or 'high', not {side!r}")
     scores, answers = np.asarray(scores, dtype=float), np.asarray(answers)
     cls = scores[answers == (1 if side == "low" else 0)]
-    changed = int((cls <= threshold).sum() if side == "low" else (cls >= threshold).sum())
+    rule = BandRule.of(threshold, None) if side == "low" else BandRule.of(None, threshold)
+    changed = int(rule.automatic(cls).sum())
     n = len(cls)
     lower, upper = ((float(clopper_pearson(changed, n, confidence=confidence, side="lower")[0]),
                      float(clopper_pearson(changed, n, confidence=confidence, side="upper")[1])) if n else (0.0, 1.0))
