@@ -40,6 +40,17 @@ DEFAULT_EPOCHS = 12  # the cap without a time budget; with one, the budget decid
 UNCAPPED = 10_000  # "no cap": the time budget shortens the schedule to what fits
 
 
+def _open_share(text: str) -> float:
+    """A command-line share strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1 (exclusive)")
+    return value
+
+
 def _opt(default, help: str, **cli):  # noqa: A002 - the argparse word
     """A field with its command-line help; ``cli`` may set ``flag``, ``type``, ``choices``, ``to_field``."""
     meta = {"help": help, **cli}
@@ -85,7 +96,7 @@ class TrainConfig:
                                   "teacher is --warm-start's run or a first stage on the labelled stacks; "
                                   "training.pseudo)", choices=("off", "pseudo"))
     teacher_share: float = _opt(0.4, "with --unlabelled pseudo and no --warm-start: share of the time budget "
-                                      "the first stage (the teacher) gets")
+                                      "the first stage (the teacher) gets", type=_open_share, metavar="SHARE")
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
     focus_depth: bool = _opt(True, "keep the slices where the outlined vessel is in focus (at least --max-depth "

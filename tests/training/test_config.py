@@ -70,3 +70,12 @@ def test_outline_pooling_goes_with_the_mask_channel():
     assert TrainConfig().outline_pool and TrainConfig().focus_depth
     assert not _parse(["--no-mask-channel"]).outline_pool  # nothing to pool inside without the outline
     assert not _parse(["--no-outline-pool"]).outline_pool and _parse(["--no-outline-pool"]).mask_channel
+
+
+@pytest.mark.parametrize("value", ["0", "1", "5", "abc"])
+def test_a_teacher_share_outside_zero_to_one_is_refused_by_name(value, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--teacher-share", value])
+    assert "--teacher-share" in capsys.readouterr().err
