@@ -29,6 +29,17 @@ def test_synth_writes_the_data_set_and_a_summary(tmp_path, capsys):
     assert len(pd.read_csv(out / "test_metadata.csv")) == 2
 
 
+def test_synth_spreads_the_stacks_over_the_projects_asked_for(tmp_path, capsys):
+    out = tmp_path / "two"
+    assert main(["synth", str(out), "--n-train", "12", "--n-test", "4", "--seed", "1", "--workers", "1",
+                 "--profile", "tiny", "--projects", "2"]) == 0
+    projects = pd.concat([pd.read_csv(out / f"{split}_metadata.csv") for split in ("train", "test")])["project_id"]
+    assert set(projects) == {1, 2}
+    with pytest.raises(SystemExit):
+        main(["synth", str(tmp_path / "none"), "--projects", "0"])
+    assert "--projects" in capsys.readouterr().err
+
+
 def synth_stderr(tmp_path, *, terminal: bool) -> str:
     """``stalltriage synth`` in a child process, its stderr a terminal (a pseudo-terminal) or a pipe."""
     command = [sys.executable, "-m", "triage_app.cli", "synth", str(tmp_path / "d"), "--n-train", "2",

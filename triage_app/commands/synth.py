@@ -23,6 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="fraction of stalled training stacks (default 0.3, like the competition's micro subset)")
     parser.add_argument("--test-stall-rate", type=share, default=None,
                         help="fraction of stalled test stacks (default: the --stall-rate)")
+    parser.add_argument("--projects", type=positive_int, default=12,
+                        help="projects the stacks are spread over, each with its own appearance (default 12)")
     parser.add_argument("--profile", default="realistic", choices=("realistic", "tiny"),
                         help="realistic (default: Stall Catchers-like sizes, hard cases in every tier) "
                              "or tiny (small, fast and mostly clear, for tests)")
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         out = generate(args.out_dir, args.n_train, args.n_test, args.seed, stall_rate=args.stall_rate,
-                       test_stall_rate=args.test_stall_rate, profile=args.profile, workers=args.workers)
+                       test_stall_rate=args.test_stall_rate, n_projects=args.projects, profile=args.profile,
+                       workers=args.workers)
     except OSError as exc:
         print(f"error: cannot write to {args.out_dir}: {exc}")
         return 1
