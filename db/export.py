@@ -13,6 +13,10 @@ queue and the tuner; this module renders it in pandas and writes the reasons:
      P(stalled); without one by majority, where a stalled/flowing tie decides nothing) once
      d + b >= k, or d >= k when a crowd label is known.
 
+   An admin's **second look** at a likely crowd error (``db.second_look``) is a review with k = 1:
+   its decisive answer labels the crowd-labelled stack, and the reason says so and names the
+   crowd's answer it confirmed or corrected.
+
    So bad-stack answers count towards k as the queue counts them (``db.queue_levels``), but they
    never vote for a label, a tie between them and the decisive answers goes to the decisive
    answers (a stall is never turned into a bad stack by a tie), and they never displace a known
@@ -83,6 +87,7 @@ def _recorded_k():  # noqa: ANN202 - a scalar subquery
 def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
     reviews = (select(Review.vessel_id, func.count().label("n_reviews"), _count("stalled"), _count("flowing"),
                       _count("unsure"), _count("bad_stack"),
+                      func.sum(case((Review.second_look.is_(True), 1), else_=0)).label("n_second_look"),
                       func.aggregate_strings(User.name, ",").label("reviewers"))
                .join(User, User.id == Review.user_id).where(Review.known_answer.is_(False))
                .group_by(Review.vessel_id).subquery())
@@ -94,7 +99,7 @@ def _export_query(rule: QueueRule | None):  # noqa: ANN202 - a Select
                    Prediction.probability, Prediction.spread, Prediction.role, Prediction.fold,
                    CrowdAnswer.crowd_score, CrowdAnswer.label.label("crowd_label"), reviews.c.n_reviews,
                    reviews.c.n_stalled, reviews.c.n_flowing, reviews.c.n_unsure, reviews.c.n_bad_stack,
-                   reviews.c.reviewers, calibration.c.n_known_answer_reviews, _recorded_k().label("recorded_k"))
+                   reviews.c.n_second_look, reviews.c.reviewers, calibration.c.n_known_answer_reviews, _recorded_k().label("recorded_k"))
             .outerjoin(Prediction, (Prediction.vessel_id == Stack.id) & (Prediction.model_run_id == run_id))
             .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
             .outerjoin(reviews, reviews.c.vessel_id == Stack.id)
@@ -128,6 +133,16 @@ def _review_state(out: pd.DataFrame, counted: pd.Series, k: pd.Series) -> pd.Ser
     return state.where(state != "", "no reviews")
 
 
+def _replaced_crowd(out: pd.DataFrame, label: pd.Series) -> pd.Series:
+    """``"; crowd said stalled (45 % voted stalled), corrected"`` where a second look answered a
+    crowd-labelled stack: the provenance of a label that replaced the crowd's (``db.second_look``)."""
+    said = np.where(out["crowd_label"] == 1, "stalled", "flowing")
+    share = out["crowd_score"].map(lambda value: f" ({value:.0%} voted stalled)", na_action="ignore")
+    verdict = np.where(out["crowd_label"] == label, "confirmed", "corrected")
+    text = "; crowd said " + pd.Series(said, index=out.index) + share.astype(object).fillna("") + ", " + verdict
+    return text.where(out["crowd_label"].notna(), "")
+
+
 def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None,
                 weighted: pd.Series | None = None) -> pd.DataFrame:
     """Decide the final label, source and reason for rows of the export query (pure pandas).
@@ -139,7 +154,8 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out = chunk.astype({"probability": "float64", "spread": "float64", "crowd_score": "float64",
                         "role": "string", "fold": "Int64"})
     out["model_run"] = pd.Series(run_name, index=out.index, dtype="string").where(out["probability"].notna())
-    for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack", "n_known_answer_reviews"):
+    for column in ("n_reviews", "n_stalled", "n_flowing", "n_unsure", "n_bad_stack", "n_second_look",
+                   "n_known_answer_reviews"):
         out[column] = out[column].fillna(0).astype("int64")
     policy = rule is not None and rule.from_policy
     band = rule.band if rule is not None else BandRule()
@@ -193,6 +209,8 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
         ["skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes + "): P(stalled)=" + p_human,
          "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"],
         "majority of " + decisive.astype(str) + " reviews (" + votes + ")"), index=out.index)
+    human_reason = human_reason.where(out["n_second_look"] == 0,
+                                      "second look: " + human_reason + _replaced_crowd(out, human_label))
     reasons = [
         (human, _noting(human_reason, out["n_bad_stack"], "bad-stack report", "; ")),
         (bad, _plural(out["n_bad_stack"], "bad-stack report") + " (" + votes + ")"),

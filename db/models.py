@@ -290,6 +290,9 @@ class Review(Base):
     gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """The stack was served to validate its project (drawn at random from it by the queue): such
     answers are an unbiased sample of the project and count towards its gate."""
+    second_look: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An admin's second look at a likely crowd error (``db.second_look``): a decisive answer
+    replaces the crowd's as the stack's reference label, and alone decides its final label."""
     reviews_required: Mapped[int | None] = mapped_column(Integer)
     """k of the policy in force when the answer was given (NULL: before k was recorded, read as 1)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -309,6 +312,21 @@ class Claim(Base):
     expires_at: Mapped[datetime]
     gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Served to validate the stack's project; the review made under this claim is marked the same."""
+    second_look: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Served to an admin for a second look (``db.second_look``); the review is marked the same."""
+
+
+class SecondLook(Base):
+    """A labelled stack an admin asked to look at again: its crowd answer is a likely error."""
+
+    __tablename__ = "second_look"
+
+    vessel_id: Mapped[int] = mapped_column(ForeignKey("vessel.id", ondelete="CASCADE"), primary_key=True)
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_run.id", ondelete="SET NULL"))
+    """The run whose out-of-fold score doubted the crowd."""
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.bulk import analyze, frame_rows, staged
 from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Stack, utcnow
 from db.queue_levels import COUNTED
+from db.second_look import reference_label
 from db.vessels import ImportReport, RowIssue
 
 PREDICTION_COLUMNS = ("filename", "probability", "spread", "role", "fold")
@@ -160,15 +161,19 @@ def _upsert_statement(dialect: str, rows: Table) -> Insert:
 def predictions_frame(session: Session, *, model_run_id: int) -> pd.DataFrame:
     """A run's predictions with what is known about each stack, for tuning and charts.
 
-    Columns: filename, project_id, split, probability, spread, role, fold, label, crowd_score, tier1.
+    Columns: filename, project_id, split, probability, spread, role, fold, label, crowd_score, tier1,
+    crowd_label. ``label`` is the stack's reference label: an admin's second look where one replaced
+    the crowd's answer (``db.second_look``), else the crowd's (``crowd_label``).
     """
     query = (select(Stack.filename, Stack.project_id, Stack.split, Prediction.probability, Prediction.spread,
-                    Prediction.role, Prediction.fold, CrowdAnswer.label, CrowdAnswer.crowd_score, CrowdAnswer.tier1)
+                    Prediction.role, Prediction.fold, reference_label(Stack.id).label("label"),
+                    CrowdAnswer.crowd_score, CrowdAnswer.tier1, CrowdAnswer.label.label("crowd_label"))
              .join(Stack, Stack.id == Prediction.vessel_id)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == Stack.id)
              .where(Prediction.model_run_id == model_run_id).order_by(Stack.filename))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["label"] = frame["label"].astype("Int64")
+    frame["crowd_label"] = frame["crowd_label"].astype("Int64")
     frame["fold"] = frame["fold"].astype("Int64")
     return frame

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.gate import NO_PROJECT
 from db.models import CrowdAnswer, PolicyRecord, Prediction, ProjectStatus, Review, Stack
+from db.second_look import reference_label
 
 PROJECT = func.coalesce(Stack.project_id, NO_PROJECT)
 """A stack's project key in SQL (stacks without a project id form the project ``''``)."""
@@ -33,8 +34,8 @@ def _frame(session: Session, query) -> pd.DataFrame:  # noqa: ANN001 - a Select
 def stack_features(session: Session, *, model_run_id: int) -> pd.DataFrame:
     """Every stack the run scored, with what the gate and the drift check read.
 
-    Columns: filename, project (``''`` for none), probability, role, label (the crowd's, NA when
-    unknown), gate_answer (the majority of the answers given to it as a gate-served stack: 1
+    Columns: filename, project (``''`` for none), probability, role, label (the reference label:
+    an admin's second look, else the crowd's, ``db.second_look``; NA when unknown), gate_answer (the majority of the answers given to it as a gate-served stack: 1
     stalled, 0 flowing, NA for none or a tie), depth (frames; the frame count when the depth is not
     recorded), roi_area (pixels of the outlined box), ingested_at.
     """
@@ -44,7 +45,7 @@ def stack_features(session: Session, *, model_run_id: int) -> pd.DataFrame:
             .where(Review.gate.is_(True), Review.known_answer.is_(False)).group_by(Review.vessel_id).subquery())
     gate_answer = case((gate.c.stalled > gate.c.flowing, 1), (gate.c.flowing > gate.c.stalled, 0), else_=None)
     query = (select(Stack.filename, PROJECT.label("project"), Prediction.probability, Prediction.role,
-                    CrowdAnswer.label, gate_answer.label("gate_answer"),
+                    reference_label(Stack.id).label("label"), gate_answer.label("gate_answer"),
                     func.coalesce(Stack.depth, Stack.num_frames).label("depth"),
                     (Stack.roi_width * Stack.roi_height).label("roi_area"), Stack.ingested_at)
              .select_from(Prediction).join(Stack, Stack.id == Prediction.vessel_id)

@@ -50,7 +50,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from core.band import BandRule
-from db import gate_queue, known_answers, queue_order
+from db import gate_queue, known_answers, queue_order, second_look
 from db.audit import record_event
 from db.band import CROWD_KNOWN, GATED_QUEUE_BAND, QUEUE_BAND, band_parameters
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
@@ -97,7 +97,7 @@ _POLICY_COLUMNS = (PolicyRecord.model_run_id, PolicyRecord.t_low, PolicyRecord.t
                    ModelRun.threshold, PolicyRecord.id, PolicyRecord.project_gate)
 _RULE_FROM_POLICY = (select(*_POLICY_COLUMNS).join(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
                      .where(PolicyRecord.active.is_(True)))
-_USER_AND_POLICY = (select(User.name, *_POLICY_COLUMNS).select_from(User)
+_USER_AND_POLICY = (select(User.name, User.role, *_POLICY_COLUMNS).select_from(User)
                     .outerjoin(PolicyRecord, PolicyRecord.active.is_(True))
                     .outerjoin(ModelRun, ModelRun.id == PolicyRecord.model_run_id)
                     .where(User.id == bindparam("user_id"), User.active.is_(True)))
@@ -240,9 +240,10 @@ def _best_candidate(connection: Connection, order: str, parameters: dict) -> Row
     return min(options, key=lambda found: abs(found.probability - parameters["boundary"]), default=None)
 
 
-PURPOSES = ("regular", "known_answer", "gate")
-"""Why a stack is claimed: regular work, a known-answer stack (``db.known_answers``), or a stack drawn
-to validate its project (``db.gate_queue``)."""
+PURPOSES = ("regular", "known_answer", "gate", "second_look")
+"""Why a stack is claimed: regular work, a known-answer stack (``db.known_answers``), a stack drawn
+to validate its project (``db.gate_queue``), or a likely crowd error for an admin's second look
+(``db.second_look``)."""
 
 
 @functools.cache
@@ -252,18 +253,18 @@ def _claim_statement(dialect: str, *, purpose: str = "regular", gated: bool = Fa
     over. Returns a row only on success."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     conditions = {"regular": lambda: _claimable(gated=gated), "known_answer": known_answers.claimable,
-                  "gate": gate_queue.claimable}[purpose]()
-    gate = literal(purpose == "gate")
+                  "gate": gate_queue.claimable, "second_look": second_look.claimable}[purpose]()
     still_claimable = (select(Prediction.vessel_id, bindparam("user_id", type_=Integer()),
                               bindparam("now", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime()),
-                              gate)
+                              literal(purpose == "gate"), literal(purpose == "second_look"))
                        .where(Prediction.vessel_id == bindparam("vessel_id"), *conditions))
-    statement = dialect_insert(Claim).from_select(["vessel_id", "user_id", "claimed_at", "expires_at", "gate"],
-                                                  still_claimable)
+    statement = dialect_insert(Claim).from_select(
+        ["vessel_id", "user_id", "claimed_at", "expires_at", "gate", "second_look"], still_claimable)
     return statement.on_conflict_do_update(
         index_elements=[Claim.vessel_id],
         set_={"user_id": statement.excluded.user_id, "claimed_at": statement.excluded.claimed_at,
-              "expires_at": statement.excluded.expires_at, "gate": statement.excluded.gate},
+              "expires_at": statement.excluded.expires_at, "gate": statement.excluded.gate,
+              "second_look": statement.excluded.second_look},
         where=Claim.expires_at <= bindparam("now")).returning(Claim.vessel_id)
 
 
@@ -292,6 +293,18 @@ def _claim_known_answer(connection: Connection, parameters: dict, rng: random.Ra
     claim = _claim_statement(connection.dialect.name, purpose="known_answer")
     if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is None:
         return None  # taken or answered meanwhile: serve regular work this time
+    return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, parameters["expires_at"])
+
+
+def _claim_second_look(connection: Connection, parameters: dict) -> ClaimedStack | None:
+    """Claim the oldest stack waiting for an admin's second look (``db.second_look``); None when none
+    is waiting or free, or another admin took it meanwhile (then regular work is served this time)."""
+    found = connection.execute(second_look.candidate_statement(), parameters).first()
+    if found is None:
+        return None
+    claim = _claim_statement(connection.dialect.name, purpose="second_look")
+    if connection.execute(claim, {**parameters, "vessel_id": found.vessel_id}).first() is None:
+        return None
     return ClaimedStack(found.vessel_id, found.filename, found.probability, found.spread, parameters["expires_at"])
 
 
@@ -350,12 +363,16 @@ def claim_next(session: Session, *, user_id: int, order: str | None = None, ttl:
     row = connection.execute(_USER_AND_POLICY, {"user_id": user_id}).first()
     if row is None:
         raise UnknownUserError(f"no active user with id {user_id}")
-    rule = _rule(connection, tuple(row)[1:])
+    rule = _rule(connection, tuple(row)[2:])
     if rule is None:
         return None
     now = now or utcnow()
     parameters = {**_parameters(rule, user_id=user_id, now=now), "expires_at": now + ttl, "passed_over": []}
     rng = rng or _RANDOM
+    if row.role == "admin":
+        served = _claim_second_look(connection, parameters)
+        if served is not None:
+            return served
     if rng.random() < known_answers.known_answer_rate(session):
         served = _claim_known_answer(connection, parameters, rng)
         if served is not None:
@@ -454,14 +471,15 @@ def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
 _holder = aliased(User)
 _ACTIVE_K = func.coalesce(select(PolicyRecord.reviews_required).where(PolicyRecord.active.is_(True))
                           .scalar_subquery(), 1)
-_LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, Claim.gate, _holder.name.label("holder"),
+_LOCK_VESSEL = (select(Stack.filename, Claim.user_id, Claim.expires_at, Claim.gate, Claim.second_look,
+                       _holder.name.label("holder"),
                        _ACTIVE_USER.scalar_subquery().label("user_name"),
                        known_answers.trusted_label(Stack.id).label("known_answer"),
                        _ACTIVE_K.label("reviews_required"))
                 .outerjoin(Claim, Claim.vessel_id == Stack.id).outerjoin(_holder, _holder.id == Claim.user_id)
                 .where(Stack.id == bindparam("vessel_id")).with_for_update(of=Stack))
 _OWN_CLAIM = delete(Claim).where(Claim.vessel_id == bindparam("vessel_id"), Claim.user_id == bindparam("user_id"))
-_REVIEW_OF = select(Review.id, Review.answer).where(Review.vessel_id == bindparam("vessel_id"),
+_REVIEW_OF = select(Review.id, Review.answer, Review.second_look).where(Review.vessel_id == bindparam("vessel_id"),
                                                     Review.user_id == bindparam("user_id"))
 _EDIT_REVIEW = (update(Review).where(Review.id == bindparam("review_id"))
                 .values(answer=bindparam("answer"), seconds=bindparam("seconds"), updated_at=bindparam("now"),
@@ -512,18 +530,20 @@ def submit_review(session: Session, *, user_id: int, vessel_id: int, answer: str
                                  f"{stack.expires_at:%Y-%m-%d %H:%M:%S} UTC; review not stored")
     if stack.user_id == user_id:
         connection.execute(_OWN_CLAIM, keys)
+    second = bool(stack.second_look) and stack.user_id == user_id
+    k = 1 if second else stack.reviews_required
     added = connection.execute(_add_review_statement(connection.dialect.name),
                                {**keys, "answer": answer, "seconds": seconds, "created_at": now,
-                                "known_answer": bool(stack.known_answer),
-                                "gate": bool(stack.gate) and stack.user_id == user_id,
-                                "reviews_required": stack.reviews_required}).scalar()
+                                "known_answer": bool(stack.known_answer) and not second,
+                                "gate": bool(stack.gate) and stack.user_id == user_id, "second_look": second,
+                                "reviews_required": k}).scalar()
     if added is not None:
         refresh_review_levels(session, vessel_ids=[vessel_id])
         return added
     existing = connection.execute(_REVIEW_OF, keys).one()
     if existing.answer != answer:
         connection.execute(_EDIT_REVIEW, {"review_id": existing.id, "answer": answer, "seconds": seconds, "now": now,
-                                          "reviews_required": stack.reviews_required})
+                                          "reviews_required": 1 if existing.second_look else stack.reviews_required})
         refresh_review_levels(session, vessel_ids=[vessel_id])
         record_event(session, actor=user_name, action="review.edit", entity="review", entity_id=existing.id,
                      details={"filename": stack.filename, "from": existing.answer, "to": answer})

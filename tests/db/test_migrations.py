@@ -14,7 +14,7 @@ from db.migrate import SchemaError, check_schema, current_revision, downgrade, e
 from db.models import Base
 
 TABLES = {"vessel", "crowd_answer", "model_run", "prediction", "triage_policy", "app_user", "review",
-          "claim", "audit_event", "app_setting", "project_status"}
+          "claim", "audit_event", "app_setting", "project_status", "second_look"}
 NOW = "2026-01-01 00:00:00"
 
 
