@@ -115,9 +115,11 @@ def _status(answer: str | None, crowd: object) -> str:
 def claimable() -> list:
     """WHERE conditions (on Prediction) for a queued stack still waiting for its second look that
     this admin may claim; parameters run_id, user_id, now (as in ``db.queue``)."""
-    return [Prediction.model_run_id == bindparam("run_id"),
-            exists().where(SecondLook.vessel_id == Prediction.vessel_id),
-            ~_answered(Prediction.vessel_id), *unseen()]
+    return [exists().where(SecondLook.vessel_id == Prediction.vessel_id), *_waiting_unseen()]
+
+
+def _waiting_unseen() -> list:
+    return [Prediction.model_run_id == bindparam("run_id"), ~_answered(Prediction.vessel_id), *unseen()]
 
 
 def candidate_statement() -> Select:
@@ -125,7 +127,7 @@ def candidate_statement() -> Select:
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
             .join(Stack, Stack.id == Prediction.vessel_id)
             .join(SecondLook, SecondLook.vessel_id == Prediction.vessel_id)
-            .where(*claimable()).order_by(SecondLook.requested_at, Prediction.vessel_id)
+            .where(*_waiting_unseen()).order_by(SecondLook.requested_at, Prediction.vessel_id)
             .limit(1).with_for_update(of=Stack, skip_locked=True))
 
 
