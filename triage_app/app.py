@@ -22,8 +22,8 @@ if user is None:
     ui.sync_cookie()
     st.stop()
 
-ADMIN_PAGES = (("thresholds", "Thresholds", ":material/tune:"), ("export", "Export", ":material/download:"),
-               ("users", "Users", ":material/group:"))
+ADMIN_PAGES = (("thresholds", "Thresholds", ":material/tune:"), ("crowd_errors", "Crowd errors", ":material/rule:"),
+               ("export", "Export", ":material/download:"), ("users", "Users", ":material/group:"))
 review = st.Page(PAGES / "review.py", title="Review", icon=":material/visibility:", default=True)
 pages = [review, st.Page(PAGES / "dashboard.py", title="Dashboard", icon=":material/monitoring:")]
 if user.is_admin:

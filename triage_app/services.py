@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.promise import DEFAULT_PROMISE
 from core.skill import ReviewerSkill
 from core.store import VolumeStore, key_for
-from db import app_queries, known_answers, predictions, queue, users
+from db import app_queries, known_answers, predictions, queue, second_look, users
 from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.errors import DatabaseInputError
 from db.models import Review, Stack
 from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
-from triage_app import projects, retraining, sessions, tuning
+from triage_app import crowd_errors as crowd_error_search, projects, retraining, sessions, tuning
 from triage_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -425,6 +425,26 @@ def set_known_answer_rate(backend: Backend, admin: SessionUser, *, rate: float) 
     """Change how often the queue serves known-answer stacks (audited)."""
     run_transaction(backend.factory, lambda session: known_answers.set_known_answer_rate(
         session, rate=rate, actor=admin.name), write=True)
+
+
+# --- crowd errors and second looks ---------------------------------------------------------------
+
+def crowd_errors(backend: Backend, *, model_run_id: int) -> crowd_error_search.CrowdErrorSearch:
+    """The run's likely crowd errors not yet looked at again (:func:`triage_app.crowd_errors.likely_crowd_errors`)."""
+    with backend.factory() as session:
+        return crowd_error_search.likely_crowd_errors(session, model_run_id=model_run_id)
+
+
+def queue_second_looks(backend: Backend, admin: SessionUser, *, model_run_id: int, flagged: pd.DataFrame) -> int:
+    """Queue flagged stacks for an admin's second look (audited); how many were not queued before."""
+    return run_transaction(backend.factory, lambda session: second_look.request_second_looks(
+        session, stacks=flagged, model_run_id=model_run_id, actor=admin.name), write=True)
+
+
+def second_looks(backend: Backend) -> pd.DataFrame:
+    """Every queued second look with what it found (:func:`db.second_look.second_looks_frame`)."""
+    with backend.factory() as session:
+        return second_look.second_looks_frame(session)
 
 
 # --- dashboard, export, users --------------------------------------------------------------------

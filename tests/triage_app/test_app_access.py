@@ -20,7 +20,7 @@ def test_every_page_needs_a_login():
     assert not at.exception
     assert at.text_input(key="login_password").proto.type == at.text_input(key="login_password").proto.PASSWORD
     assert not [b for b in at.button if b.key and b.key.startswith("review_")]
-    for page in ("review", "dashboard", "thresholds", "export", "users"):
+    for page in ("review", "dashboard", "thresholds", "crowd_errors", "export", "users"):
         direct = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30).run()
         assert [e.value for e in direct.error] == ["Please log in."], page
         assert not direct.get("plotly_chart") and not direct.get("video")
@@ -41,7 +41,7 @@ def test_reviewer_gets_review_and_dashboard_only():
     assert not at.exception and [t.value for t in at.title] == ["Dashboard"]
 
 
-@pytest.mark.parametrize("page", ["thresholds", "export", "users"])
+@pytest.mark.parametrize("page", ["thresholds", "crowd_errors", "export", "users"])
 def test_admin_pages_check_the_role_on_the_server(page, app_data):
     with services.open_backend(app_data.settings).factory() as session:
         reviewer = services.login(session, name=REVIEWER[0], password=REVIEWER[1])
@@ -54,7 +54,7 @@ def test_admin_pages_check_the_role_on_the_server(page, app_data):
 
 def test_admin_sees_every_page_and_can_log_out():
     at = logged_in(*ADMIN)
-    for page in ("thresholds", "export", "users", "dashboard", "review"):
+    for page in ("thresholds", "crowd_errors", "export", "users", "dashboard", "review"):
         at.switch_page(str(PAGES / f"{page}.py")).run()
         assert not at.exception, page
         assert not at.error, (page, [e.value for e in at.error])

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import select, update
 
 from db.engine import make_engine, make_session_factory
-from db.models import CrowdAnswer, Stack
+from db.models import CrowdAnswer, Stack, User
 from db.predictions import predictions_frame
+from db.queue import claim_next, submit_review
 from triage_app.cli import main
 
 
@@ -57,3 +58,27 @@ def test_says_what_is_missing(app_data, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["crowd-errors", "--max-margin", "2", "--db", app_data.settings.db_url])
     assert exit_.value.code == 2 and "--max-margin: must be a number from 0 to 1" in capsys.readouterr().err
+
+
+def test_second_look_queues_the_flagged_once_and_a_looked_at_stack_leaves_the_list(app_data, capsys):
+    labelled = _scores(app_data)
+    doubted = [labelled["filename"].iloc[0], labelled["filename"].iloc[-1]]
+    _set_answers(app_data.settings.db_url, {doubted[0]: (1, 0.55), doubted[1]: (0, 0.4)})
+    url = app_data.settings.db_url
+    assert main(["crowd-errors", "--second-look", "--db", url]) == 0
+    assert "queued 2 stacks for an admin's second look (0 were queued before)" in capsys.readouterr().out
+    assert main(["crowd-errors", "--second-look", "--db", url]) == 0
+    assert "queued 0 stacks for an admin's second look (2 were queued before)" in capsys.readouterr().out
+
+    engine = make_engine(url)
+    with make_session_factory(engine).begin() as session:
+        admin = session.scalar(select(User.id).where(User.role == "admin"))
+        served = claim_next(session, user_id=admin)
+        confirmed = "stalled" if served.filename == doubted[0] else "flowing"  # the crowd was right after all
+        submit_review(session, user_id=admin, vessel_id=served.vessel_id, answer=confirmed)
+    engine.dispose()
+    assert served.filename in doubted
+    assert main(["crowd-errors", "--db", url]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"1 likely crowd errors among {len(labelled)} labelled stacks") \
+        and "; 1 already had a second look)" in printed.splitlines()[0]

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     margin = DEFAULT_MAX_MARGIN if args.max_margin is None else args.max_margin
     try:
-        with command_session(resolve(args).db_url) as session:
+        with command_session(resolve(args).db_url, write=args.second_look) as session:
             model_run = get_model_run(session, run_id=args.model_run)
             if model_run is None:
                 print("error: no model run " + (f"with id {args.model_run}" if args.model_run else
