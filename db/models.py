@@ -325,6 +325,8 @@ class SecondLook(Base):
     model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_run.id", ondelete="SET NULL"))
     """The run whose out-of-fold score doubted the crowd."""
     reason: Mapped[str] = mapped_column(Text)
+    rank: Mapped[int] = mapped_column(Integer)
+    """Place in its request's list (0: the likeliest error): served in that order."""
     requested_by: Mapped[str | None] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
 

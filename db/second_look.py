@@ -55,16 +55,18 @@ def reference_label(vessel_id) -> object:  # noqa: ANN001 - a SQL column
 
 def request_second_looks(session: Session, *, stacks: pd.DataFrame, model_run_id: int | None,
                          actor: str | None) -> int:
-    """Queue ``stacks`` (columns filename, reason) for an admin's second look; returns how many were new.
+    """Queue ``stacks`` (columns filename, reason; likeliest error first) for an admin's second look,
+    to be served in that order after earlier requests; returns how many were new.
 
     Stacks already queued or already looked at are left as they are; unknown filenames are
     ignored (the caller lists stacks of the database). Audited as ``second_look.request``.
     """
     known = dict(session.execute(select(Stack.filename, Stack.id)
                                  .where(Stack.filename.in_(stacks["filename"].tolist()))).all())
-    rows = [{"vessel_id": known[name], "model_run_id": model_run_id, "reason": reason, "requested_by": actor,
-             "requested_at": utcnow()}
-            for name, reason in zip(stacks["filename"], stacks["reason"]) if name in known]
+    now = utcnow()
+    rows = [{"vessel_id": known[name], "model_run_id": model_run_id, "reason": reason, "rank": rank,
+             "requested_by": actor, "requested_at": now}
+            for rank, (name, reason) in enumerate(zip(stacks["filename"], stacks["reason"])) if name in known]
     if not rows:
         return 0
     dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -95,7 +97,7 @@ def second_looks_frame(session: Session) -> pd.DataFrame:
              .join(Stack, Stack.id == SecondLook.vessel_id)
              .outerjoin(CrowdAnswer, CrowdAnswer.vessel_id == SecondLook.vessel_id)
              .outerjoin(looked, looked.c.vessel_id == SecondLook.vessel_id)
-             .order_by(SecondLook.requested_at, Stack.filename))
+             .order_by(SecondLook.requested_at, SecondLook.rank))
     result = session.execute(query)
     frame = pd.DataFrame(result.all(), columns=list(result.keys()))
     frame["crowd_label"] = frame["crowd_label"].astype("Int64")
@@ -123,11 +125,11 @@ def _waiting_unseen() -> list:
 
 
 def candidate_statement() -> Select:
-    """The oldest request still claimable, locked (PostgreSQL: skipping locked rows)."""
+    """The first request still claimable (oldest, then likeliest), locked (PostgreSQL: skipping locked rows)."""
     return (select(Prediction.vessel_id, Prediction.probability, Stack.filename, Prediction.spread)
             .join(Stack, Stack.id == Prediction.vessel_id)
             .join(SecondLook, SecondLook.vessel_id == Prediction.vessel_id)
-            .where(*_waiting_unseen()).order_by(SecondLook.requested_at, Prediction.vessel_id)
+            .where(*_waiting_unseen()).order_by(SecondLook.requested_at, SecondLook.rank)
             .limit(1).with_for_update(of=Stack, skip_locked=True))
 
 

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column('vessel_id', sa.Integer(), nullable=False),
         sa.Column('model_run_id', sa.Integer(), nullable=True),
         sa.Column('reason', sa.Text(), nullable=False),
+        sa.Column('rank', sa.Integer(), nullable=False),
         sa.Column('requested_by', sa.String(length=64), nullable=True),
         sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['vessel_id'], ['vessel.id'], ondelete='CASCADE',

@@ -71,7 +71,7 @@ def test_admins_are_served_the_second_looks_first_and_each_once(session_factory,
     assert request(session_factory, run_id, ["b.mp4", "a.mp4", "nope.mp4"]) == 2  # unknown names ignored
     assert request(session_factory, run_id, ["a.mp4"]) == 0                       # queued once
     assert answer_next(session_factory, reviewer, "flowing") in NEW                 # reviewers: regular work
-    assert answer_next(session_factory, admin, "flowing") == "b.mp4"                # oldest request first
+    assert answer_next(session_factory, admin, "flowing") == "b.mp4"                # in the order listed
     assert answer_next(session_factory, admin, "flowing") == "a.mp4"
     assert answer_next(session_factory, admin, "flowing") in NEW                    # then regular work
     with session_factory() as session:
