@@ -42,13 +42,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from core.band import BandRule
 from core.metrics import clopper_pearson
 from core.relative import side_confidence
+
+if TYPE_CHECKING:  # pandas only in gate_table: db.models imports this module for STATUSES
+    import pandas as pd
 
 MIN_ANSWERS = 20
 """Human answers of a side's class a project needs before that side may decide its stacks."""
@@ -257,4 +260,6 @@ def gate_projects(answers: pd.DataFrame, *, t_low: float | None, t_high: float |
 
 def gate_table(gates: list[ProjectGate]) -> pd.DataFrame:
     """The gates as one row per project (:meth:`ProjectGate.as_dict`)."""
+    import pandas as pd
+
     return pd.DataFrame([gate.as_dict() for gate in gates])

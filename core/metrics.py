@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy.stats import beta, binom
-from sklearn.metrics import confusion_matrix, matthews_corrcoef
+
+# scipy.stats and sklearn.metrics are imported in the functions that use them: importing them
+# costs about 2.5 CPU-seconds, and db.models imports this module (through core.gate), so every
+# command that opens the database (ingest included) would pay it for nothing.
 
 Side = Literal["two-sided", "upper", "lower"]
 
@@ -33,6 +35,8 @@ def confusion_counts(y_true: np.ndarray | list, y_pred: np.ndarray | list) -> tu
     y_true, y_pred = binary_array(y_true, "y_true"), binary_array(y_pred, "y_pred")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    from sklearn.metrics import confusion_matrix
+
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     return int(tp), int(fn), int(tn), int(fp)
 
@@ -56,6 +60,8 @@ def sensitivity_specificity(y_true: np.ndarray | list, y_pred: np.ndarray | list
 def mcc(y_true: np.ndarray | list, y_pred: np.ndarray | list) -> float:
     """Matthews correlation coefficient (the competition's metric); 0 when it is undefined."""
     y_true, y_pred = binary_array(y_true, "y_true"), binary_array(y_pred, "y_pred")
+    from sklearn.metrics import matthews_corrcoef
+
     return float(matthews_corrcoef(y_true, y_pred))
 
 
@@ -94,6 +100,8 @@ def clopper_pearson(k: np.ndarray | int, n: np.ndarray | int, *, confidence: flo
         raise ValueError("Clopper–Pearson bounds need 0 <= k <= n and n >= 1")
     alpha = 1.0 - confidence
     tail = alpha / 2 if side == "two-sided" else alpha
+    from scipy.stats import beta
+
     with np.errstate(invalid="ignore"):
         low = np.where(k > 0, beta.ppf(tail, k, n - k + 1), 0.0)
         high = np.where(k < n, beta.ppf(1 - tail, k + 1, n - k), 1.0)
@@ -252,6 +260,8 @@ def mixed_error_budget(n: int, weight: float, max_rate: float, *, confidence: fl
     budget = np.where(cap >= 1, n, -1).astype(np.int64)
     some = (cap >= 0) & (cap < 1)
     if some.any():
+        from scipy.stats import binom
+
         quantile = binom.ppf(tail_all, n, cap[some]).astype(np.int64)
         found = np.full(len(quantile), -1, dtype=np.int64)
         for shift in (1, 0, -1, -2):  # the passing s sits at the quantile or just below; margin for rounding

@@ -23,9 +23,10 @@ no dependency is added for them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from core.metrics import clopper_pearson
 
@@ -49,10 +50,22 @@ def side_confidence(confidence: float) -> float:
 def threshold_grid() -> np.ndarray:
     """The fixed candidate thresholds: steps of 0.0005 on [0, 1] and of 0.01 on the logit scale
     down to ``expit(-18)`` (the low tail, where the zero-failure regime puts ``t_low``)."""
+    from scipy.special import expit  # here, not at the top: db.models imports this module (see core.metrics)
+
     return np.unique(np.concatenate([np.linspace(0, 1, 2001), expit(np.linspace(-18, 18, 3601))]))
 
 
-GRID = threshold_grid()
+@cache
+def _grid() -> np.ndarray:
+    return threshold_grid()
+
+
+def __getattr__(name: str) -> Any:
+    """``GRID``, the fixed grid of :func:`threshold_grid`, built on first use (it needs scipy, which
+    costs a second to import, and db.models imports this module through core.gate)."""
+    if name == "GRID":
+        return _grid()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,9 @@ def side_test(scores: np.ndarray, y: np.ndarray, *, side: str, max_rate: float, 
     answers = np.sort(scores[y == cls])
     n = len(answers)
     if side == "low":
-        thresholds, errors = GRID, np.searchsorted(answers, GRID, side="right")
+        thresholds, errors = _grid(), np.searchsorted(answers, _grid(), side="right")
     else:
-        thresholds = GRID[::-1]
+        thresholds = _grid()[::-1]
         errors = n - np.searchsorted(answers, thresholds, side="left")
     if n == 0:
         raise ValueError(f"the reference holds no human {'stalled' if cls else 'flowing'} answers")
@@ -109,7 +122,8 @@ def uncross(t_low: float | None, t_high: float | None) -> tuple[float | None, fl
     sides' choices meet; raising ``t_high`` only lowers its risk, so both guarantees still hold."""
     if t_low is None or t_high is None or t_low < t_high:
         return t_low, t_high
-    above = GRID[GRID > t_low]
+    grid = _grid()
+    above = grid[grid > t_low]
     return t_low, (float(above[0]) if len(above) else None)
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Column, MetaData, Table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ANALYZE_MIN_ROWS = 10_000
 """Refresh a table's planner statistics after a bulk write of at least this many rows."""

@@ -9,16 +9,22 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.competition import CsvResult, LabelRow, MetadataRow
-from core.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
 from db.models import ModelRun
-from db.predictions import predictions_frame, replace_predictions, upsert_model_run
 from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.label_shift import ShareEstimate
+
+# The predict side (db.predictions: pandas; core.label_shift: scikit-learn and scipy, about 3
+# CPU-seconds to import together) is imported inside its functions, so that the ingest command,
+# which only needs IngestRecorder, does not pay for it.
 
 RESULTS_PER_TRANSACTION = 1000
 MIN_NEW_STACKS = 50
@@ -100,6 +106,8 @@ def record_predictions(session: Session, *, name: str, config: dict[str, Any], t
 
     Earlier rows of the same run for the same stacks are replaced.
     """
+    from db.predictions import replace_predictions, upsert_model_run
+
     run = upsert_model_run(session, name=name, arch=config.get("arch"), params=config,
                            metrics=threshold.get("oof", {}),
                            threshold=threshold.get("threshold", predictions.attrs.get("threshold")),
@@ -152,6 +160,9 @@ def set_threshold_for_new_stacks(session: Session, *, model_run_id: int, referen
     stacks it did not train on (a share from a handful of scores is noise), or the reference
     lacks a class.
     """
+    from core.label_shift import estimate_stall_share, threshold_for_share
+    from db.predictions import predictions_frame
+
     frame = predictions_frame(session, model_run_id=model_run_id)
     new = frame[frame["role"] != "out_of_fold"]
     if reference["label"].nunique() < 2:

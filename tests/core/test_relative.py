@@ -105,3 +105,14 @@ def test_worst_case_at_another_share():
     assert worst_case_at_share(0.01, 0.2, 0.05) > worst_case_at_share(0.01, 0.2, 0.1) > 0.01
     with pytest.raises(ValueError, match="new_share"):
         worst_case_at_share(0.01, 0.2, 0.0)
+
+
+def test_the_grid_is_built_on_first_use_and_is_the_fixed_grid():
+    from core import relative
+    from core.relative import threshold_grid
+
+    assert relative.GRID is GRID  # one array, whichever way it is reached
+    np.testing.assert_array_equal(GRID, threshold_grid())
+    assert GRID[0] == 0 and GRID[-1] == 1 and np.all(np.diff(GRID) > 0)
+    with pytest.raises(AttributeError):
+        relative.NOT_A_NAME  # noqa: B018

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
 
-from triage_app.cli import main
+from triage_app import commands
+from triage_app.cli import build_parser, main, named_command
 
 
 def test_help_lists_the_commands_in_workflow_order(capsys):
@@ -23,3 +25,15 @@ def test_a_missing_database_file_is_reported_not_created(tmp_path, capsys, comma
     assert main([*(part.format(tmp=tmp_path) for part in command), "--db", f"sqlite:///{path}"]) == 1
     assert f"no database at {path}; run `stalltriage db upgrade` first" in capsys.readouterr().out
     assert not path.exists()
+
+
+@pytest.mark.parametrize("argv, module", [(["ingest", "dir"], "ingest"), (["-v", "crowd-errors"], "crowd_errors"),
+                                          (["crowd_errors"], None), (["--help"], None), ([], None), (["nope"], None)])
+def test_the_named_command_is_found_so_only_its_parser_is_built(argv, module):
+    assert named_command(argv) == module
+
+
+def test_every_command_module_registers_the_command_named_after_it():
+    for module in commands.names():
+        subparsers = next(a for a in build_parser(module)._actions if isinstance(a, argparse._SubParsersAction))
+        assert list(subparsers.choices) == [module.replace("_", "-")]

@@ -188,3 +188,17 @@ def test_kill_9_half_way_then_rerun_stores_each_stack_once(tmp_path):
             assert stored.volume.shape == (stored.meta["num_frames"], y1 - y0, x1 - x0)
             np.testing.assert_array_equal(stored.volume, fresh.volume)
             np.testing.assert_array_equal(stored.mask, fresh.mask)
+
+
+def test_the_ingest_path_imports_no_numerics_it_does_not_use():
+    """Start-up is serial time before the first decode: scikit-learn, scipy and pandas cost the
+    command several CPU-seconds to import (more than decoding 100 stacks) and it uses none of them."""
+    code = ("import sys; from triage_app.cli import build_parser, named_command; "
+            "build_parser(named_command(['ingest'])); "
+            "import triage_app.commands.ingest, core.competition, core.ingest, core.store, db.migrate, "
+            "db.recording, triage_app.database; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'pandas', 'torch', 'monai', "
+            "'streamlit'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "[]", done.stdout

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
 from triage_app.settings import add_common_options, positive_int, probability, resolve, share
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
