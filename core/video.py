@@ -157,6 +157,8 @@ def _first_pass(frames: Iterable[np.ndarray], name: str, options: CropOptions
     kept_bytes = 0
     shape = None
     found = 0
+    wbox: Box | None = None
+    wbox_of: Box | None = None  # the union ``wbox`` was expanded from (most frames leave it unchanged)
     for index, frame in enumerate(frames):
         if shape is None:
             shape = frame.shape
@@ -168,11 +170,13 @@ def _first_pass(frames: Iterable[np.ndarray], name: str, options: CropOptions
                              f"frame 0 is {shape[1]}x{shape[0]}: frames of changing size")
         box, mask = outline_box(frame, options, union)
         if box is not None:
-            union = _union(union, box)
+            union = union if box is union else _union(union, box)  # outline_box returns ``union`` if unwidened
             found += 1
         window = None
         if union is not None or kept_bytes + 2 * mask.size <= options.max_volume_bytes:
-            wbox = _expand(union, options.slack, shape[1], shape[0]) if union else (0, 0, shape[1], shape[0])
+            if wbox is None or union is not wbox_of:
+                wbox = _expand(union, options.slack, shape[1], shape[0]) if union else (0, 0, shape[1], shape[0])
+                wbox_of = union
             window = _Window(wbox, _grey(frame, wbox), mask[wbox[1]:wbox[3], wbox[0]:wbox[2]].copy())
             kept_bytes += 2 * window.grey.size
         if kept_bytes > options.max_volume_bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata
+from core.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, start_fork_server
 from core.store import StoreError, VolumeStore
 from core.video import read_stack
 from tests.core.stackfiles import write_stack, write_zero_frames
@@ -91,3 +91,17 @@ def test_pairing_files_with_metadata_rows(tmp_path):
     pairing = pair_with_metadata(files, ["b.mp4", "a.mp4", "d.mp4"])
     assert pairing.paths == [tmp_path / "b.mp4", tmp_path / "a.mp4"]
     assert pairing.no_file == ["d.mp4"] and pairing.no_row == [tmp_path / "c.MP4"]
+
+
+def test_a_fork_server_started_early_serves_the_next_pool(stack_dir, tmp_path):
+    from multiprocessing import forkserver
+
+    start_fork_server()
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None
+    start_fork_server()  # a second call keeps the running server
+    assert forkserver._forkserver._forkserver_pid == server
+    results = {r.filename: r for r in ingest([stack_dir / name for name in GOOD], tmp_path / "store", workers=2,
+                                             progress=False)}
+    assert forkserver._forkserver._forkserver_pid == server
+    assert {r.status for r in results.values()} == {INGESTED} and set(results) == set(GOOD)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from core.competition import CsvError
-    from core.ingest import FAILED, INGESTED, SKIPPED, ingest
+    from core.ingest import FAILED, INGESTED, SKIPPED, ingest, start_fork_server
     from core.store import StoreError
     from db.migrate import SchemaError
     from db.recording import IngestRecorder
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     except CsvError as err:
         print(f"error: {err}")
         return 2
+    if (args.workers or os.cpu_count() or 1) > 1 and len(inputs.pairing.paths) > 1:
+        start_fork_server()  # it loads while the database is set up; the pool then starts at once
     with ExitStack() as stack:
         try:
             recorder = stack.enter_context(IngestRecorder(stack.enter_context(
