@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import cv2
 from tqdm import tqdm
@@ -30,6 +31,8 @@ from core.video import CropOptions, CroppedStack, StackError, read_stack
 log = logging.getLogger(__name__)
 
 INGESTED, SKIPPED, FAILED = "ingested", "skipped", "failed"
+AHEAD = 32
+"""Stacks per worker submitted for decoding and not yet read (see ``_decoding``)."""
 
 
 @dataclass(frozen=True)
@@ -103,17 +106,6 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def start_fork_server() -> None:
-    """Start the workers' fork server now, without waiting for it (see :func:`worker_context`).
-
-    The server imports this module (OpenCV, NumPy, LMDB: about half a second) before it can fork
-    a worker, and a pool's creation waits for that. Started early, it loads while the caller does
-    other work (the ingest command: its database set-up), and the pool's workers start at once.
-    """
-    worker_context()
-    multiprocessing.forkserver.ensure_running()
-
-
 def _worker_init() -> None:
     quiet_decoder_logs()
     cv2.setNumThreads(1)
@@ -148,26 +140,40 @@ def _ok_result(path: str, key: str, stack: CroppedStack) -> IngestResult:
                         frame_size=stack.frame_size)
 
 
-def _results(jobs: list[tuple[str, CropOptions]], workers: int) -> Iterator[tuple[str, CroppedStack | _Failure]]:
+@contextmanager
+def _decoding(jobs: list[tuple[str, CropOptions]], workers: int
+              ) -> Iterator[Iterator[tuple[str, CroppedStack | _Failure]]]:
+    """The cropped stacks (or failures) of ``jobs``, in the order they finish; with several
+    workers they start decoding when the block is entered."""
     if workers <= 1 or len(jobs) <= 1:
         quiet_decoder_logs()  # not _worker_init: the caller's OpenCV thread setting stays its own
-        yield from map(_crop, jobs)
+        yield map(_crop, jobs)
         return
     # concurrent.futures, not multiprocessing.Pool: Pool's worker-handler thread wakes whenever a
     # result waits in the pipe, so with results of a few hundred KB (the ROI) it spins while the
     # result thread reads them (~1 CPU-second per 300 stacks, taken from the workers when there
     # are as many workers as cores). One stack per task: a task costs ~0.1 ms against tens of ms
     # of decoding, and with bigger chunks the last chunk keeps one worker busy while others wait.
-    # A few tasks per worker are in flight, so memory does not grow with the number of files.
+    # At most AHEAD tasks per worker are submitted and not yet read, so memory does not grow with
+    # the number of files, while a caller busy elsewhere (the CLI's database set-up) still finds
+    # a second or two of decoding done.
     todo = iter(jobs)
     executor = ProcessPoolExecutor(workers, mp_context=worker_context(), initializer=_worker_init)
-    try:
-        pending = {executor.submit(_crop, job) for job in islice(todo, 4 * workers)}
+
+    pending = {executor.submit(_crop, job) for job in islice(todo, AHEAD * workers)}
+
+    def finished() -> Iterator[tuple[str, CroppedStack | _Failure]]:
+        nonlocal pending
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             pending |= {executor.submit(_crop, job) for job in islice(todo, len(done))}
             for future in done:
                 yield future.result()
+
+    try:
+        outcomes = finished()
+        with closing(outcomes):
+            yield outcomes
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -191,37 +197,74 @@ def ingest(paths: Sequence[str | Path], store_path: str | Path, *, workers: int 
         whichever comes first: bigger batches are faster, smaller ones lose less to a kill.
     progress
         Show a tqdm progress bar (``None``: only on a terminal).
+
+    Nothing happens before the first result is asked for; :func:`started_ingest` starts at once.
     """
+    results = _ingest(paths, store_path, workers, options, batch_size, batch_seconds, progress)
+    next(results)  # the store is open and the workers are decoding
+    yield from results
+
+
+@contextmanager
+def started_ingest(paths: Sequence[str | Path], store_path: str | Path, **kwargs: Any
+                   ) -> Iterator[Iterator[IngestResult]]:
+    """:func:`ingest` (same arguments) with the store opened and the workers decoding when the
+    block is entered, so that decoding overlaps what the caller does before it reads the results
+    (the CLI: its database set-up). Raises :class:`core.store.StoreError` on entering for an
+    unusable store. Leaving the block stops the workers; stacks decoded but not yet read are not
+    stored (a rerun decodes them again)."""
+    options = {"workers": None, "options": CropOptions(), "batch_size": 32, "batch_seconds": 2.0,
+               "progress": None, **kwargs}
+    results = _ingest(paths, store_path, **options)
+    next(results)
+    with closing(results):
+        yield results
+
+
+def _ingest(paths: Sequence[str | Path], store_path: str | Path, workers: int | None, options: CropOptions,
+            batch_size: int, batch_seconds: float, progress: bool | None) -> Iterator[IngestResult | None]:
+    """Open the store, start the workers, yield None; then yield one result per file."""
     workers = workers or os.cpu_count() or 1
     store = VolumeStore(store_path)
     try:
-        yield from _run(paths, store, workers, options, batch_size, batch_seconds, progress)
+        early, jobs = _plan(paths, store, options)
+        with _decoding(jobs, workers) as outcomes:
+            yield None
+            yield from _run(len(paths), early, outcomes, store, batch_size, batch_seconds, progress)
     finally:
         store.close()
 
 
-def _run(paths: Sequence[str | Path], store: VolumeStore, workers: int, options: CropOptions,
-         batch_size: int, batch_seconds: float, progress: bool | None) -> Iterator[IngestResult]:
+def _plan(paths: Sequence[str | Path], store: VolumeStore, options: CropOptions
+          ) -> tuple[list[IngestResult], list[tuple[str, CropOptions]]]:
+    """The results known without decoding (already stored, duplicate key) and the files to decode."""
+    early: list[IngestResult] = []
     jobs: list[tuple[str, CropOptions]] = []
     keys: dict[str, str] = {}
-    with tqdm(total=len(paths), unit="stack", desc="ingest", disable=None if progress is None else not progress,
+    for raw in paths:
+        path = Path(raw)
+        key = key_for(path.name)
+        if key in keys:
+            early.append(IngestResult(path.name, key, FAILED, f"{path}: same store key {key!r} as {keys[key]}"))
+        elif key in store:
+            early.append(_stored_result(path, key, store))
+        else:
+            keys[key] = str(path)
+            jobs.append((str(path), options))
+    return early, jobs
+
+
+def _run(total: int, early: list[IngestResult], outcomes: Iterator[tuple[str, CroppedStack | _Failure]],
+         store: VolumeStore, batch_size: int, batch_seconds: float, progress: bool | None) -> Iterator[IngestResult]:
+    with tqdm(total=total, unit="stack", desc="ingest", disable=None if progress is None else not progress,
               dynamic_ncols=True) as bar:
-        for raw in paths:
-            path = Path(raw)
-            key = key_for(path.name)
-            if key in keys:
-                bar.update()
-                yield IngestResult(path.name, key, FAILED, f"{path}: same store key {key!r} as {keys[key]}")
-            elif key in store:
-                bar.update()
-                yield _stored_result(path, key, store)
-            else:
-                keys[key] = str(path)
-                jobs.append((str(path), options))
+        for result in early:
+            bar.update()
+            yield result
         pending: list[IngestResult] = []
         batch: list[tuple[str, StoredStack]] = []
         last_commit = time.monotonic()
-        for path, outcome in _results(jobs, workers):
+        for path, outcome in outcomes:
             bar.update()
             key = key_for(Path(path).name)
             if isinstance(outcome, _Failure):

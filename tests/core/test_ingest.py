@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, start_fork_server
+from core.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, started_ingest
 from core.store import StoreError, VolumeStore
 from core.video import read_stack
 from tests.core.stackfiles import write_stack, write_zero_frames
@@ -93,15 +93,22 @@ def test_pairing_files_with_metadata_rows(tmp_path):
     assert pairing.no_file == ["d.mp4"] and pairing.no_row == [tmp_path / "c.MP4"]
 
 
-def test_a_fork_server_started_early_serves_the_next_pool(stack_dir, tmp_path):
-    from multiprocessing import forkserver
 
-    start_fork_server()
-    server = forkserver._forkserver._forkserver_pid
-    assert server is not None
-    start_fork_server()  # a second call keeps the running server
-    assert forkserver._forkserver._forkserver_pid == server
-    results = {r.filename: r for r in ingest([stack_dir / name for name in GOOD], tmp_path / "store", workers=2,
-                                             progress=False)}
-    assert forkserver._forkserver._forkserver_pid == server
-    assert {r.status for r in results.values()} == {INGESTED} and set(results) == set(GOOD)
+def test_started_ingest_gives_the_same_results_and_stores_nothing_it_did_not_yield(stack_dir, tmp_path):
+    paths = find_stacks(stack_dir)
+    expected = {r.filename: r for r in ingest(paths, tmp_path / "plain", workers=2, progress=False)}
+    with started_ingest(paths, tmp_path / "early", workers=2, progress=False) as results:
+        assert (tmp_path / "early").is_dir()  # opened on entering, before any result is read
+        assert {r.filename: r for r in results} == expected
+    with started_ingest(paths, tmp_path / "left", workers=2, batch_size=100, progress=False):
+        pass  # left before reading: the workers stop and nothing is stored
+    with VolumeStore(tmp_path / "left", readonly=True) as store:
+        assert len(store) == 0
+    assert {r.status for r in ingest(paths, tmp_path / "left", workers=2, progress=False)} == {INGESTED, FAILED}
+
+
+def test_started_ingest_raises_for_an_unusable_store_on_entering(stack_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError), started_ingest(find_stacks(stack_dir), blocker / "store", progress=False):
+        pass

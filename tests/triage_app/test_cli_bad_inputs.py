@@ -113,6 +113,10 @@ def test_a_database_from_a_newer_version_is_left_alone(tmp_path, capsys):
         assert "'0099_from_the_future', which this version of StallTriage does not know" in out
     assert ingest(folder, csv, tmp_path) == 2
     assert "does not know" in capsys.readouterr().out
+    assert not (tmp_path / "store").exists()  # decoding started before the check, but no store is left
+    assert main(["ingest", str(folder), "--metadata", str(csv), "--db", url, "--store", str(tmp_path / "a" / "b"),
+                 "--workers", "2", "--no-progress"]) == 2
+    assert not (tmp_path / "a").exists()
     with sqlite3.connect(tmp_path / "st.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099_from_the_future",)]
         assert connection.execute("SELECT count(*) FROM vessel").fetchone() == (0,)

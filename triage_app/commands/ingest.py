@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -113,12 +113,39 @@ def handle_results(results: Iterable[IngestResult], record: Callable[[IngestResu
             print(result.error + (traces.keep(result) if result.trace else ""), flush=True)
 
 
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_folders(folders: list[Path]) -> None:
+    """Remove what a run created at ``folders`` (:func:`missing_folders` taken before it): the first
+    with its contents, the others (parents) only while empty."""
+    if folders:
+        shutil.rmtree(folders[0], ignore_errors=True)
+    for folder in folders[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def raising(error: Exception) -> Iterator[IngestResult]:
+    """An iterator that raises ``error`` when read."""
+    raise error
+    yield  # a generator: nothing is raised before the first read
+
+
 def run(args: argparse.Namespace) -> int:
     """Ingest VIDEO_DIR; print one line per problem and a summary; returns the exit code."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from core.competition import CsvError
-    from core.ingest import FAILED, INGESTED, SKIPPED, ingest, start_fork_server
+    from core.ingest import FAILED, INGESTED, SKIPPED, started_ingest
     from core.store import StoreError
     from db.migrate import SchemaError
     from db.recording import IngestRecorder
@@ -130,24 +157,30 @@ def run(args: argparse.Namespace) -> int:
     except CsvError as err:
         print(f"error: {err}")
         return 2
-    if (args.workers or os.cpu_count() or 1) > 1 and len(inputs.pairing.paths) > 1:
-        start_fork_server()  # it loads while the database is set up; the pool then starts at once
+    new_folders = missing_folders(settings.store_path)
     with ExitStack() as stack:
+        # Decoding starts now and overlaps the database set-up (imports, schema, CSV import: over a
+        # second, in series before the first stack otherwise); results are read, stored and
+        # recorded only after it, in the same order as ever.
+        results: Iterator[IngestResult]
+        try:
+            results = stack.enter_context(started_ingest(
+                inputs.pairing.paths, settings.store_path, workers=args.workers, batch_size=args.batch_size,
+                progress=False if args.no_progress else None))
+        except StoreError as err:
+            results = raising(err)  # reported where it always was: after the database set-up
         try:
             recorder = stack.enter_context(IngestRecorder(stack.enter_context(
                 command_sessions(settings.db_url, create=True))))
-        except SchemaError as err:  # names the database itself
-            print(f"error: {err}")
-            return 2
-        except (RuntimeError, SQLAlchemyError) as err:
-            print(f"error: database {settings.db_url}: {err}")
+        except (SchemaError, RuntimeError, SQLAlchemyError) as err:
+            stack.close()
+            remove_folders(new_folders)  # no store left behind by a run that stored nothing
+            print(f"error: {err}" if isinstance(err, SchemaError)  # names the database itself
+                  else f"error: database {settings.db_url}: {err}")
             return 2
         inputs.problems += recorder.import_csvs(inputs.metadata, inputs.labels)
         for line in inputs.problems:
             print(line, flush=True)
-        results: Iterator[IngestResult] = ingest(inputs.pairing.paths, settings.store_path, workers=args.workers,
-                                                 batch_size=args.batch_size,
-                                                 progress=False if args.no_progress else None)
         counts: Counter = Counter()
         try:
             handle_results(results, lambda result: recorder.record(
