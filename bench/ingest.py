@@ -10,6 +10,9 @@
     channel of every frame, crop at the end, then pickle everything into LMDB in one transaction.
 (c) ``ours``: ``core.ingest.ingest`` into a fresh volume store.
 
+``bench.ingest_command`` times the whole ``stalltriage ingest`` command (start-up, database,
+exit) against a plain decode loop instead.
+
 Each runs with two decoder settings: ``-1t`` one FFmpeg thread per process (our default) and
 ``-mt`` FFmpeg's automatic threading (what the winners' plain ``cv2.VideoCapture(path)`` does).
 
