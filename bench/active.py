@@ -43,7 +43,7 @@ import torch
 from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
-from core.store import key_for
+from core.video.store import key_for
 from core.synth import generate
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun, User

@@ -26,7 +26,7 @@ import torch
 
 from core.models import create_model
 from core.preprocess import pad_collate
-from core.store import key_for
+from core.video.store import key_for
 from training.config import TrainConfig
 from training.dataset import TrainSample, make_dataset
 from training.engine import make_loss, make_optimiser, train_one_epoch

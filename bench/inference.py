@@ -30,7 +30,7 @@ import torch
 from core.competition import read_metadata
 from core.predict import load_ensemble, predict_stacks, score_keys
 from core.records import StackRecord
-from core.store import key_for
+from core.video.store import key_for
 
 
 def _all_folds(args: argparse.Namespace, records: list[StackRecord]) -> None:

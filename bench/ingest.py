@@ -2,13 +2,13 @@
 
     python -m bench.ingest [--stacks 200] [--workers 2] [--repeats 3] [--data DIR]
 
-(a) ``raw``: decode every frame of every stack and nothing else (``core.mp4.iter_frames``): the
+(a) ``raw``: decode every frame of every stack and nothing else (``core.video.mp4.iter_frames``): the
     limit for any pipeline that reads every frame.
 (b) ``winners``: a re-implementation of the ROI code the Clog Loss winners published (the snippet
     from the DrivenData forum that the 2nd-place solution used): per frame ``cv2.inRange``, the
     mask's points as a Python list of tuples, ``cv2.boundingRect`` on them, keep the full red
     channel of every frame, crop at the end, then pickle everything into LMDB in one transaction.
-(c) ``ours``: ``core.ingest.ingest`` into a fresh volume store.
+(c) ``ours``: ``core.video.ingest.ingest`` into a fresh volume store.
 
 ``bench.ingest_command`` times the whole ``stalltriage ingest`` command (start-up, database,
 exit) against a plain decode loop instead.
@@ -43,9 +43,9 @@ import cv2
 import lmdb
 import numpy as np
 
-from core.ingest import ingest, quiet_decoder_logs, worker_context
-from core.mp4 import iter_frames
-from core.video import CropOptions
+from core.video.ingest import ingest, quiet_decoder_logs, worker_context
+from core.video.mp4 import iter_frames
+from core.video.crop import CropOptions
 
 ORANGE = ((9, 13, 104), (98, 143, 255))
 
@@ -165,7 +165,7 @@ def _row(values: list[float]) -> str:
 def _cpu_seconds() -> float:
     """CPU time of this process, its reaped children and the fork server's reaped children.
 
-    Pool workers are children of the fork server (see ``core.ingest.worker_context``), so their
+    Pool workers are children of the fork server (see ``core.video.ingest.worker_context``), so their
     time shows in its cumulative children's time (``/proc/<pid>/stat`` fields 16 and 17).
     """
     time.sleep(0.5)  # let the fork server reap the workers of the pool that just closed

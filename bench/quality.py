@@ -39,7 +39,7 @@ from core.competition import read_labels, read_metadata
 from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
-from core.store import VolumeStore, key_for
+from core.video.store import VolumeStore, key_for
 from core.synth import make_job
 from training.config import config_from_args
 from training.cv import train_cv

@@ -35,7 +35,7 @@ from core.models import Net3D, create_model
 from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
 from core.records import StackRecord
 from core.rundir import RunDir
-from core.store import VolumeStore
+from core.video.store import VolumeStore
 
 log = logging.getLogger(__name__)
 

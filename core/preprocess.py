@@ -23,7 +23,7 @@ bright lumen); the crop is never shorter than ``max_depth`` slices (so it keeps 
 at stride 1 around a short focus), and a stack without a clear focus keeps its whole depth.
 
 With ``vessel`` every kept slice is resampled along the outlined vessel's centreline
-(:mod:`core.straighten`) instead of resizing the ROI: the network sees the vessel as a straight
+(:mod:`core.video.straighten`) instead of resizing the ROI: the network sees the vessel as a straight
 band, ``2 × size`` pixels along it by ``size / 2`` across (as many pixels as the ROI view), so a
 stalled shadow is a streak along depth at one place, slow flow a slanted one, and vessels beside
 the outlined one are left out. A stack without a usable outline falls back to its ROI, resized to
@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from core.store import VolumeStore
-from core.straighten import Band, vessel_band
+from core.video.store import VolumeStore
+from core.video.straighten import Band, vessel_band
 
 DEPTH_MULTIPLE = 8
 
@@ -175,7 +175,7 @@ def prepare_stack(volume: np.ndarray, mask: np.ndarray | None, spec: InputSpec, 
 
 
 class StackDataset(Dataset):
-    """Stacks read from a :class:`core.store.VolumeStore`, one item per key.
+    """Stacks read from a :class:`core.video.store.VolumeStore`, one item per key.
 
     The store is opened lazily in each process, so the dataset is safe to use with DataLoader
     workers. Items are dicts with ``image`` ``(spec.channels, d, *spec.grid)``, ``index`` and, when
@@ -186,7 +186,7 @@ class StackDataset(Dataset):
     store_path
         Directory of the LMDB volume store.
     keys
-        Store keys (``core.store.key_for(filename)``).
+        Store keys (``core.video.store.key_for(filename)``).
     spec
         Input shape.
     targets

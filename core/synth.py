@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.mp4 import write_mp4
+from core.video.mp4 import write_mp4
 from core.synth_profiles import PROFILES, crowd, difficulty, make_project, sample_spec
 from core.synth_render import StackSpec, render_stack
 

@@ -173,7 +173,7 @@ def render_stack(spec: StackSpec) -> np.ndarray:
     -------
     numpy.ndarray
         ``uint8`` RGB frames ``(D, H, W, 3)`` with the target segment outlined in orange on every
-        frame, ready for :func:`core.mp4.write_mp4`.
+        frame, ready for :func:`core.video.mp4.write_mp4`.
     """
     if spec.cell_mode not in CELL_MODES:
         raise ValueError(f"unknown cell mode {spec.cell_mode!r}; expected one of {CELL_MODES}")

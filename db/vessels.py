@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.competition import RowIssue
 from core.records import StackRecord
-from core.store import key_for
+from core.video.store import key_for
 from db.bulk import analyze, staged
 from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Stack, utcnow
 
@@ -290,7 +290,7 @@ def ingest_result_row(*, filename: str, ok: bool, error: str | None = None, dept
                       frame_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """One file's ingest outcome as a row for :func:`record_ingest_results`.
 
-    ``box`` is the ROI as ``core.video`` gives it, (x0, y0, x1, y1) in frame pixels with the end
+    ``box`` is the ROI as ``core.video.crop`` gives it, (x0, y0, x1, y1) in frame pixels with the end
     exclusive (stored as x, y, width, height); ``frame_size`` is (width, height).
     """
     x0, y0, x1, y1 = box or (None,) * 4

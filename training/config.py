@@ -103,7 +103,7 @@ class TrainConfig:
                                    "of them) before striding (core.preprocess.focus_range)",
                              action=argparse.BooleanOptionalAction)
     vessel: bool = _opt(True, "straighten the outlined vessel: resample every slice along its centreline "
-                              "(2 x --size along, --size / 2 across; core.straighten) instead of resizing the ROI",
+                              "(2 x --size along, --size / 2 across; core.video.straighten) instead of resizing the ROI",
                         action=argparse.BooleanOptionalAction)
     mask_channel: bool = _opt(True, "give the network the filled outline mask as a second input channel",
                               action=argparse.BooleanOptionalAction)

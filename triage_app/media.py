@@ -2,7 +2,7 @@
 outline as volunteers know it, and the full frame with the ROI box for context — prepared ahead of
 time.
 
-The stored ROI is the model's input, with the outline in-painted away (see :mod:`core.video`); the
+The stored ROI is the model's input, with the outline in-painted away (see :mod:`core.video.crop`); the
 outline is drawn back for people from the stored mask (the region on and inside the outline), as a
 transparent image laid over the video at the video's size, so the viewer can toggle it without a
 second video.
@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.mp4 import DecodeError, iter_frames, write_mp4
+from core.video.mp4 import DecodeError, iter_frames, write_mp4
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ReviewMedia:
 
 
 def video_size(height: int, width: int, scale: int) -> tuple[int, int]:
-    """(width, height) of an ROI encoded at ``scale``: even sizes, as ``core.mp4.write_mp4`` pads them."""
+    """(width, height) of an ROI encoded at ``scale``: even sizes, as ``core.video.mp4.write_mp4`` pads them."""
     w, h = width * scale, height * scale
     return w + w % 2, h + h % 2
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.promise import DEFAULT_PROMISE
 from core.skill import ReviewerSkill
-from core.store import VolumeStore, key_for
+from core.video.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, second_look, users
 from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction

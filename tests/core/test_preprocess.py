@@ -8,7 +8,7 @@ import torch
 
 from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, focused_stack, kept_slices,
                              network_input, pad_collate, prepare_stack)
-from core.store import VolumeStore
+from core.video.store import VolumeStore
 
 
 @pytest.mark.parametrize(("n", "max_depth", "expected"), [

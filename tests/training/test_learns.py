@@ -1,6 +1,6 @@
 """Training learns: a seeded small run on the tiny synthetic profile separates stalled from flowing.
 
-Synthesises stacks (core.synth, "tiny" profile), crops them into a store (core.ingest), trains the
+Synthesises stacks (core.synth, "tiny" profile), crops them into a store (core.video.ingest), trains the
 CPU recipe (every labelled stack, smaller inputs) for a fixed number of epochs (not a time budget,
 so the result does not depend on how busy the machine is) and scores held-out test stacks,
 cross-fitted as `predict` scores them.
@@ -14,10 +14,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from core.competition import read_labels, read_metadata
-from core.ingest import ingest
+from core.video.ingest import ingest
 from core.predict import predict_stacks
 from core.records import StackRecord
-from core.store import key_for
+from core.video.store import key_for
 from core.synth import generate
 from training.config import TrainConfig
 from training.cv import train_cv

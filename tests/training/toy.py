@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from core.records import StackRecord
-from core.store import VolumeStore, key_for
+from core.video.store import VolumeStore, key_for
 
 
 def toy_volume(rng: np.random.Generator, stalled: bool, depth: int, size: int = 20) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from core.mp4 import iter_frames
+from core.video.mp4 import iter_frames
 
 from db.engine import make_engine
 from db.models import Review, User, Stack

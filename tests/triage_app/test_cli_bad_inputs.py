@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from core.store import VolumeStore
-from tests.core.stackfiles import write_stack
+from core.video.store import VolumeStore
+from tests.core.video.stackfiles import write_stack
 from triage_app.cli import main
 
 HEADER = "filename,url,project_id,num_frames,crowd_score,tier1,micro,nano\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import update
 
-from core.mp4 import iter_frames
+from core.video.mp4 import iter_frames
 from db.engine import make_engine
 from db.models import ModelRun
 from testkit.run_dir import make_run_dir

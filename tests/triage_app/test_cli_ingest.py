@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from core.competition import read_metadata
-from core.store import VolumeStore, key_for
-from core.video import read_stack
-from tests.core.stackfiles import write_changing_size, write_stack, write_zero_frames
+from core.video.store import VolumeStore, key_for
+from core.video.crop import read_stack
+from tests.core.video.stackfiles import write_changing_size, write_stack, write_zero_frames
 from triage_app.cli import main
 
 HEADER = "filename,url,project_id,num_frames,crowd_score,tier1,micro,nano\n"
@@ -109,7 +109,7 @@ def test_unusable_inputs_and_store_exit_non_zero(tmp_path, capsys):
 
 
 def test_unexpected_failure_is_one_line_and_its_traceback_goes_to_a_log(tmp_path, capsys, monkeypatch):
-    import core.ingest
+    import core.video.ingest
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -123,7 +123,7 @@ def test_unexpected_failure_is_one_line_and_its_traceback_goes_to_a_log(tmp_path
             raise ValueError("shape mismatch: a bug, not a bad file")
         return read_stack(path, options)
 
-    monkeypatch.setattr(core.ingest, "read_stack", read_or_fail)
+    monkeypatch.setattr(core.video.ingest, "read_stack", read_or_fail)
     data_dir = tmp_path / "data"
     code = main(["ingest", str(videos), "--metadata", str(csv), "--data-dir", str(data_dir), "--workers", "1",
                  "--no-progress"])

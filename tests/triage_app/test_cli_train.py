@@ -12,7 +12,7 @@ import pytest
 
 from core.competition import read_labels, read_metadata
 from core.rundir import RunDir
-from core.store import VolumeStore, key_for
+from core.video.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory
 from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results
 from triage_app.cli import main

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.mp4 import iter_frames
+from core.video.mp4 import iter_frames
 from db import queue
 from db.models import Review
 from testkit.app_data import ADMIN, REVIEWER, AppData

@@ -59,10 +59,10 @@ def side_by_side(volume, mask, saliency, *, scale: int):  # noqa: ANN001, ANN201
 
 def run(args: argparse.Namespace) -> int:
     """Explain one stack; 1 with one line of error when the stack, the run or the output is unusable."""
-    from core.mp4 import write_mp4
+    from core.video.mp4 import write_mp4
     from core.predict import load_ensemble
     from core.saliency import Explainer
-    from core.store import StoreError, VolumeStore, key_for
+    from core.video.store import StoreError, VolumeStore, key_for
     from db.migrate import SchemaError
     from triage_app.media import display_scale
 

@@ -16,7 +16,7 @@ from triage_app.settings import add_common_options, existing_dir, existing_file,
 
 if TYPE_CHECKING:
     from core.competition import CsvResult, LabelRow, MetadataRow
-    from core.ingest import IngestResult, Pairing
+    from core.video.ingest import IngestResult, Pairing
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) ->
     Raises ``CsvError`` for an unusable CSV (the parser already checked that the folder and files exist).
     """
     from core.competition import read_labels, read_metadata
-    from core.ingest import find_stacks, pair_with_metadata
+    from core.video.ingest import find_stacks, pair_with_metadata
 
     metadata = read_metadata(metadata_csv)
     labels = read_labels(labels_csv) if labels_csv else None
@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from core.competition import CsvError
-    from core.ingest import FAILED, INGESTED, SKIPPED, started_ingest
-    from core.store import StoreError
+    from core.video.ingest import FAILED, INGESTED, SKIPPED, started_ingest
+    from core.video.store import StoreError
     from db.migrate import SchemaError
     from db.recording import IngestRecorder
     from triage_app.database import command_sessions

@@ -1,4 +1,4 @@
-"""core.store: LMDB volume store round trips, zero-copy reads, growth, many readers, killed writers."""
+"""core.video.store: LMDB volume store round trips, zero-copy reads, growth, many readers, killed writers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from core.store import StoredStack, StoreError, VolumeStore, decode, encode, key_for
+from core.video.store import StoredStack, StoreError, VolumeStore, decode, encode, key_for
 
 
 def volume(i: int, shape=(6, 20, 30)) -> np.ndarray:
@@ -117,7 +117,7 @@ def test_many_reader_processes_share_one_store_object(tmp_path, method):
 
 WRITER = textwrap.dedent("""
     import sys, numpy as np
-    from core.store import StoredStack, VolumeStore
+    from core.video.store import StoredStack, VolumeStore
     store = VolumeStore(sys.argv[1], map_size=1 << 20)
     i = 0
     while True:
@@ -154,7 +154,7 @@ def test_killed_writer_leaves_whole_batches_only(tmp_path):
 
 GROWER = textwrap.dedent("""
     import sys, numpy as np
-    from core.store import VolumeStore
+    from core.video.store import VolumeStore
     with VolumeStore(sys.argv[1], map_size=1 << 16) as store:
         for i in range(1, 41):
             store.put(f"k{i}", np.full((25, 64, 64), i, np.uint8))

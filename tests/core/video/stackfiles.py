@@ -9,7 +9,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from core.mp4 import write_mp4
+from core.video.mp4 import write_mp4
 
 ORANGE_RGB = (255, 128, 0)
 

@@ -1,12 +1,12 @@
-"""core.mp4: frames written with write_mp4 decode back; broken files raise DecodeError naming the file."""
+"""core.video.mp4: frames written with write_mp4 decode back; broken files raise DecodeError naming the file."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.mp4 import DecodeError, FrameReader, iter_frames
-from tests.core.stackfiles import stack_frames, write_stack, write_zero_frames
+from core.video.mp4 import DecodeError, FrameReader, iter_frames
+from tests.core.video.stackfiles import stack_frames, write_stack, write_zero_frames
 
 
 def test_round_trip_keeps_count_size_and_content(tmp_path):

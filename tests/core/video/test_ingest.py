@@ -1,14 +1,14 @@
-"""core.ingest: parallel decode into the store, one result per file, resumable, bad files isolated."""
+"""core.video.ingest: parallel decode into the store, one result per file, resumable, bad files isolated."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, started_ingest
-from core.store import StoreError, VolumeStore
-from core.video import read_stack
-from tests.core.stackfiles import write_stack, write_zero_frames
+from core.video.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, started_ingest
+from core.video.store import StoreError, VolumeStore
+from core.video.crop import read_stack
+from tests.core.video.stackfiles import write_stack, write_zero_frames
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.mp4 import DecodeError, FrameReader
+from core.video.mp4 import DecodeError, FrameReader
 
 log = logging.getLogger(__name__)
 

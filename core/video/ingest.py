@@ -25,8 +25,8 @@ from typing import Any
 import cv2
 from tqdm import tqdm
 
-from core.store import StoredStack, VolumeStore, key_for
-from core.video import CropOptions, CroppedStack, StackError, read_stack
+from core.video.store import StoredStack, VolumeStore, key_for
+from core.video.crop import CropOptions, CroppedStack, StackError, read_stack
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def worker_context() -> multiprocessing.context.BaseContext:
 
     A forked child inherits OpenCV's thread pool without its threads; its first
     ``cv2.setNumThreads`` (or parallel OpenCV call) can then wait forever on a condition
-    variable. The fork server is a fresh process (with ``core.ingest`` preloaded, so workers
+    variable. The fork server is a fresh process (with ``core.video.ingest`` preloaded, so workers
     start in milliseconds) and never runs OpenCV itself.
     """
     context = multiprocessing.get_context("forkserver")
@@ -186,10 +186,10 @@ def ingest(paths: Sequence[str | Path], store_path: str | Path, *, workers: int 
     Parameters
     ----------
     paths
-        Stack files; their filename stems are the store keys (see :func:`core.store.key_for`).
+        Stack files; their filename stems are the store keys (see :func:`core.video.store.key_for`).
     store_path
         The volume store directory (created if missing). An unusable path raises
-        :class:`core.store.StoreError` before any file is decoded.
+        :class:`core.video.store.StoreError` before any file is decoded.
     workers
         Decoding processes (default: all cores); 1 decodes in this process.
     batch_size, batch_seconds

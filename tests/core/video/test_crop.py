@@ -1,4 +1,4 @@
-"""core.video: ROI from the orange outline, luma crop without the outline, and every bad stack."""
+"""core.video.crop: ROI from the orange outline, luma crop without the outline, and every bad stack."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.mp4 import iter_frames, write_mp4
-from core.video import CropOptions, StackError, crop_frames, fill_outline, read_stack
-from tests.core.stackfiles import stack_frames, write_changing_size, write_stack, write_zero_frames
+from core.video.mp4 import iter_frames, write_mp4
+from core.video.crop import CropOptions, StackError, crop_frames, fill_outline, read_stack
+from tests.core.video.stackfiles import stack_frames, write_changing_size, write_stack, write_zero_frames
 
 BOX = (30, 20, 90, 70)
 ROI = (27, 17, 94, 74)  # outline's pixels (x1, y1 inclusive) plus the 3-pixel margin

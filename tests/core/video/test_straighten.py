@@ -1,4 +1,4 @@
-"""core.straighten: the outlined vessel resampled along its centreline."""
+"""core.video.straighten: the outlined vessel resampled along its centreline."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from core import preprocess
 from core.preprocess import InputSpec, StackDataset, prepare_stack
 from core.saliency import to_stack
-from core.store import VolumeStore
-from core.straighten import vessel_band
+from core.video.store import VolumeStore
+from core.video.straighten import vessel_band
 
 
 def _arc_vessel(shape=(80, 100), radius=3, margin=3):
