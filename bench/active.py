@@ -5,7 +5,7 @@
                            [--base-budget 4] [--round-budget 3 | --round-epochs E] [--reviewer-sensitivity 0.9]
                            [--reviewer-specificity 0.95] [--profile realistic] [--threads 2]
 
-Synthetic stacks (``core.synth.generate``): a small labelled training side, an unlabelled pool
+Synthetic stacks (``core.synth.generator.generate``): a small labelled training side, an unlabelled pool
 that reviewers work through, and a test side nobody trains or tunes on. A base run is trained on
 the labelled side (``stalltriage train --no-reviews``) and scores everything. Then, per queue
 order, on its own copy of the database: each round a simulated reviewer (known sensitivity and
@@ -44,7 +44,7 @@ from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.video.store import key_for
-from core.synth import generate
+from core.synth.generator import generate
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun, User
 from db.known_answers import set_known_answer_rate

@@ -7,7 +7,7 @@ The stacks are a ``bench.quality`` run's training side: ``--data`` is the folder
 ``stalltriage synth`` wrote for it and ``--run`` the run directory (its ``oof.csv`` holds the
 out-of-fold probabilities). The crowd's answer is its majority, ``crowd_score >= 0.5`` (as
 training reads a stack without a label); the truth is not in the CSVs a lab would have, so it is
-recovered by redrawing each stack's job (``core.synth.make_job`` with the seed, stall rate and
+recovered by redrawing each stack's job (``core.synth.generator.make_job`` with the seed, stall rate and
 profile the data was written with; every redrawn crowd score is checked against the metadata).
 A crowd error is a stack whose crowd answer differs from the truth. Prints Markdown: precision
 and recall of the flagged list for each cleanlab rule offered and several ``max_margin`` values,
@@ -27,7 +27,7 @@ import pandas as pd
 
 from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, crowd_margin, find_crowd_errors
 from core.rundir import RunDir
-from core.synth import make_job
+from core.synth.generator import make_job
 
 MARGINS = (0.4, DEFAULT_MAX_MARGIN, 0.8, 1.0)
 DEFAULTS = (FILTERS[0], DEFAULT_MAX_MARGIN)

@@ -112,7 +112,7 @@ THREADS = {"1t": 1, "mt": 0}
 
 def stacks(data: Path, n: int) -> list[str]:
     """The ``n`` synthetic training stacks in ``data`` (generated once, then reused)."""
-    from core.synth import generate  # pandas: imported here, not in every pool worker
+    from core.synth.generator import generate  # pandas: imported here, not in every pool worker
 
     folder = data / "train"
     if not folder.is_dir() or len(list(folder.glob("*.mp4"))) < n:

@@ -5,7 +5,7 @@ new stacks, and read the realised rates against their hidden truth and crowd-lik
 
 ``--run`` is a finished ``bench.quality`` run directory (``oof.csv``: the reference, labelled as the
 product reads ``train_labels.csv``; ``test_predictions.csv``: the new stacks' scores and hidden truth).
-The new stacks' human answers are their crowd's, redrawn from the generator (``core.synth.make_job``
+The new stacks' human answers are their crowd's, redrawn from the generator (``core.synth.generator.make_job``
 with the test side's ``--seed``, ``--n-test``, ``--stall-rate`` and ``--profile``, as ``bench.quality``
 drew them): "stalled" where at least half the crowd said so. The tuning is the product's own
 (``triage_app.tuning.tune``, the code behind ``stalltriage tune``), with the new stacks' scores for
@@ -28,7 +28,7 @@ import pandas as pd
 
 from bench.guarantee import markdown
 from core.rundir import RunDir
-from core.synth import make_job
+from core.synth.generator import make_job
 from core.triage import Decision, decide
 from triage_app import tuning
 

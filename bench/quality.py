@@ -40,7 +40,7 @@ from core.predict import predict_stacks
 from core.records import StackRecord
 from core.rundir import RunDir
 from core.video.store import VolumeStore, key_for
-from core.synth import make_job
+from core.synth.generator import make_job
 from training.config import config_from_args
 from training.cv import train_cv
 from training.evaluation import best_mcc_threshold, score_report
@@ -80,7 +80,7 @@ FLOWING_CASES = ("slow", "sparse")  # hard ways to flow: ranked against every st
 
 
 def auc_by_case(frame: pd.DataFrame, n_test: int, seed: int, stall_rate: float, profile: str | None) -> list[dict]:
-    """Test AUC per hard case of the generator (``core.synth.make_job`` redrawn from the test split's seed).
+    """Test AUC per hard case of the generator (``core.synth.generator.make_job`` redrawn from the test split's seed).
 
     A nuisance (low contrast, few informative slices, a neighbour …) is scored on the stacks that hold
     it; a hard way to be stalled (or to flow) on those stacks against every flowing (stalled) one.

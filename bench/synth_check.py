@@ -33,7 +33,7 @@ from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from bench.synth_features import (INTENSITY_FEATURES, METADATA_FEATURES, TEMPORAL_FEATURES, handmade_features,
                                   leak_scores)
-from core.synth import make_job
+from core.synth.generator import make_job
 
 FEATURE_SETS = {
     "metadata": (METADATA_FEATURES, True),

@@ -8,11 +8,11 @@ import pytest
 
 import core.crowd_errors
 from core.crowd_errors import COLUMNS, FILTERS, crowd_margin, find_crowd_errors
-from core.synth_profiles import crowd
+from core.synth.profiles import crowd
 
 
 def simulated(seed: int = 0, n: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
-    """Stacks with a crowd vote per stack (``core.synth_profiles.crowd``) and model scores that know
+    """Stacks with a crowd vote per stack (``core.synth.profiles.crowd``) and model scores that know
     only the truth (Beta(6, 2) for stalls, Beta(2, 6) for flowing); also which crowd answers are wrong."""
     rng = np.random.default_rng(seed)
     truth = rng.random(n) < 0.2

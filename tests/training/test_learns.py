@@ -1,6 +1,6 @@
 """Training learns: a seeded small run on the tiny synthetic profile separates stalled from flowing.
 
-Synthesises stacks (core.synth, "tiny" profile), crops them into a store (core.video.ingest), trains the
+Synthesises stacks (core.synth.generator, "tiny" profile), crops them into a store (core.video.ingest), trains the
 CPU recipe (every labelled stack, smaller inputs) for a fixed number of epochs (not a time budget,
 so the result does not depend on how busy the machine is) and scores held-out test stacks,
 cross-fitted as `predict` scores them.
@@ -18,7 +18,7 @@ from core.video.ingest import ingest
 from core.predict import predict_stacks
 from core.records import StackRecord
 from core.video.store import key_for
-from core.synth import generate
+from core.synth.generator import generate
 from training.config import TrainConfig
 from training.cv import train_cv
 

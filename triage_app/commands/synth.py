@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from core.synth import generate
+    from core.synth.generator import generate
 
     resolve(args)
     start = time.perf_counter()

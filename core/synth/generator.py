@@ -10,7 +10,7 @@
 
 Each stack draws from its own ``numpy.random.Generator`` seeded by ``(seed, split, index)``, so a
 stack is the same whatever else is generated. The label is drawn independently of the project,
-size, depth and appearance: only the cells' behaviour along depth (see :mod:`core.synth_render`)
+size, depth and appearance: only the cells' behaviour along depth (see :mod:`core.synth.render`)
 tells stalled from flowing. Stalls are 30 % of stacks by default (like the competition's
 "micro" subset) rather than the full data's ~1 %, so that a small demo set has stalls to learn.
 """
@@ -30,8 +30,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.video.mp4 import write_mp4
-from core.synth_profiles import PROFILES, crowd, difficulty, make_project, sample_spec
-from core.synth_render import StackSpec, render_stack
+from core.synth.profiles import PROFILES, crowd, difficulty, make_project, sample_spec
+from core.synth.render import StackSpec, render_stack
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class StackJob:
     """One stack to generate: identity, label, metadata and its drawing spec.
 
     ``hard`` names the hard cases and nuisances the stack holds (see
-    :data:`core.synth_profiles.DIFFICULTY`) and ``difficulty`` sums them up (0 clear … 1).
+    :data:`core.synth.profiles.DIFFICULTY`) and ``difficulty`` sums them up (0 clear … 1).
     """
 
     filename: str
@@ -145,7 +145,7 @@ def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: in
         Number of projects, each with its own appearance.
     profile
         ``"realistic"`` (Stall Catchers-like sizes, hard cases and nuisances) or ``"tiny"``
-        (small, fast and mostly clear, for tests); see :data:`core.synth_profiles.PROFILES`.
+        (small, fast and mostly clear, for tests); see :data:`core.synth.profiles.PROFILES`.
     workers
         Processes rendering and encoding; default: all CPU cores.
     progress

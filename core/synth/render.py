@@ -2,7 +2,7 @@
 
 Frames are depth slices (z), not time. The vessel lumen (dye-filled plasma) is bright, red blood
 cells are dark shadows inside it. What tells a stall from flow is only how the shadows in the
-outlined target segment behave along z (see :mod:`core.synth_vessels` for the cell modes).
+outlined target segment behave along z (see :mod:`core.synth.vessels` for the cell modes).
 
 Everything else is drawn the same way for both classes, so only the temporal cue carries the
 label: tissue texture, other vessels crossing the frame in and out of focus, large vessels,
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.synth_nuisance import black_slices, blackout, illumination, jitter, outline_mask, tissue
-from core.synth_vessels import (CELL_MODES, bezier, draw_vessel, flow_cells, focus, penetrating, stalled_cells,
+from core.synth.nuisance import black_slices, blackout, illumination, jitter, outline_mask, tissue
+from core.synth.vessels import (CELL_MODES, bezier, draw_vessel, flow_cells, focus, penetrating, stalled_cells,
                                 target_cells, tube)
 
 #: Outline colour in RGB. After H.264 (yuv420p) it stays inside the competition's BGR
@@ -38,7 +38,7 @@ class StackSpec:
     """Everything needed to draw one stack; drawing it is deterministic given ``render_seed``.
 
     Sizes are in pixels and slices; intensities in 8-bit grey levels before noise. ``cell_mode``
-    is one of :data:`core.synth_vessels.CELL_MODES`; ``target_visible`` is the fraction of the
+    is one of :data:`core.synth.vessels.CELL_MODES`; ``target_visible`` is the fraction of the
     depth in which the target is in focus; ``outline_margin`` is the outline's distance from the
     target's wall. The nuisances default to off.
     """

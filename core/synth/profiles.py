@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.synth_render import StackSpec
+from core.synth.render import StackSpec
 
 #: Hard cell behaviours and how often they replace plain flow or a full stall (at ``hard_scale`` 1).
 FLOWING_HARD = {"slow": 0.10, "sparse": 0.08}

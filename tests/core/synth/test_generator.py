@@ -10,10 +10,10 @@ import pytest
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from bench.synth_features import METADATA_FEATURES, handmade_features, leak_scores, orange_mask, read_bgr
-from core.synth import generate, make_job, stack_filename
-from core.synth_profiles import DIFFICULTY
-from core.synth_render import OUTLINE_RGB, render_stack
-from core.synth_vessels import CELL_MODES, STALLED_MODES, penetrating, target_cells
+from core.synth.generator import generate, make_job, stack_filename
+from core.synth.profiles import DIFFICULTY
+from core.synth.render import OUTLINE_RGB, render_stack
+from core.synth.vessels import CELL_MODES, STALLED_MODES, penetrating, target_cells
 
 TRAIN_META = ["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]
 
