@@ -9,7 +9,7 @@ ingested into ``--store`` beforehand with `stalltriage ingest`. Each variant is 
 `stalltriage train` options (parsed by that command's parser, so a variant is exactly what a user
 would type); the variants build on each other from the previous default (``old-default``) to the
 new one. Every variant × seed trains with the same ``--time-budget``, then scores the test split
-(cross-fitted, see ``core.predict``) and is evaluated at the run's own out-of-fold threshold.
+(cross-fitted, see ``core.model.predict``) and is evaluated at the run's own out-of-fold threshold.
 Results go to ``OUT/results.jsonl`` one line per run (a rerun skips finished runs); the Markdown
 table of medians is printed at the end, with the load average seen during the runs.
 """
@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from bench.quality import records_from_csvs, stored_only, train_options
-from core.predict import predict_stacks
-from core.rundir import RunDir
+from core.model.predict import predict_stacks
+from core.model.rundir import RunDir
 from training.cv import train_cv
 from training.evaluation import score_report
 

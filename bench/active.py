@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.predict import predict_stacks
+from core.model.predict import predict_stacks
 from core.records import StackRecord
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.video.store import key_for
 from core.synth.generator import generate
 from db.engine import make_engine, make_session_factory

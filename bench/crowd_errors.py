@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, crowd_margin, find_crowd_errors
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.synth.generator import make_job
 
 MARGINS = (0.4, DEFAULT_MAX_MARGIN, 0.8, 1.0)

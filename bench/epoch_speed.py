@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from core.models import create_model
-from core.preprocess import pad_collate
+from core.model.nets import create_model
+from core.model.preprocess import pad_collate
 from core.video.store import key_for
 from training.config import TrainConfig
 from training.dataset import TrainSample, make_dataset

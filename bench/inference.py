@@ -7,7 +7,7 @@
 Scores the first ``--stacks`` stacks of the metadata file (new stacks: no labels) two ways, taking
 turns within each repeat so machine noise hits them alike:
 
-- **cross-fitted**: :func:`core.predict.predict_stacks`, what `stalltriage predict` runs: each stack
+- **cross-fitted**: :func:`core.model.predict.predict_stacks`, what `stalltriage predict` runs: each stack
   by one fold's members (its snapshots × TTA views);
 - **all folds**: every member of every fold on every stack (the scoring before cross-fitting).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from core.competition import read_metadata
-from core.predict import load_ensemble, predict_stacks, score_keys
+from core.model.predict import load_ensemble, predict_stacks, score_keys
 from core.records import StackRecord
 from core.video.store import key_for
 

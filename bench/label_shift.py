@@ -24,7 +24,7 @@ import pandas as pd
 
 from core.label_shift import estimate_stall_share, threshold_for_share
 from core.metrics import mcc
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from training.evaluation import best_mcc_threshold
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 
 
 def by_stacks(runs: list[RunDir], metrics: list[pd.DataFrame]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.guarantee import markdown
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.synth.generator import make_job
 from core.triage import Decision, decide
 from triage_app import tuning

@@ -36,9 +36,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from core.competition import read_labels, read_metadata
-from core.predict import predict_stacks
+from core.model.predict import predict_stacks
 from core.records import StackRecord
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.video.store import VolumeStore, key_for
 from core.synth.generator import make_job
 from training.config import config_from_args

@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from core.models import create_model
-from core.preprocess import InputSpec
+from core.model.nets import create_model
+from core.model.preprocess import InputSpec
 
 
 def parse_net(text: str) -> dict[str, int]:

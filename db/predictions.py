@@ -104,7 +104,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     predictions
         Columns ``filename``, ``probability``, ``spread``, ``role`` (one of
         :data:`db.models.PREDICTION_ROLES`) and ``fold`` (the fold whose members scored the
-        stack, or missing): the frame that ``core.predict`` returns.
+        stack, or missing): the frame that ``core.model.predict`` returns.
     source
         Named in issues (e.g. the run directory).
 

@@ -99,7 +99,7 @@ def record_predictions(session: Session, *, name: str, config: dict[str, Any], t
         ``threshold.json`` (out-of-fold metrics under ``oof``, the decision threshold), as read by
         the command; empty when a file is missing.
     predictions
-        The frame ``core.predict`` returns; its ``attrs["threshold"]`` stands in for a missing
+        The frame ``core.model.predict`` returns; its ``attrs["threshold"]`` stands in for a missing
         ``threshold.json``.
     source
         Named in issues (the run directory as given).

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from core.preprocess import InputSpec
+    from core.model.preprocess import InputSpec
 
 # Options that shape the result: a rerun into an existing run directory must not change them.
 IDENTITY_FIELDS = ("recipe", "arch", "model_kwargs", "init_checkpoint", "folds", "epochs", "batch_size", "lr",
@@ -100,7 +100,7 @@ class TrainConfig:
     size: int = _opt(32, "slice height and width after resizing")
     max_depth: int = _opt(32, "slices kept per stack (every k-th slice, never interpolated)")
     focus_depth: bool = _opt(True, "keep the slices where the outlined vessel is in focus (at least --max-depth "
-                                   "of them) before striding (core.preprocess.focus_range)",
+                                   "of them) before striding (core.model.preprocess.focus_range)",
                              action=argparse.BooleanOptionalAction)
     vessel: bool = _opt(True, "straighten the outlined vessel: resample every slice along its centreline "
                               "(2 x --size along, --size / 2 across; core.video.straighten) instead of resizing the ROI",
@@ -133,7 +133,7 @@ class TrainConfig:
 
     def input_spec(self) -> InputSpec:
         """The input shape these options describe (saved in the run's ``config.json`` for scoring)."""
-        from core.preprocess import InputSpec
+        from core.model.preprocess import InputSpec
 
         return InputSpec(self.size, self.max_depth, self.mask_channel, self.focus_depth, self.vessel)
 

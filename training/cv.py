@@ -36,11 +36,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from core.models import create_model
-from core.predict import load_member, score_keys, score_loader
-from core.preprocess import FocusedStack, pad_collate
+from core.model.nets import create_model
+from core.model.predict import load_member, score_keys, score_loader
+from core.model.preprocess import FocusedStack, pad_collate
 from core.records import StackRecord
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from training import distributed
 from training.budget import StepClock
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state

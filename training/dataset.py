@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.preprocess import FocusedStack, InputSpec, StackDataset
+from core.model.preprocess import FocusedStack, InputSpec, StackDataset
 from core.records import StackRecord
 from training.augment import train_augment
 
@@ -95,7 +95,7 @@ def select_samples(records: Sequence[StackRecord], *, tier2: str = "off", tier2_
 def make_dataset(samples: Sequence[TrainSample], store_path: str | Path, spec: InputSpec, *,
                  train: bool, elastic_prob: float = 0.0, cache: dict[str, FocusedStack] | None = None) -> StackDataset:
     """Dataset of ``samples``; ``train=True`` adds augmentation and a random depth-stride offset.
-    ``cache`` keeps every stack's epoch-invariant input once read (see :class:`core.preprocess.StackDataset`)."""
+    ``cache`` keeps every stack's epoch-invariant input once read (see :class:`core.model.preprocess.StackDataset`)."""
     # quarter turns would swap along and across the vessel in the vessel view (and its non-square grid)
     transform = train_augment(elastic_prob=elastic_prob, rot90_prob=0.0 if spec.vessel else 0.5) if train else None
     return StackDataset(store_path, [s.key for s in samples], spec, targets=[s.target for s in samples],

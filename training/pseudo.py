@@ -8,7 +8,7 @@ augmentation the teacher did not have when it scored them).
 
 The promise needs every score the policy reads to come from a member that never trained on the
 stack, pseudo-label included. So the unlabelled stacks are split across the folds like the
-labelled ones, by the fold that will score them (:func:`core.predict.crossfit_fold`): fold k's
+labelled ones, by the fold that will score them (:func:`core.model.predict.crossfit_fold`): fold k's
 student never trains on a stack fold k scores, and its pseudo-labels come from the teacher's fold
 k, which never trained on fold k's labelled stacks either. A labelled stack's out-of-fold score
 and a new stack's score thus come from the same kind of predictor, and the reference the policy
@@ -31,9 +31,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from core.predict import crossfit_fold, load_member, run_spec, score_keys
+from core.model.predict import crossfit_fold, load_member, run_spec, score_keys
 from core.records import StackRecord
-from core.rundir import RunDir, write_atomic
+from core.model.rundir import RunDir, write_atomic
 from training.dataset import TrainSample
 
 PSEUDO_SOURCE = "pseudo"

@@ -12,8 +12,8 @@ import monai
 import pandas as pd
 import torch
 
-from core.models import create_model
-from core.rundir import RunDir, write_atomic
+from core.model.nets import create_model
+from core.model.rundir import RunDir, write_atomic
 from training.config import TrainConfig
 from training.dataset import TrainSample
 from training.evaluation import best_mcc_threshold, score_report

@@ -2,7 +2,7 @@
 
 Each fold of the new run starts from the same fold's last snapshot of the earlier run, and every
 stack keeps the fold that held it out before: a stack the earlier run trained on stays in its
-old fold, any other stack goes to the fold that scored it (``core.predict.crossfit_fold``). So
+old fold, any other stack goes to the fold that scored it (``core.model.predict.crossfit_fold``). So
 fold k's members, old and new, never trained on a stack of fold k, and the new run's
 out-of-fold scores stay out of sample (a fresh fold assignment would hand fold k stacks its
 warm-started weights had already learned).
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.predict import crossfit_fold
-from core.rundir import RunDir
+from core.model.predict import crossfit_fold
+from core.model.rundir import RunDir
 from training.config import TrainConfig
 
 # Options added after runs were made, with the value that reproduces those runs' inputs and network.

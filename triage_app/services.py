@@ -308,7 +308,7 @@ def media_for(backend: Backend, item: ReviewItem) -> ReviewMedia:
 def explained_run_dir(session: Session) -> Path | None:
     """The run folder of the model the queue serves (the active policy's run, else the newest),
     when it is a finished run on this machine; None otherwise."""
-    from core.rundir import RunDir
+    from core.model.rundir import RunDir
     from db.models import ModelRun
 
     rule = queue.queue_rule(session)
@@ -319,17 +319,17 @@ def explained_run_dir(session: Session) -> Path | None:
     return folder if RunDir(folder).is_complete() else None
 
 
-def load_explainer(run_dir: Path):  # noqa: ANN201 - core.saliency.Explainer (torch is imported on first use)
+def load_explainer(run_dir: Path):  # noqa: ANN201 - core.model.saliency.Explainer (torch is imported on first use)
     """Grad-CAM for the members of the run at ``run_dir`` (loaded on the CPU)."""
-    from core.predict import load_ensemble
-    from core.saliency import Explainer
+    from core.model.predict import load_ensemble
+    from core.model.saliency import Explainer
 
     return Explainer(load_ensemble(run_dir, device="cpu"))
 
 
-def model_view(explainer, media: ReviewMedia) -> bytes:  # noqa: ANN001 - core.saliency.Explainer
+def model_view(explainer, media: ReviewMedia) -> bytes:  # noqa: ANN001 - core.model.saliency.Explainer
     """The review video with the ensemble's Grad-CAM blended in, at the same size and frame rate."""
-    from core.saliency import overlay
+    from core.model.saliency import overlay
     from triage_app.media import encode_frames
 
     saliency = explainer.explain(media.filename, media.volume, media.mask)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import db
 
-FORBIDDEN = ("core.rundir", "core.video.ingest", "torch", "triage_app", "training")
+FORBIDDEN = ("core.model.rundir", "core.video.ingest", "torch", "triage_app", "training")
 
 
 def _imports(path: Path) -> set[str]:

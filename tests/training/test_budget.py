@@ -7,8 +7,8 @@ import time
 import pandas as pd
 import pytest
 
-from core.predict import predict_stacks
-from core.rundir import RunDir
+from core.model.predict import predict_stacks
+from core.model.rundir import RunDir
 from tests.training.toy import TINY
 from training import budget, cv
 from training.budget import StepClock

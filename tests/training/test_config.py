@@ -49,7 +49,7 @@ def test_the_cpu_network_options_go_with_plain3d_only():
 
 
 def test_a_run_without_network_options_builds_the_three_block_plain3d():
-    from core.models import create_model
+    from core.model.nets import create_model
 
     assert len(create_model("plain3d", **_parse([]).model_kwargs).features) == 4
     assert len(create_model("plain3d").features) == 3  # runs made before the fourth block saved {}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from tests.training.toy import TINY
 
 ROOT = Path(__file__).resolve().parents[2]

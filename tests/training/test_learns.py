@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from core.competition import read_labels, read_metadata
 from core.video.ingest import ingest
-from core.predict import predict_stacks
+from core.model.predict import predict_stacks
 from core.records import StackRecord
 from core.video.store import key_for
 from core.synth.generator import generate

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.predict import crossfit_fold, load_ensemble, predict_stacks, score_keys
+from core.model.predict import crossfit_fold, load_ensemble, predict_stacks, score_keys
 from core.records import StackRecord
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from training.config import TrainConfig
 from training.cv import train_cv
 from training.dataset import TrainSample, select_samples

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from tests.training.toy import TINY
 
 ROOT = Path(__file__).resolve().parents[2]

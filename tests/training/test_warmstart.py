@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from training.config import TrainConfig
 from training.warmstart import continuation_config
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 import db.recording
 from core.label_shift import threshold_for_share
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun
 from testkit.run_dir import make_run_dir

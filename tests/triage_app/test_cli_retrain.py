@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.predict import crossfit_fold
-from core.rundir import RunDir
+from core.model.predict import crossfit_fold
+from core.model.rundir import RunDir
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun, Prediction, Stack
 from db.policy import active_policy, save_policy

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.competition import read_labels, read_metadata
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.video.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory
 from db.vessels import import_labels, import_metadata, ingest_result_row, record_ingest_results

@@ -53,7 +53,7 @@ def _remaining(db_url: str, answered: int, _backend: services.Backend) -> tuple[
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _explainer(run_dir: str):  # noqa: ANN202 - core.saliency.Explainer
+def _explainer(run_dir: str):  # noqa: ANN202 - core.model.saliency.Explainer
     return services.load_explainer(Path(run_dir))
 
 

@@ -1,7 +1,7 @@
 """``stalltriage explain STACK --out video.mp4``: what the model sees in one stack, as a video.
 
 Left, the stack as reviewers see it (upscaled, orange outline); right, the same slices with the
-ensemble's Grad-CAM heat map (see :mod:`core.saliency`). For papers and talks. The model is the
+ensemble's Grad-CAM heat map (see :mod:`core.model.saliency`). For papers and talks. The model is the
 run the review queue serves (the active policy's run, else the newest), or ``--model RUN_DIR``.
 """
 
@@ -42,7 +42,7 @@ def side_by_side(volume, mask, saliency, *, scale: int):  # noqa: ANN001, ANN201
     import cv2
     import numpy as np
 
-    from core.saliency import overlay
+    from core.model.saliency import overlay
     from triage_app.media import outline_overlay
 
     def big(frames: np.ndarray) -> np.ndarray:
@@ -60,8 +60,8 @@ def side_by_side(volume, mask, saliency, *, scale: int):  # noqa: ANN001, ANN201
 def run(args: argparse.Namespace) -> int:
     """Explain one stack; 1 with one line of error when the stack, the run or the output is unusable."""
     from core.video.mp4 import write_mp4
-    from core.predict import load_ensemble
-    from core.saliency import Explainer
+    from core.model.predict import load_ensemble
+    from core.model.saliency import Explainer
     from core.video.store import StoreError, VolumeStore, key_for
     from db.migrate import SchemaError
     from triage_app.media import display_scale

@@ -11,7 +11,7 @@ from triage_app.settings import add_common_options, count, positive_int, resolve
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from core.rundir import RunDir
+    from core.model.rundir import RunDir
     from db.recording import NewStacksThreshold
 
 
@@ -84,7 +84,7 @@ def _score_shard(args: argparse.Namespace, records: list, store_path, device, di
     """This rank's share of ``records`` scored, gathered on rank 0 in ``records`` order (``None`` on error)."""
     import pandas as pd
 
-    from core.predict import predict_stacks
+    from core.model.predict import predict_stacks
     from training import distributed
 
     try:
@@ -105,8 +105,8 @@ def _score_shard(args: argparse.Namespace, records: list, store_path, device, di
 
 def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: ANN001 - sessionmaker
     """Rank 0: the CSV, the summary line and the database rows."""
-    from core.predict import ROLES
-    from core.rundir import RunDir
+    from core.model.predict import ROLES
+    from core.model.rundir import RunDir
     from db.recording import record_predictions
     from triage_app import projects
 

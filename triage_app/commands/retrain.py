@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace, settings, factory, status: Path) -> tuple[int, str]:  # noqa: ANN001
-    from core.predict import predict_stacks
-    from core.rundir import RunDir
+    from core.model.predict import predict_stacks
+    from core.model.rundir import RunDir
     from db.models import ModelRun
     from db.policy import active_policy
     from db.recording import record_predictions

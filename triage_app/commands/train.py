@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the training records from the database and train; returns the exit code."""
     import torch
 
-    from core.models import list_models
+    from core.model.nets import list_models
     from db.migrate import SchemaError
     from triage_app.database import command_session
     from db.training_labels import training_records

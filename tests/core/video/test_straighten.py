@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from core import preprocess
-from core.preprocess import InputSpec, StackDataset, prepare_stack
-from core.saliency import to_stack
+from core.model import preprocess
+from core.model.preprocess import InputSpec, StackDataset, prepare_stack
+from core.model.saliency import to_stack
 from core.video.store import VolumeStore
 from core.video.straighten import vessel_band
 

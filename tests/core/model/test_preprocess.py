@@ -1,4 +1,4 @@
-"""core.preprocess: depth stride, resizing, standardising, padding and the depth mask."""
+"""core.model.preprocess: depth stride, resizing, standardising, padding and the depth mask."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, focused_stack, kept_slices,
+from core.model.preprocess import (InputSpec, StackDataset, depth_indices, focus_range, focused_stack, kept_slices,
                              network_input, pad_collate, prepare_stack)
 from core.video.store import VolumeStore
 

@@ -1,4 +1,4 @@
-"""core.models: the registry, output shapes, depth masking and 2D → 3D inflation."""
+"""core.model.nets: the registry, output shapes, depth masking and 2D → 3D inflation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import create_model, inflate_2d_state_dict, list_models
+from core.model.nets import create_model, inflate_2d_state_dict, list_models
 
 CASES = [  # (name, kwargs, input shape, output shape)
     ("slim3d", {}, (2, 1, 32, 64, 64), (2, 1)),

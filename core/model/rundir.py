@@ -1,4 +1,4 @@
-"""Layout of a self-describing run directory, written by ``training`` and read by ``core.predict``.
+"""Layout of a self-describing run directory, written by ``training`` and read by ``core.model.predict``.
 
 ::
 

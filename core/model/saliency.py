@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from monai.visualize import GradCAM
 
-from core.models import Net3D
-from core.predict import Ensemble
-from core.preprocess import InputSpec, kept_slices, prepare_stack, stack_band
+from core.model.nets import Net3D
+from core.model.predict import Ensemble
+from core.model.preprocess import InputSpec, kept_slices, prepare_stack, stack_band
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Explainer:
     def grad_cam(self, filename: str, volume: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Mean Grad-CAM of the stack's members on a stored ``uint8 (D, H, W)`` stack, on the input
         grid: ``float32 (d, *spec.grid)`` in [0, 1], one map per slice kept by
-        :func:`core.preprocess.kept_slices`. ``mask`` is the stored outline mask (for runs that
+        :func:`core.model.preprocess.kept_slices`. ``mask`` is the stored outline mask (for runs that
         take it as a second channel; all ones when ``None``)."""
         members = self.members(filename)
         log.debug("Grad-CAM of %s with %d members", filename, len(members))
@@ -88,7 +88,7 @@ def to_stack(saliency: np.ndarray, kept: np.ndarray, depth: int, height: int, wi
              mask: np.ndarray | None = None, spec: InputSpec | None = None) -> np.ndarray:
     """A map on the input grid back on the stored stack: ``float32 (depth, height, width)``.
 
-    ``kept`` are the stored slices the network saw (:func:`core.preprocess.kept_slices`); each
+    ``kept`` are the stored slices the network saw (:func:`core.model.preprocess.kept_slices`); each
     stored slice takes the map of the nearest one, resized to the ROI's size, or, when ``spec``
     straightens the vessel of the outline ``mask``, painted back along the vessel.
     """

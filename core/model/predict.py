@@ -1,6 +1,6 @@
 """Cross-fitted ensemble + test-time-augmentation inference from a run directory.
 
-A run holds one predictor per fold (its snapshots, see :mod:`core.rundir`). Every stack is scored
+A run holds one predictor per fold (its snapshots, see :mod:`core.model.rundir`). Every stack is scored
 by exactly ONE fold's members (cross-fitting), so the scores the thresholds are tuned on and the
 scores of the stacks they decide come from the same kind of predictor:
 
@@ -31,10 +31,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from core.models import Net3D, create_model
-from core.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
+from core.model.nets import Net3D, create_model
+from core.model.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
 from core.records import StackRecord
-from core.rundir import RunDir
+from core.model.rundir import RunDir
 from core.video.store import VolumeStore
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def score_loader(models: Sequence[Net3D], loader: DataLoader, n_views: int = 1,
                  device: str | torch.device = "cpu", progress: bool = False) -> np.ndarray:
     """Member × view probabilities ``(len(dataset), members × views)`` in the loader's dataset order.
 
-    The loader must yield :func:`core.preprocess.pad_collate` batches. On CUDA the batches run in
+    The loader must yield :func:`core.model.preprocess.pad_collate` batches. On CUDA the batches run in
     mixed precision and channels-last layout.
     """
     device = torch.device(device)

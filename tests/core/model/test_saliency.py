@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import Net3D
-from core.predict import Ensemble, crossfit_fold, load_ensemble
-from core.preprocess import InputSpec
-from core.saliency import Explainer, overlay, to_stack
+from core.model.nets import Net3D
+from core.model.predict import Ensemble, crossfit_fold, load_ensemble
+from core.model.preprocess import InputSpec
+from core.model.saliency import Explainer, overlay, to_stack
 from testkit.run_dir import make_run_dir
 
 

@@ -7,7 +7,7 @@ each feature's peak) and applies one linear layer. Input is
 ``(B, 1, D, H, W)`` float; the optional ``depth_mask`` ``(B, D)`` marks real slices (1) vs
 zero padding (0), so stacks of different depth can share a batch without the padding diluting
 the pooled features. Every constructor takes ``in_channels`` (1: the stack; 2: the stack and its
-outline mask, see :class:`core.preprocess.InputSpec`).
+outline mask, see :class:`core.model.preprocess.InputSpec`).
 
 ``create_model(name, checkpoint=...)`` also accepts a 2D ImageNet-style state dict (torchvision
 or timm DenseNet121 / ResNet) and inflates it to 3D as the Clog Loss winner did: each 2D kernel is
@@ -64,7 +64,7 @@ class Net3D(nn.Module):
         layer (the trunk must end in a ReLU: cells left out count as 0).
 
     ``outline_pool`` (set by :func:`create_model`) pools space inside the outline: the second input
-    channel (the outline mask, see :class:`core.preprocess.InputSpec`) weights the feature map,
+    channel (the outline mask, see :class:`core.model.preprocess.InputSpec`) weights the feature map,
     so vessels crossing the ROI outside the outline do not dilute the outlined vessel's features.
     """
 

@@ -1,4 +1,4 @@
-"""core.predict: flip views, and a tiny train + predict: every stack scored by exactly one fold."""
+"""core.model.predict: flip views, and a tiny train + predict: every stack scored by exactly one fold."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from core.predict import crossfit_fold, flip_views, load_ensemble, member_probabilities, predict_stacks, score_keys
-from core.rundir import RunDir
+from core.model.predict import crossfit_fold, flip_views, load_ensemble, member_probabilities, predict_stacks, score_keys
+from core.model.rundir import RunDir
 from tests.training.toy import TINY, toy_data  # noqa: F401 - a fixture
 from training.config import TrainConfig
 from training.cv import train_cv
