@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 from core.model.predict import predict_stacks
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from core.video.store import key_for
 from core.synth.generator import generate

@@ -1,4 +1,4 @@
-"""Likely crowd errors against the hidden truth: precision and recall of ``core.crowd_errors``.
+"""Likely crowd errors against the hidden truth: precision and recall of ``core.labels.crowd_errors``.
 
     python -m bench.crowd_errors --data bench-out/quality/data --run bench-out/quality/run-30min
                                  [--seed 7] [--stall-rate 0.2] [--profile realistic]
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, crowd_margin, find_crowd_errors
+from core.labels.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, crowd_margin, find_crowd_errors
 from core.model.rundir import RunDir
 from core.synth.generator import make_job
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.competition import CsvResult, LabelRow, MetadataRow
+from core.labels.competition import CsvResult, LabelRow, MetadataRow
 from db.engine import make_session_factory, open_engine, run_transaction
 from db.export import write_export
 from db.known_answers import DEFAULT_RATE, set_known_answer_rate

@@ -11,7 +11,7 @@ skill (six with sensitivity 0.85-0.99 and specificity 0.90-0.99, two careless on
 stacks (scores near the overlap, exactly where the policy routes): a reviewer's error rate is its
 base rate times 0.5 on the easiest stacks up to 2 on the hardest. Each routed or known-answer stack
 gets ``--k`` reviews by distinct reviewers; routed stacks are labelled by
-:class:`core.skill.DawidSkene` with skills learnt from the known-answer stacks (their truth
+:class:`core.labels.skill.DawidSkene` with skills learnt from the known-answer stacks (their truth
 clamped), and the human error rates the tuner uses are that rule's errors on the known-answer
 stacks, each labelled by a rule fitted without its truth (``out_of_fold_labels``): the rule measured
 is the rule applied.
@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from core.guarantee import KnownAnswers, tune_with_known_answers
-from core.skill import DawidSkene, HumanErrorRates, out_of_fold_labels
+from core.labels.skill import DawidSkene, HumanErrorRates, out_of_fold_labels
 from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide
 
 CONFIDENCE = 0.95

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from core.competition import read_metadata
+from core.labels.competition import read_metadata
 from core.model.predict import load_ensemble, predict_stacks, score_keys
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.video.store import key_for
 
 

@@ -35,9 +35,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from core.competition import read_labels, read_metadata
+from core.labels.competition import read_labels, read_metadata
 from core.model.predict import predict_stacks
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from core.video.store import VolumeStore, key_for
 from core.synth.generator import make_job

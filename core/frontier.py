@@ -20,7 +20,7 @@ import pandas as pd
 from core.band import BandRule
 from core.combined_bound import ClassBound
 from core.relative import relative_thresholds, side_confidence
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 
 SHARES = np.round(np.linspace(0, 1, 21), 2)
 """Automatic shares the frontier table reports (every 5 %)."""

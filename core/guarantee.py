@@ -19,7 +19,7 @@ import numpy as np
 
 from core.combined_bound import HUMAN_ALPHA_SHARE
 from core.relative import side_confidence
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class KnownAnswers:
 
     ``label`` is each stack's final human label produced exactly as a routed stack's is (one review
     for k = 1; for k > 1 the skill-weighted label computed without the known answer, e.g.
-    :meth:`core.skill.DawidSkene.predict`), ``truth`` the known answer, ``score`` the model's
+    :meth:`core.labels.skill.DawidSkene.predict`), ``truth`` the known answer, ``score`` the model's
     probability under the run being tuned (to place the stack in or out of a band), ``reviewers``
     optionally who answered (for the basis text).
     """

@@ -6,7 +6,7 @@
   human "stalled" answers (decided flowing below ``t_low``) and at most ``1 - p`` of the human
   "flowing" answers (decided stalled above ``t_high``). Each side rests on one threshold.
 * ``absolute``: measured against the **truth**, human error counted (measured on known-answer
-  stacks, stated as an assumption, or the pessimistic prior of ``core.skill``). It can never
+  stacks, stated as an assumption, or the pessimistic prior of ``core.labels.skill``). It can never
   exceed the humans' own quality.
 """
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from core.label_shift import ShareEstimate
 from core.relative import worst_case_at_share
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 
 
 @dataclass(frozen=True)

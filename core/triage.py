@@ -11,7 +11,7 @@ Humans err too. A routed stack's final human label misses a stall at some rate `
 reference set cannot show (its labels *are* the reference), so the combined miss rate is
 ``a + r h``: ``a`` the share of stalls the policy gets wrong where it can be counted (decided
 flowing, or routed and answered wrong by a recorded human answer), ``r`` the share routed with no
-recorded answer. ``h`` comes from a :class:`~core.skill.HumanErrorRates` (known-answer stacks, or
+recorded answer. ``h`` comes from a :class:`~core.labels.skill.HumanErrorRates` (known-answer stacks, or
 the stated prior; never silently zero). The bound splits ``alpha = 1 - confidence`` (Bonferroni):
 ``core.combined_bound.HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
 :func:`core.metrics.mixed_error_upper` of ``a + w r`` on the reference set. False alarms likewise.
@@ -38,7 +38,7 @@ from core.metrics import max_errors_within, zero_failure_size
 from core.pair_search import MIRROR, sweep
 from core.promise import DEFAULT_PROMISE, check_promise
 from core.relative import relative_thresholds, side_confidence
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class TunedTriagePolicy(TriagePolicy):
         Confidence of those bounds, e.g. 0.95.
     human_errors
         Error rates of the final human label of routed stacks
-        (:class:`~core.skill.HumanErrorRates`); default the stated prior. Pass
+        (:class:`~core.labels.skill.HumanErrorRates`); default the stated prior. Pass
         ``HumanErrorRates.perfect()`` only to compare with the old assumption.
     curve_points
         Most rows kept per sweep in ``curve_`` (evenly spread; enough for a chart). The choice of

@@ -1,6 +1,6 @@
 """Skill-weighted human labels: stacks with several reviews get the Dawid–Skene label, not a plain majority.
 
-A careless reviewer's vote should count less than a careful one's. ``core.skill.DawidSkene``
+A careless reviewer's vote should count less than a careful one's. ``core.labels.skill.DawidSkene``
 learns each reviewer's sensitivity and specificity from every stalled/flowing answer, with the
 answers to known-answer stacks clamped to the known answer (so they pin the skills down), and
 gives each stack with two or more regular answers P(stalled). The export turns that into the
@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.skill import DawidSkene
+from core.labels.skill import DawidSkene
 from db.models import CrowdAnswer, Review, User, Stack
 
 DECISIVE = ("stalled", "flowing")

@@ -9,7 +9,7 @@ stacks the policy routes, so skill measured on easy stacks would flatter them). 
 gets a stack twice, and a stack is held by one reviewer at a time, as in the rest of the queue.
 
 Answers to such stacks are stored with ``review.known_answer`` set: they measure the reviewer
-(:func:`known_answer_reviews` feeds ``core.skill``) and never label the stack.
+(:func:`known_answer_reviews` feeds ``core.labels.skill``) and never label the stack.
 
 Drawing: a random start among the vessel ids, then the first eligible stack at or after it
 (wrapping around), walking the prediction table's primary key: a few rows per draw while

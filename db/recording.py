@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.competition import CsvResult, LabelRow, MetadataRow
+from core.labels.competition import CsvResult, LabelRow, MetadataRow
 from db.models import ModelRun
 from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from db.export import final_labels
 from db.vessels import stack_records
 

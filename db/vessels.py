@@ -3,7 +3,7 @@
 Imports are idempotent: importing the same rows again changes nothing. A row that disagrees with
 what is stored is reported as a :class:`RowIssue` and not applied (never silently overwritten);
 every other row is kept. Rows are any objects with the attributes named below (the typed rows of
-``core.competition``).
+``core.labels.competition``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy import (Boolean, Float, Integer, SmallInteger, String, Text, bin
                         select, update)
 from sqlalchemy.orm import Session
 
-from core.competition import RowIssue
-from core.records import StackRecord
+from core.labels.competition import RowIssue
+from core.labels.records import StackRecord
 from core.video.store import key_for
 from db.bulk import analyze, staged
 from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Stack, utcnow

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from core.model.nets import create_model
 from core.model.predict import load_member, score_keys, score_loader
 from core.model.preprocess import FocusedStack, pad_collate
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from training import distributed
 from training.budget import StepClock

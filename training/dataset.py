@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.model.preprocess import FocusedStack, InputSpec, StackDataset
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from training.augment import train_augment
 
 log = logging.getLogger(__name__)

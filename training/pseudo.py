@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from core.model.predict import crossfit_fold, load_member, run_spec, score_keys
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir, write_atomic
 from training.dataset import TrainSample
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.promise import DEFAULT_PROMISE
-from core.skill import ReviewerSkill
+from core.labels.skill import ReviewerSkill
 from core.video.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, second_look, users
 from db import queue_order as order_setting
@@ -474,7 +474,7 @@ def set_queue_order(backend: Backend, admin: SessionUser, *, order: str) -> None
 
 def _reviewer_skill(session: Session) -> pd.DataFrame:
     """Per reviewer: known answers (stalled, flowing) and sensitivity / specificity with 95 % intervals
-    (Beta posteriors under ``core.skill``'s stated prior); empty without known-answer reviews."""
+    (Beta posteriors under ``core.labels.skill``'s stated prior); empty without known-answer reviews."""
     reviews = known_answers.known_answer_reviews(session)
     if reviews.empty:
         return pd.DataFrame(columns=SKILL_COLUMNS)

@@ -15,7 +15,7 @@ What the promise rests on, in one place:
   a run from before roles were recorded) are counted and left out;
 * **the humans**: the error rates of the final human label of a routed stack, from the answers to
   the known-answer stacks (``db.known_answers``) whose score lies in the policy's own routed band
-  (``core.guarantee``), or the stated prior of ``core.skill`` when there are none there; never
+  (``core.guarantee``), or the stated prior of ``core.labels.skill`` when there are none there; never
   perfection.
 
 Page and command wrappers that open sessions live in ``triage_app.services``.
@@ -36,7 +36,7 @@ from core.frontier import more_data
 from core.guarantee import KnownAnswers, tune_with_known_answers
 from core.label_shift import estimate_stall_share
 from core.promise import DEFAULT_PROMISE, check_promise
-from core.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
+from core.labels.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
 from core.transfer import ShareCheck, check_share
 from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 from db import human_labels, known_answers, policy as policies, predictions, project_status, queue
@@ -105,7 +105,7 @@ def known_answers_for(session: Session, *, model_run_id: int, reviews_required: 
     With k = 1 each known-answer review is one final human label. With k > 1 a known-answer stack
     answered by at least k reviewers counts once, with the skill-weighted (Dawid–Skene) label of
     its first k answers (more answers than a routed stack gets would flatter the humans), from a
-    fit that never saw its known answer (``core.skill.out_of_fold_labels``); while no stack has k
+    fit that never saw its known answer (``core.labels.skill.out_of_fold_labels``); while no stack has k
     answers, single reviews stand in (one reviewer errs at least as often as k together). Answers
     to stacks the run did not score are left out: they cannot be placed in or out of a band.
     """

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from core.model.nets import Net3D, create_model
 from core.model.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from core.video.store import VolumeStore
 

@@ -8,7 +8,7 @@ import pytest
 
 from core.frontier import closest_policy, frontier, more_data, pair_table
 from core.label_shift import ShareEstimate
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 from core.transfer import check_share
 from core.triage import evaluate_policy, human_standard
 

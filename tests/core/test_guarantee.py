@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.guarantee import KnownAnswers, tune_with_known_answers
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 from core.combined_bound import HUMAN_ALPHA_SHARE
 from core.relative import side_confidence
 from core.triage import TriageWarning, evaluate_policy

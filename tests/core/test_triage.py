@@ -10,7 +10,7 @@ from scipy.stats import binomtest
 
 from core.combined_bound import ClassBound
 from core.relative import side_confidence
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 from core.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
                          validate_thresholds)
 

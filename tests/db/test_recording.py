@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import select
 
-from core.competition import read_labels, read_metadata
+from core.labels.competition import read_labels, read_metadata
 from db.models import Stack
 from db.predictions import get_model_run, predictions_frame
 from db.recording import IngestRecorder, record_predictions

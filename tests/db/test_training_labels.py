@@ -62,7 +62,7 @@ def test_reviewed_test_stacks_train_as_trusted_labels(session_factory) -> None:
 def test_a_review_replaces_a_crowd_score_target() -> None:
     import pandas as pd
 
-    from core.records import StackRecord
+    from core.labels.records import StackRecord
 
     record = StackRecord("x.mp4", "x", "p", "train", label=0, crowd_score=0.4, tier1=False)
     (relabelled,) = with_reviewed_labels([record], pd.DataFrame({"filename": ["x.mp4"], "label": [1]}))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from training.config import TrainConfig
 from training.cv import train_cv
 

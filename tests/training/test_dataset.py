@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from training.dataset import TIER2_MODES, select_samples
 
 RECORDS = [

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core.competition import read_labels, read_metadata
+from core.labels.competition import read_labels, read_metadata
 from core.video.ingest import ingest
 from core.model.predict import predict_stacks
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.video.store import key_for
 from core.synth.generator import generate
 from training.config import TrainConfig

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from core.model.predict import crossfit_fold, load_ensemble, predict_stacks, score_keys
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from training.config import TrainConfig
 from training.cv import train_cv

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.records import StackRecord
+from core.labels.records import StackRecord
 from core.video.store import VolumeStore, key_for
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.competition import read_metadata
+from core.labels.competition import read_metadata
 from core.video.store import VolumeStore, key_for
 from core.video.crop import read_stack
 from tests.core.video.stackfiles import write_changing_size, write_stack, write_zero_frames

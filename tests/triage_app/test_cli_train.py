@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.competition import read_labels, read_metadata
+from core.labels.competition import read_labels, read_metadata
 from core.model.rundir import RunDir
 from core.video.store import VolumeStore, key_for
 from db.engine import make_engine, make_session_factory

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from core.skill import HumanErrorRates
+from core.labels.skill import HumanErrorRates
 from db import queue
 from db.audit import recent_events
 from db.models import CrowdAnswer, Prediction, Review, Stack

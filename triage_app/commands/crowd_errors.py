@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.crowd_errors import FILTERS
+from core.labels.crowd_errors import FILTERS
 from triage_app.settings import add_common_options, positive_int, resolve, share
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Find and list the likely crowd errors; returns 1 when there is no run or nothing to judge."""
-    from core.crowd_errors import DEFAULT_MAX_MARGIN
+    from core.labels.crowd_errors import DEFAULT_MAX_MARGIN
     from db.migrate import SchemaError
     from db.predictions import get_model_run
     from db.second_look import request_second_looks

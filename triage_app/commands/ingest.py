@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from triage_app.settings import add_common_options, existing_dir, existing_file, positive_int, resolve
 
 if TYPE_CHECKING:
-    from core.competition import CsvResult, LabelRow, MetadataRow
+    from core.labels.competition import CsvResult, LabelRow, MetadataRow
     from core.video.ingest import IngestResult, Pairing
 
 
@@ -54,7 +54,7 @@ def read_inputs(video_dir: Path, metadata_csv: Path, labels_csv: Path | None) ->
 
     Raises ``CsvError`` for an unusable CSV (the parser already checked that the folder and files exist).
     """
-    from core.competition import read_labels, read_metadata
+    from core.labels.competition import read_labels, read_metadata
     from core.video.ingest import find_stacks, pair_with_metadata
 
     metadata = read_metadata(metadata_csv)
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     """Ingest VIDEO_DIR; print one line per problem and a summary; returns the exit code."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from core.competition import CsvError
+    from core.labels.competition import CsvError
     from core.video.ingest import FAILED, INGESTED, SKIPPED, started_ingest
     from core.video.store import StoreError
     from db.migrate import SchemaError

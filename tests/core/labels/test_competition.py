@@ -1,10 +1,10 @@
-"""core.competition: the competition CSVs are read as published; bad rows are listed, good rows kept."""
+"""core.labels.competition: the competition CSVs are read as published; bad rows are listed, good rows kept."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.competition import CsvError, LabelRow, MetadataRow, read_labels, read_metadata
+from core.labels.competition import CsvError, LabelRow, MetadataRow, read_labels, read_metadata
 
 TRAIN_HEADER = "filename,url,project_id,num_frames,crowd_score,tier1,micro,nano\n"
 

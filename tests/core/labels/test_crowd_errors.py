@@ -1,4 +1,4 @@
-"""core.crowd_errors on crowds drawn like the generator's (errors growing with difficulty) and by hand."""
+"""core.labels.crowd_errors on crowds drawn like the generator's (errors growing with difficulty) and by hand."""
 
 import doctest
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import core.crowd_errors
-from core.crowd_errors import COLUMNS, FILTERS, crowd_margin, find_crowd_errors
+import core.labels.crowd_errors
+from core.labels.crowd_errors import COLUMNS, FILTERS, crowd_margin, find_crowd_errors
 from core.synth.profiles import crowd
 
 
@@ -31,7 +31,7 @@ def precision_recall(flagged: pd.DataFrame, wrong: np.ndarray) -> tuple[float, f
 
 
 def test_doctests():
-    assert doctest.testmod(core.crowd_errors).failed == 0
+    assert doctest.testmod(core.labels.crowd_errors).failed == 0
 
 
 @pytest.mark.parametrize("filter_by, min_precision, min_recall", [
@@ -79,7 +79,7 @@ def test_reason_names_the_vote_the_tier_and_the_model():
     stacks = pd.DataFrame({"filename": ["a.mp4"], "label": [1], "crowd_score": [0.55], "tier1": [True],
                            "probability": [0.04]})
     row = pd.Series({"label": 1, "crowd_score": 0.55, "tier1": True, "probability": 0.04, "label_quality": 0.04})
-    assert core.crowd_errors._reason(row) == ("crowd said stalled (55% voted stalled); tier 1; "
+    assert core.labels.crowd_errors._reason(row) == ("crowd said stalled (55% voted stalled); tier 1; "
                                                "the model gives stalled 4% (P(stalled) 0.04)")
     assert find_crowd_errors(stacks).empty  # one class: nothing to learn the noise from
 

@@ -1,11 +1,11 @@
-"""core.skill: reviewer skill from known answers, Dawid–Skene labels, human error rates."""
+"""core.labels.skill: reviewer skill from known answers, Dawid–Skene labels, human error rates."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from core.skill import (PRIOR_SENSITIVITY, PRIOR_SPECIFICITY, DawidSkene, ErrorRate, HumanErrorRates, ReviewerSkill,
+from core.labels.skill import (PRIOR_SENSITIVITY, PRIOR_SPECIFICITY, DawidSkene, ErrorRate, HumanErrorRates, ReviewerSkill,
                         out_of_fold_labels)
 
 
