@@ -4,7 +4,7 @@ new stacks, pooled and project by project.
     python -m bench.gate_share --out /tmp/target --run run-30min
 
 Tunes the default (relative) promise at 0.99 / 0.95 and 95 % on the run's out-of-fold reference
-(``oof.csv``), gates each project on its own reference answers (:func:`core.gate.gate_projects`,
+(``oof.csv``), gates each project on its own reference answers (:func:`core.policy.gate.gate_projects`,
 projects from ``data/train_metadata.csv``), and reports the share of the new stacks
 (``test_predictions.csv``, projects from ``data-test/test_metadata.csv``) that the policy decides
 without the gate and with it, and each project's standing.
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.band import BandRule
-from core.gate import gate_projects
-from core.triage import TunedTriagePolicy
+from core.policy.band import BandRule
+from core.policy.gate import gate_projects
+from core.policy.triage import TunedTriagePolicy
 
 
 def with_projects(frame: pd.DataFrame, metadata: Path) -> pd.DataFrame:

@@ -24,7 +24,7 @@ only noise is which stacks were drawn) are compared with the promised lower boun
 * ``perfect``: the old tuner (humans assumed perfect);
 * ``prior``: human error from the stated prior only (no known answers yet);
 * ``known (all)``: human error measured on the known-answer stacks of every score (mostly easy);
-* ``known (band)``: :func:`core.guarantee.tune_with_known_answers`, human error measured on the
+* ``known (band)``: :func:`core.policy.guarantee.tune_with_known_answers`, human error measured on the
   known-answer stacks inside the policy's own routed band (they look like the routed stacks).
 
 Coverage is the share of trials whose realised rate reaches the promised bound; a method keeps
@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from core.guarantee import KnownAnswers, tune_with_known_answers
+from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.labels.skill import DawidSkene, HumanErrorRates, out_of_fold_labels
-from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide
+from core.policy.triage import Decision, TriageWarning, TunedTriagePolicy, decide
 
 CONFIDENCE = 0.95
 TARGETS = {"strict": (0.99, 0.95), "loose": (0.95, 0.90)}

@@ -5,7 +5,7 @@
 Reads the run's out-of-fold predictions (``oof.csv``, the reference at the training side's stall
 share) and ``test_predictions.csv`` (written by ``bench.quality``: the test stacks' scores and
 their hidden labels, at the test side's share). Estimates the test side's stall share from its
-scores alone (``core.label_shift``) and prints, as Markdown, the estimate against the true share
+scores alone (``core.policy.label_shift``) and prints, as Markdown, the estimate against the true share
 and the test MCC at the run's own threshold, at the threshold for the estimated share, at the
 threshold for the true share (what a perfect estimate would give) and at the test side's best
 threshold (an oracle no lab has). Only reads the run directory.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.label_shift import estimate_stall_share, threshold_for_share
+from core.policy.label_shift import estimate_stall_share, threshold_for_share
 from core.metrics import mcc
 from core.model.rundir import RunDir
 from training.evaluation import best_mcc_threshold

@@ -14,7 +14,7 @@ binormal model (AUC about 0.95). Human answers err like a crowd: base miss rate 
 
 Policies are tuned on the reference's *human* labels (what a lab has) at 0.99 / 0.95 and 95 %:
 
-* ``relative``: each threshold by fixed-sequence testing (``core.relative``); realised on the fresh
+* ``relative``: each threshold by fixed-sequence testing (``core.policy.relative``); realised on the fresh
   side as the share of human "stalled" / "flowing" answers the automatic decisions change;
 * ``absolute (prior)``: against the truth, human error from the stated prior (no known answers);
   realised as the combined labels' (model where automatic, the human answer where routed)
@@ -24,7 +24,7 @@ Coverage is the share of trials whose realised rate reaches what was promised: t
 tuner says it meets them (the relative promise's fixed-sequence guarantee is about the targets), else
 the proposal's stated bounds. Also reported: how often the stated lower bounds themselves are
 reached (a bound read off the threshold the tuner chose sits at the edge of the selection, so it is
-not itself guaranteed), and for the re-read at the fresh side's estimated share (``core.transfer``)
+not itself guaranteed), and for the re-read at the fresh side's estimated share (``core.policy.transfer``)
 how often that holds. A promise is kept when coverage >= 0.95. Prints a Markdown table.
 """
 
@@ -41,9 +41,9 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from bench.guarantee import markdown
-from core.label_shift import estimate_stall_share
-from core.transfer import check_share
-from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide
+from core.policy.label_shift import estimate_stall_share
+from core.policy.transfer import check_share
+from core.policy.triage import Decision, TriageWarning, TunedTriagePolicy, decide
 
 SENSITIVITY, SPECIFICITY, CONFIDENCE = 0.99, 0.95, 0.95
 N_FRESH = 20_000

@@ -29,7 +29,7 @@ import pandas as pd
 from bench.guarantee import markdown
 from core.model.rundir import RunDir
 from core.synth.generator import make_job
-from core.triage import Decision, decide
+from core.policy.triage import Decision, decide
 from triage_app import tuning
 
 TARGETS = {"sensitivity": 0.99, "specificity": 0.95, "confidence": 0.95}

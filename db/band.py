@@ -1,6 +1,6 @@
-"""The triage band (:mod:`core.band`) rendered to SQL.
+"""The triage band (:mod:`core.policy.band`) rendered to SQL.
 
-``core.band.BandRule`` writes the rule once with operators SQL expressions share; here its fields
+``core.policy.band.BandRule`` writes the rule once with operators SQL expressions share; here its fields
 become SQL: bound parameters for the queue's cached statements (:data:`QUEUE_BAND`, bound by
 :func:`band_parameters`), the stored policy's columns for queries over saved policies
 (:data:`POLICY_BAND`). A policy side stored as NULL reads as the rule's bound beyond every
@@ -16,8 +16,8 @@ from dataclasses import replace
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from core.band import OFF_HIGH, OFF_LOW, BandRule
-from core.gate import NO_PROJECT
+from core.policy.band import OFF_HIGH, OFF_LOW, BandRule
+from core.policy.gate import NO_PROJECT
 from db.models import PolicyRecord, Prediction, Stack
 
 QUEUE_BAND = BandRule(low=bindparam("t_low"), high=bindparam("t_high"), reviews_required=bindparam("k"))

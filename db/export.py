@@ -1,7 +1,7 @@
 """Final labels with their provenance, streamed to CSV or Parquet.
 
 The final label of a stack comes from the first source that decides it; a known answer always
-beats a model guess. The rule is :class:`core.band.BandRule` (its ``sources``), shared with the
+beats a model guess. The rule is :class:`core.policy.band.BandRule` (its ``sources``), shared with the
 queue and the tuner; this module renders it in pandas and writes the reasons:
 
 1. **human**: the reviewers decide once enough of their answers count towards the stack's k
@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from core.band import BandRule
+from core.policy.band import BandRule
 from db.human_labels import skill_weighted_labels
 from db.models import CrowdAnswer, ModelRun, Prediction, Review, User, Stack
 from db.project_status import PROJECT

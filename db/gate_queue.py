@@ -1,5 +1,5 @@
 """Serving a gated project's stacks first, drawn at random, so its validation gate opens as fast as
-reviewers can open it (``core.gate``, ``db.project_status``).
+reviewers can open it (``core.policy.gate``, ``db.project_status``).
 
 A project that is gated or drifted under the active policy **wants** answers while fewer than its
 ``stacks_needed`` have been given (or are being given: unexpired gate claims) since its standing
@@ -19,7 +19,7 @@ import functools
 from sqlalchemy import Connection, Select, bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from core.gate import NO_PROJECT
+from core.policy.gate import NO_PROJECT
 from db.band import PREDICTION_PROJECT
 from db.known_answers import unseen
 from db.models import Claim, Prediction, ProjectStatus, Review, Stack

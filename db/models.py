@@ -17,8 +17,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from core.gate import STATUSES as PROJECT_STATUSES
-from core.promise import PROMISES
+from core.policy.gate import STATUSES as PROJECT_STATUSES
+from core.policy.promise import PROMISES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -209,7 +209,7 @@ class PolicyRecord(Base):
     target_specificity: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
     promise: Mapped[str] = mapped_column(String(16), default="relative", server_default="absolute")
-    """Which promise the targets keep (:data:`core.promise.PROMISES`); rows from before promises were named are
+    """Which promise the targets keep (:data:`core.policy.promise.PROMISES`); rows from before promises were named are
     ``absolute`` (tuned against the truth with the human-error prior)."""
     stall_share: Mapped[float | None] = mapped_column(Float)
     """Share of stalls in the reference the policy was tuned on (the promise is read at that share)."""
@@ -218,14 +218,14 @@ class PolicyRecord(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     project_gate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Whether the policy decides a project's stacks only on the sides its :class:`ProjectStatus` opens
-    (``core.gate``); a project without a row is then decided on no side. Policies saved before the
+    (``core.policy.gate``); a project without a row is then decided on no side. Policies saved before the
     gate (and ones saved without it) decide every project alike."""
 
     model_run: Mapped[ModelRun] = relationship()
 
 
 class ProjectStatus(Base):
-    """One project's standing under one policy (``core.gate``, ``core.drift``), computed when the
+    """One project's standing under one policy (``core.policy.gate``, ``core.policy.drift``), computed when the
     policy is saved: validated, gated or drifted, which sides decide its stacks, its answers and
     what it still needs.
 

@@ -2,7 +2,7 @@
 
 The active policy decides which stacks the review queue serves (probability strictly between
 ``t_low`` and ``t_high``; a NULL threshold decides nothing on its side) and how the export
-labels the others, both by its band rule (``core.band``, rendered in SQL by ``db.band``).
+labels the others, both by its band rule (``core.policy.band``, rendered in SQL by ``db.band``).
 :func:`save_policy` is where a policy is validated, once, whoever saves it (the Thresholds page,
 ``stalltriage tune``, a retrain). Saving a new active policy re-routes the queue at once, since
 the queue reads the active policy on every claim.
@@ -13,8 +13,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.promise import DEFAULT_PROMISE, check_promise
-from core.band import BandRule
+from core.policy.promise import DEFAULT_PROMISE, check_promise
+from core.policy.band import BandRule
 from db.audit import record_event
 from db.errors import DatabaseInputError
 from db.models import ModelRun, PolicyRecord
@@ -44,13 +44,13 @@ def save_policy(session: Session, *, model_run_id: int, t_low: float | None, t_h
         None decides nothing on that side (stored as NULL).
     reviews_required
         k: a human label is the majority of at least k reviews. Thresholds and k are checked once,
-        here, by :meth:`core.band.BandRule.of` (the rule the queue and the export apply).
+        here, by :meth:`core.policy.band.BandRule.of` (the rule the queue and the export apply).
     target_sensitivity, target_specificity, confidence
         What the tuner aimed for (kept for the record).
     created_by
         Who saved it (user name, or ``"cli"``).
     promise, stall_share
-        Which promise the targets keep (:data:`core.promise.PROMISES`) and the reference's stall
+        Which promise the targets keep (:data:`core.policy.promise.PROMISES`) and the reference's stall
         share it was tuned at.
 
     Raises

@@ -1,7 +1,7 @@
 """Each project's standing under a policy (validated, gated, drifted): what the gate and drift checks
 read, and where their verdicts are kept for the queue, the export and the pages.
 
-The verdicts are computed in ``core.gate`` / ``core.drift`` (by ``triage_app.projects`` when a
+The verdicts are computed in ``core.policy.gate`` / ``core.policy.drift`` (by ``triage_app.projects`` when a
 policy is saved) and stored here, one row per project and policy. A policy saved with
 ``project_gate`` decides a project's stacks only on the sides its row opens; a project without a
 row (first seen after the policy was saved) is decided on no side.
@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from core.gate import NO_PROJECT
+from core.policy.gate import NO_PROJECT
 from db.models import CrowdAnswer, PolicyRecord, Prediction, ProjectStatus, Review, Stack
 from db.second_look import reference_label
 

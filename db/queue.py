@@ -4,7 +4,7 @@ A stack **needs review** when
 
 * it has a prediction from the queue's model run: the active policy's run, or (no active
   policy) the newest run;
-* the policy's band rule (``core.band.BandRule.needs_review``, rendered by ``db.band``) routes it
+* the policy's band rule (``core.policy.band.BandRule.needs_review``, rendered by ``db.band``) routes it
   to humans: the probability lies strictly between ``t_low`` and ``t_high`` (a NULL threshold
   decides nothing on its side; with no active policy every predicted stack qualifies), it has no
   crowd label (its answer is already known) and fewer than k reviews (k = the policy's
@@ -49,7 +49,7 @@ from sqlalchemy import (CompoundSelect, Connection, Insert, Integer, Row, Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from core.band import BandRule
+from core.policy.band import BandRule
 from db import gate_queue, known_answers, queue_order, second_look
 from db.audit import record_event
 from db.band import CROWD_KNOWN, GATED_QUEUE_BAND, QUEUE_BAND, band_parameters

@@ -20,9 +20,9 @@ from db.vessels import ImportReport, import_labels, import_metadata, ingest_resu
 if TYPE_CHECKING:
     import pandas as pd
 
-    from core.label_shift import ShareEstimate
+    from core.policy.label_shift import ShareEstimate
 
-# The predict side (db.predictions: pandas; core.label_shift: scikit-learn and scipy, about 3
+# The predict side (db.predictions: pandas; core.policy.label_shift: scikit-learn and scipy, about 3
 # CPU-seconds to import together) is imported inside its functions, so that the ingest command,
 # which only needs IngestRecorder, does not pay for it.
 
@@ -144,7 +144,7 @@ def set_threshold_for_new_stacks(session: Session, *, model_run_id: int, referen
 
     The out-of-fold threshold maximises MCC at the labelled set's stall share, which labs enrich
     (≈ 20 %); the stacks being decided have fewer stalls. Their share is estimated from their
-    scores (:func:`core.label_shift.estimate_stall_share`) and ``ModelRun.threshold`` becomes the
+    scores (:func:`core.policy.label_shift.estimate_stall_share`) and ``ModelRun.threshold`` becomes the
     MCC-optimal threshold at that share; ``metrics`` keeps ``oof_threshold`` and the estimate
     under ``new_stacks``.
 
@@ -160,7 +160,7 @@ def set_threshold_for_new_stacks(session: Session, *, model_run_id: int, referen
     stacks it did not train on (a share from a handful of scores is noise), or the reference
     lacks a class.
     """
-    from core.label_shift import estimate_stall_share, threshold_for_share
+    from core.policy.label_shift import estimate_stall_share, threshold_for_share
     from db.predictions import predictions_frame
 
     frame = predictions_frame(session, model_run_id=model_run_id)

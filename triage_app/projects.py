@@ -1,8 +1,8 @@
 """Each project's standing under a policy, for ``tune``, ``retrain``, the Thresholds page and the dashboard.
 
 A project is **validated** when its own human answers show that each side the policy decides keeps
-the promise there (``core.gate``), **gated** until then, and **drifted** when its current stacks no
-longer look like its reference (``core.drift``). The standing is computed whenever a policy is
+the promise there (``core.policy.gate``), **gated** until then, and **drifted** when its current stacks no
+longer look like its reference (``core.policy.drift``). The standing is computed whenever a policy is
 saved (``triage_app.tuning.save_thresholds``) and stored with it (``db.project_status``); the
 queue and the export read it from there.
 
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.drift import drift_tests, drifted_projects
-from core.gate import STATUSES, gate_projects
+from core.policy.drift import drift_tests, drifted_projects
+from core.policy.gate import STATUSES, gate_projects
 from db.audit import record_event
 from db.policy import active_policy
 from db.project_status import (STATUS_COLUMNS, gate_review_counts, project_status, save_project_status,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.promise import DEFAULT_PROMISE
+from core.policy.promise import DEFAULT_PROMISE
 from core.labels.skill import ReviewerSkill
 from core.video.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, second_look, users
@@ -353,7 +353,7 @@ class SavedPolicy:
     created_by: str | None
     created_at: object
     promise: str = "relative"
-    """Which promise the targets keep (``core.promise.PROMISES``)."""
+    """Which promise the targets keep (``core.policy.promise.PROMISES``)."""
 
 
 def saved_policy(backend: Backend) -> SavedPolicy | None:

@@ -1,10 +1,10 @@
 """Tuning the triage thresholds for the ``tune`` command and the Thresholds page (session-level, no Streamlit).
 
-Which promise (``core.promise``): ``relative`` by default (the automatic decisions against the
+Which promise (``core.policy.promise``): ``relative`` by default (the automatic decisions against the
 human standard, the reference labels; no human-error model needed), ``absolute`` on request
 (against the truth, human error counted). Every outcome carries both readings of the chosen policy
 and, when the run scored unlabelled stacks, the check of the reference's stall share against
-theirs (``core.transfer``).
+theirs (``core.policy.transfer``).
 
 What the promise rests on, in one place:
 
@@ -15,7 +15,7 @@ What the promise rests on, in one place:
   a run from before roles were recorded) are counted and left out;
 * **the humans**: the error rates of the final human label of a routed stack, from the answers to
   the known-answer stacks (``db.known_answers``) whose score lies in the policy's own routed band
-  (``core.guarantee``), or the stated prior of ``core.labels.skill`` when there are none there; never
+  (``core.policy.guarantee``), or the stated prior of ``core.labels.skill`` when there are none there; never
   perfection.
 
 Page and command wrappers that open sessions live in ``triage_app.services``.
@@ -32,13 +32,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.frontier import more_data
-from core.guarantee import KnownAnswers, tune_with_known_answers
-from core.label_shift import estimate_stall_share
-from core.promise import DEFAULT_PROMISE, check_promise
+from core.policy.frontier import more_data
+from core.policy.guarantee import KnownAnswers, tune_with_known_answers
+from core.policy.label_shift import estimate_stall_share
+from core.policy.promise import DEFAULT_PROMISE, check_promise
 from core.labels.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
-from core.transfer import ShareCheck, check_share
-from core.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.policy.transfer import ShareCheck, check_share
+from core.policy.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 from db import human_labels, known_answers, policy as policies, predictions, project_status, queue
 from db.models import PolicyRecord
 
@@ -155,7 +155,7 @@ def assumed_humans(sensitivity: float, specificity: float) -> HumanErrorRates:
 def human_error_rates(known: KnownAnswers | None, *, t_low: float | None, t_high: float | None,
                       assumed: HumanErrorRates | None = None) -> HumanErrorRates:
     """The human error rates an absolute promise rests on: a stated assumption if given, else the
-    known answers in the policy's own routed band (``core.guarantee``), else the stated prior."""
+    known answers in the policy's own routed band (``core.policy.guarantee``), else the stated prior."""
     if assumed is not None:
         return assumed
     return HumanErrorRates.prior() if known is None else known.rates(t_low, t_high)
@@ -211,9 +211,9 @@ def tune(reference: pd.DataFrame, *, sensitivity: float, specificity: float, con
          new_scores: np.ndarray | None = None) -> TuneOutcome:
     """Tune on a reference frame, collecting the tuner's warnings.
 
-    ``relative``: :class:`~core.triage.TunedTriagePolicy` with each threshold by fixed-sequence
+    ``relative``: :class:`~core.policy.triage.TunedTriagePolicy` with each threshold by fixed-sequence
     testing. ``absolute``: with a stated assumption or no known answers, the tuner at those rates
-    (or the prior); with known answers :func:`core.guarantee.tune_with_known_answers` (human error
+    (or the prior); with known answers :func:`core.policy.guarantee.tune_with_known_answers` (human error
     from the chosen policy's own routed band). ``new_scores`` (the run's unlabelled stacks) feed
     the stall-share check when there are at least :data:`MIN_NEW_STACKS`.
     """
@@ -268,7 +268,7 @@ def frontier_table(outcome: TuneOutcome) -> pd.DataFrame:
 
 
 def more_data_table(outcome: TuneOutcome) -> pd.DataFrame:
-    """What a larger reference would buy, for people (see :func:`core.frontier.more_data`)."""
+    """What a larger reference would buy, for people (see :func:`core.policy.frontier.more_data`)."""
     more = outcome.more
     return pd.DataFrame({"reference": more["scale"].map(lambda x: "as now" if x == 1 else f"x{x:g}"),
                          "stalled": more["stalled"].map("{:,}".format), "flowing": more["flowing"].map("{:,}".format),

@@ -8,7 +8,7 @@ reviewer's answers on them measure that reviewer. Here:
   sensitivity and specificity (a table for the dashboard).
 * :class:`DawidSkene` combines k > 1 reviews of a stack into P(stalled) weighted by skill
   (Dawid & Skene 1979, two-coin model), semi-supervised: stacks with a known answer keep it.
-* :class:`HumanErrorRates` is what ``core.triage`` needs: Beta beliefs about the miss and
+* :class:`HumanErrorRates` is what ``core.policy.triage`` needs: Beta beliefs about the miss and
   false-alarm rates of the *final* human label of a routed stack, with the basis they rest on.
 
 The prior (stated once, here): a reviewer's sensitivity ~ Beta(8.5, 1.5) and specificity ~

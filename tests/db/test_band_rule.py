@@ -1,7 +1,7 @@
-"""One case table for the band rule (``core.band``), run against every rendering of it.
+"""One case table for the band rule (``core.policy.band``), run against every rendering of it.
 
 Each case is one stack under one policy: its probability, the crowd's label, the answers given
-to it, and what must happen: the tuner's decision (numpy: ``core.triage.decide`` and the rule's
+to it, and what must happen: the tuner's decision (numpy: ``core.policy.triage.decide`` and the rule's
 own ``needs_review`` / ``sources`` on arrays), whether the review queue serves it and counts it
 as routed (SQL: ``db.queue``), and who labels it in the export (pandas: ``db.export``). The
 expectations are written out, not derived from the rule, so a rendering that drifts fails; the
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.band import BandRule, Decision
-from core.triage import decide
+from core.policy.band import BandRule, Decision
+from core.policy.triage import decide
 from db.engine import run_transaction
 from db.errors import DatabaseInputError
 from db.export import final_labels, write_export

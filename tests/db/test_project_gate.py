@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.band import BandRule, Decision
+from core.policy.band import BandRule, Decision
 from db.engine import run_transaction
 from db.export import final_labels
 from db.models import Claim, Review, Stack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.gate import MIN_ANSWERS
+from core.policy.gate import MIN_ANSWERS
 from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import Claim, PolicyRecord, Prediction, Stack

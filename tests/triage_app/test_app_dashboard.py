@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.promise import promise_sentence
+from core.policy.promise import promise_sentence
 from db.engine import make_engine, make_session_factory
 from db.policy import save_policy
 from testkit.app_data import ADMIN, REVIEWER

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 import db.recording
-from core.label_shift import threshold_for_share
+from core.policy.label_shift import threshold_for_share
 from core.model.rundir import RunDir
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun

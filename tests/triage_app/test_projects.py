@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.gate import MIN_ANSWERS
+from core.policy.gate import MIN_ANSWERS
 from db.audit import recent_events
 from db.engine import make_engine, make_session_factory
 from db.models import PolicyRecord, Review, Stack

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.promise import promise_sentence
+from core.policy.promise import promise_sentence
 from triage_app import charts, progress, retraining, services, ui
 from triage_app.settings import resolve
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
-from core.triage import PolicyReport, validate_thresholds
+from core.policy.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
+from core.policy.triage import PolicyReport, validate_thresholds
 from triage_app import charts, projects, services, tuning, ui
 
 DEFAULT_TARGETS = (0.99, 0.95, 0.95)

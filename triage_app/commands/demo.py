@@ -73,7 +73,7 @@ def _common(settings: Settings) -> list[str]:
     return ["--data-dir", str(settings.data_dir), "--db", settings.db_url, "--store", str(settings.store_path)]
 
 
-# Few enough projects that each holds the answers its validation gate needs (core.gate.MIN_ANSWERS of each
+# Few enough projects that each holds the answers its validation gate needs (core.policy.gate.MIN_ANSWERS of each
 # class): with synth's 12, 400 training stacks give 5-17 stalls per project and the gate decided 0-17 %.
 DEMO_PROJECTS = 3
 

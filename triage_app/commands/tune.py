@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
+from core.policy.promise import DEFAULT_PROMISE, PROMISES, promise_sentence
 from triage_app.settings import add_common_options, positive_int, probability, resolve, share
 
 if TYPE_CHECKING:

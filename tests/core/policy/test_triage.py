@@ -1,4 +1,4 @@
-"""core.triage: decisions, policy evaluation, and the tuner checked against brute force."""
+"""core.policy.triage: decisions, policy evaluation, and the tuner checked against brute force."""
 
 import functools
 import itertools
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from core.combined_bound import ClassBound
-from core.relative import side_confidence
+from core.policy.combined_bound import ClassBound
+from core.policy.relative import side_confidence
 from core.labels.skill import HumanErrorRates
-from core.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
+from core.policy.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
                          validate_thresholds)
 
 

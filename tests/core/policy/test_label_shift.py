@@ -1,12 +1,12 @@
-"""core.label_shift on Beta-distributed scores whose true shift is known (reference 20 %, new 5 %)."""
+"""core.policy.label_shift on Beta-distributed scores whose true shift is known (reference 20 %, new 5 %)."""
 
 import doctest
 
 import numpy as np
 import pytest
 
-import core.label_shift
-from core.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
+import core.policy.label_shift
+from core.policy.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
 from core.metrics import mcc
 from training.evaluation import best_mcc_threshold
 
@@ -20,7 +20,7 @@ def draw(rng: np.random.Generator, n: int, share: float) -> tuple[np.ndarray, np
 
 
 def test_doctests():
-    assert doctest.testmod(core.label_shift).failed == 0
+    assert doctest.testmod(core.policy.label_shift).failed == 0
 
 
 @pytest.mark.slow

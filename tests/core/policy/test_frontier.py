@@ -1,4 +1,4 @@
-"""core.frontier and core.transfer: the frontier against brute force, the closest policy, what more
+"""core.policy.frontier and core.policy.transfer: the frontier against brute force, the closest policy, what more
 data buys, and the stall-share check."""
 
 import itertools
@@ -6,11 +6,11 @@ import itertools
 import numpy as np
 import pytest
 
-from core.frontier import closest_policy, frontier, more_data, pair_table
-from core.label_shift import ShareEstimate
+from core.policy.frontier import closest_policy, frontier, more_data, pair_table
+from core.policy.label_shift import ShareEstimate
 from core.labels.skill import HumanErrorRates
-from core.transfer import check_share
-from core.triage import evaluate_policy, human_standard
+from core.policy.transfer import check_share
+from core.policy.triage import evaluate_policy, human_standard
 
 
 def _reference(seed: int = 0, n: int = 400):

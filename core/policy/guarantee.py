@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.combined_bound import HUMAN_ALPHA_SHARE
-from core.relative import side_confidence
+from core.policy.combined_bound import HUMAN_ALPHA_SHARE
+from core.policy.relative import side_confidence
 from core.labels.skill import HumanErrorRates
-from core.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
+from core.policy.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
     grow and the rounds end. If ``max_rounds`` pass first, the last policy is kept and its
     ``report_``, ``human_errors_`` and ``feasible_`` are re-stated with the known answers of its
     own band (``curve_`` stays that of the last round), with a
-    :class:`~core.triage.TriageWarning`.
+    :class:`~core.policy.triage.TriageWarning`.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def tune_with_known_answers(scores: np.ndarray, y: np.ndarray, known: KnownAnswe
     known
         The known-answer stacks (:class:`KnownAnswers`).
     sensitivity, specificity, confidence, curve_points
-        As for :class:`~core.triage.TunedTriagePolicy`.
+        As for :class:`~core.policy.triage.TunedTriagePolicy`.
     prior
         The prior the known answers update (default :meth:`HumanErrorRates.prior`).
     max_rounds

@@ -1,4 +1,4 @@
-"""The exact search over threshold pairs behind :class:`core.triage.TunedTriagePolicy`.
+"""The exact search over threshold pairs behind :class:`core.policy.triage.TunedTriagePolicy`.
 
 Each class's bound passes when ``counted + unreviewed`` errors stay within a budget that depends
 on ``counted`` (:func:`core.metrics.mixed_error_budget`); both quantities move monotonically as

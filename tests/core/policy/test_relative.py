@@ -1,4 +1,4 @@
-"""core.relative: the fixed-sequence choice against an independent oracle (scipy's binomtest), its
+"""core.policy.relative: the fixed-sequence choice against an independent oracle (scipy's binomtest), its
 coverage on distributions whose true risk is known, and the re-reading at another stall share."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from scipy.stats import beta as beta_dist, binomtest
 
 from core.metrics import mixed_error_upper
-from core.relative import GRID, relative_thresholds, side_confidence, side_test, uncross, worst_case_at_share
-from core.triage import TriageWarning, TunedTriagePolicy, evaluate_policy
+from core.policy.relative import GRID, relative_thresholds, side_confidence, side_test, uncross, worst_case_at_share
+from core.policy.triage import TriageWarning, TunedTriagePolicy, evaluate_policy
 
 
 def _oracle_low(scores: np.ndarray, y: np.ndarray, max_rate: float, delta: float) -> float | None:

@@ -1,4 +1,4 @@
-"""core.gate: a project below, at and above its requirement, against scipy's binomial test as the
+"""core.policy.gate: a project below, at and above its requirement, against scipy's binomial test as the
 oracle; sides the policy switches off; projects without answers; one bad project among good ones;
 how often the gate holds back a project that keeps the promise and catches one that breaks it."""
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from core.gate import MIN_ANSWERS, answers_needed, gate_projects, side_gate
+from core.policy.gate import MIN_ANSWERS, answers_needed, gate_projects, side_gate
 
 LEVEL = 0.975  # each side's confidence when both together are at 0.95
 

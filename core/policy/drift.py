@@ -3,7 +3,7 @@
 Why: the promise is measured on reference stacks and applied to new ones. A project imaged with
 another gain, at another depth or with another outline style can move the model's scores (and the
 stacks' simple statistics) away from the reference's, and a pooled policy would go on deciding
-its stacks with thresholds that mean something else there. The gate (:mod:`core.gate`) checks a
+its stacks with thresholds that mean something else there. The gate (:mod:`core.policy.gate`) checks a
 project once; this check notices when its stacks change afterwards.
 
 **The test.** For each project, each feature (the model's score ``probability``, the stack's

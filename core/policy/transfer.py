@@ -5,7 +5,7 @@ Labelled sets are enriched for stalls (about 20 %) while a lab's new stacks hold
 share (label shift). Bounds on the share of *human answers* changed (the relative promise) do: at a
 lower stall share more of the human "stalled" answers are the humans' own false alarms, which a
 good model decides flowing. So the relative reading is re-read at the new stacks' estimated share
-(:func:`core.relative.worst_case_at_share`, at whichever end of the estimate's interval hurts
+(:func:`core.policy.relative.worst_case_at_share`, at whichever end of the estimate's interval hurts
 each side more, with the humans' error rates bounding how much of each class of answers can be
 their errors) whenever the reference's share lies outside that interval, and the tool says whether it
 still holds — never silently.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.label_shift import ShareEstimate
-from core.relative import worst_case_at_share
+from core.policy.label_shift import ShareEstimate
+from core.policy.relative import worst_case_at_share
 from core.labels.skill import HumanErrorRates
 
 

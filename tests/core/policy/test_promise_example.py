@@ -11,10 +11,10 @@ import pytest
 from scipy.special import expit
 
 from core.metrics import zero_failure_size
-from core.relative import side_confidence
-from core.triage import TriageWarning, TunedTriagePolicy
+from core.policy.relative import side_confidence
+from core.policy.triage import TriageWarning, TunedTriagePolicy
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide.md"
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "user-guide.md"
 
 
 def example_reference() -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ A routed stack's human label is wrong at a rate the reference set cannot show, s
 splits ``alpha = 1 - confidence`` (Bonferroni): ``HUMAN_ALPHA_SHARE`` of it for the upper bound
 ``w`` of the human error rate, the rest for :func:`core.metrics.mixed_error_upper` of
 ``a + w r`` on the reference set (``a``: counted errors, ``r``: routed stacks without a recorded
-answer). Used by ``core.triage`` for reports, curves and the tuner's budgets.
+answer). Used by ``core.policy.triage`` for reports, curves and the tuner's budgets.
 """
 
 from __future__ import annotations

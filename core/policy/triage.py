@@ -1,7 +1,7 @@
 """The triage policy (two thresholds on the model probability) and its tuner.
 
 ``p <= t_low`` is decided **flowing** automatically, ``p >= t_high`` **stalled**, anything in
-between goes to a human; a side set to ``None`` decides nothing (the rule: :mod:`core.band`). The
+between goes to a human; a side set to ``None`` decides nothing (the rule: :mod:`core.policy.band`). The
 tuner picks the pair that decides the most stacks automatically while the *combined* labels
 (model where automatic, humans elsewhere) keep sensitivity and specificity above targets, where
 the targets bind upper confidence bounds of the miss and false-alarm rates, not just their point
@@ -13,7 +13,7 @@ reference set cannot show (its labels *are* the reference), so the combined miss
 flowing, or routed and answered wrong by a recorded human answer), ``r`` the share routed with no
 recorded answer. ``h`` comes from a :class:`~core.labels.skill.HumanErrorRates` (known-answer stacks, or
 the stated prior; never silently zero). The bound splits ``alpha = 1 - confidence`` (Bonferroni):
-``core.combined_bound.HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
+``core.policy.combined_bound.HUMAN_ALPHA_SHARE`` of it for the upper bound ``w`` of ``h``, the rest for
 :func:`core.metrics.mixed_error_upper` of ``a + w r`` on the reference set. False alarms likewise.
 With a human error rate known to be zero the bound is exactly the plain Clopper–Pearson bound.
 
@@ -31,13 +31,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from core.band import BandRule, Decision, validate_thresholds
-from core.combined_bound import ClassBound
-from core.frontier import closest_policy, frontier, pair_table
+from core.policy.band import BandRule, Decision, validate_thresholds
+from core.policy.combined_bound import ClassBound
+from core.policy.frontier import closest_policy, frontier, pair_table
 from core.metrics import max_errors_within, zero_failure_size
-from core.pair_search import MIRROR, sweep
-from core.promise import DEFAULT_PROMISE, check_promise
-from core.relative import relative_thresholds, side_confidence
+from core.policy.pair_search import MIRROR, sweep
+from core.policy.promise import DEFAULT_PROMISE, check_promise
+from core.policy.relative import relative_thresholds, side_confidence
 from core.labels.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,10 @@ class PolicyReport:
     bounds of the miss / false-alarm rate at ``confidence``, counting the humans'
     ``human_miss_upper`` / ``human_false_alarm_upper`` (their upper bounds at the human share of
     the confidence). ``human_basis`` says what those rest on. A side that decides nothing is
-    ``None``. ``promise`` says which reading the bounds are (:mod:`core.promise`): ``relative``
+    ``None``. ``promise`` says which reading the bounds are (:mod:`core.policy.promise`): ``relative``
     bounds count only the automatic decisions' changes to the reference labels (routed stacks keep
     the human answer, human error rates zero by definition); ``absolute`` bounds count human error.
-    Each side's bound is at :func:`core.relative.side_confidence` so both hold together at
+    Each side's bound is at :func:`core.policy.relative.side_confidence` so both hold together at
     ``confidence``.
     """
 
@@ -94,7 +94,7 @@ class PolicyReport:
 
 
 def decide(scores: np.ndarray | list, t_low: float | None, t_high: float | None) -> np.ndarray:
-    """Map probabilities to :class:`Decision` codes (``int8``) by :class:`core.band.BandRule`:
+    """Map probabilities to :class:`Decision` codes (``int8``) by :class:`core.policy.band.BandRule`:
     ``p <= t_low`` flowing, ``p >= t_high`` stalled, else human. ``None`` switches a side off.
 
     Examples
@@ -271,11 +271,11 @@ class TunedTriagePolicy(TriagePolicy):
         ``feasible``.
     feasible_ : bool
         False when no policy meets the targets; the policy is then the closest one in reach
-        (:func:`core.frontier.closest_policy`). Always True under the relative promise, where
+        (:func:`core.policy.frontier.closest_policy`). Always True under the relative promise, where
         routing a stack changes no human answer.
     pairs_, frontier_ : pandas.DataFrame
         Candidate pairs with their bounds, and for each automatic share the best bounds in reach
-        (:mod:`core.frontier`).
+        (:mod:`core.policy.frontier`).
 
     Notes
     -----
@@ -284,7 +284,7 @@ class TunedTriagePolicy(TriagePolicy):
     hold on new stacks. The chosen pair is the exact optimum over every pair of candidate
     thresholds: the most automatic decisions whose bounds pass, ties broken by fewer counted
     misses, then false alarms. For human error measured where the humans work (the routed band),
-    see :func:`core.guarantee.tune_with_known_answers`.
+    see :func:`core.policy.guarantee.tune_with_known_answers`.
 
     Examples
     --------
@@ -361,10 +361,10 @@ class TunedTriagePolicy(TriagePolicy):
     def _choose(self, scores: np.ndarray, y: np.ndarray, curve: pd.DataFrame) -> list[int]:
         """Set ``t_low_``/``t_high_``; returns the curve rows to keep in ``curve_``.
 
-        Relative: each side by fixed-sequence testing on a fixed grid (:mod:`core.relative`), valid
+        Relative: each side by fixed-sequence testing on a fixed grid (:mod:`core.policy.relative`), valid
         for the thresholds actually chosen. Absolute: the most automatic pair of the exact search
         whose bounds pass (fewest counted misses, then false alarms, on ties); when none passes,
-        the pair closest to the targets (:func:`core.frontier.closest_policy`), with a warning.
+        the pair closest to the targets (:func:`core.policy.frontier.closest_policy`), with a warning.
         """
         if self.promise == "relative":
             self.t_low_, self.t_high_ = relative_thresholds(scores, y, sensitivity=self.sensitivity,

@@ -1,11 +1,11 @@
-"""core.drift: constructed shifted and unshifted stacks; a pure change of the stall share is not drift;
+"""core.policy.drift: constructed shifted and unshifted stacks; a pure change of the stall share is not drift;
 Bonferroni keeps the false alarms of unshifted checks rare; too few stacks are not tested."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.drift import ALPHA, drift_tests, drifted_projects
+from core.policy.drift import ALPHA, drift_tests, drifted_projects
 
 
 def _stacks(rng: np.random.Generator, n: int, *, project: str = "a", stall_share: float = 0.2,

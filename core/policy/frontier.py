@@ -9,7 +9,7 @@ two bounds' shortfalls against the targets, maximised), proposes the policy clos
 automatic with a larger reference at the same error rates.
 
 The pairs come from a thinned grid of the reference's own scores; the chosen policy of the relative
-promise comes from :mod:`core.relative`'s fixed grid, not from here.
+promise comes from :mod:`core.policy.relative`'s fixed grid, not from here.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.band import BandRule
-from core.combined_bound import ClassBound
-from core.relative import relative_thresholds, side_confidence
+from core.policy.band import BandRule
+from core.policy.combined_bound import ClassBound
+from core.policy.relative import relative_thresholds, side_confidence
 from core.labels.skill import HumanErrorRates
 
 SHARES = np.round(np.linspace(0, 1, 21), 2)

@@ -12,7 +12,7 @@ project), the side opens for the project when
 
 1. the project has at least ``min_answers`` (:data:`MIN_ANSWERS`, 20) human answers of the side's
    class ("stalled" for ``t_low``, "flowing" for ``t_high``), and
-2. the exact one-sided binomial test at the side's confidence (:func:`core.relative.side_confidence`,
+2. the exact one-sided binomial test at the side's confidence (:func:`core.policy.relative.side_confidence`,
    as the tuner uses) does not show the side changing more of the project's answers than the
    pooled target allows: the one-sided Clopper–Pearson *lower* bound of ``changed / answers`` is
    at most ``1 - sensitivity`` (``t_low``) or ``1 - specificity`` (``t_high``).
@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.band import BandRule
+from core.policy.band import BandRule
 from core.metrics import clopper_pearson
-from core.relative import side_confidence
+from core.policy.relative import side_confidence
 
 if TYPE_CHECKING:  # pandas only in gate_table: db.models imports this module for STATUSES
     import pandas as pd
@@ -59,7 +59,7 @@ MIN_ANSWERS = 20
 STATUSES = ("validated", "gated", "drifted")
 """A project's state under a policy: validated (every deciding side open), gated (a deciding side
 not yet shown to keep the promise on the project), drifted (its stacks no longer look like its
-reference: see :mod:`core.drift`; both sides closed until it is validated again)."""
+reference: see :mod:`core.policy.drift`; both sides closed until it is validated again)."""
 NO_PROJECT = ""
 """The project key of stacks without a project id (they form one project of their own)."""
 
@@ -127,7 +127,7 @@ def side_gate(scores: np.ndarray, answers: np.ndarray, *, side: str, threshold: 
               confidence: float, min_answers: int = MIN_ANSWERS) -> SideGate:
     """The gate of one side (``"low"``: ``t_low`` against human "stalled" answers; ``"high"``:
     ``t_high`` against "flowing" ones) on one project's scores and 0/1 answers, at ``confidence``
-    (the side's own level, e.g. :func:`core.relative.side_confidence` of the policy's)."""
+    (the side's own level, e.g. :func:`core.policy.relative.side_confidence` of the policy's)."""
     if side not in ("low", "high"):
         raise ValueError(f"side must be 'low' or 'high', not {side!r}")
     scores, answers = np.asarray(scores, dtype=float), np.asarray(answers)

@@ -1,15 +1,15 @@
-"""core.guarantee: human error measured on the known answers of the policy's own routed band."""
+"""core.policy.guarantee: human error measured on the known answers of the policy's own routed band."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from core.guarantee import KnownAnswers, tune_with_known_answers
+from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.labels.skill import HumanErrorRates
-from core.combined_bound import HUMAN_ALPHA_SHARE
-from core.relative import side_confidence
-from core.triage import TriageWarning, evaluate_policy
+from core.policy.combined_bound import HUMAN_ALPHA_SHARE
+from core.policy.relative import side_confidence
+from core.policy.triage import TriageWarning, evaluate_policy
 
 
 def _lab(seed: int, n: int = 6000):

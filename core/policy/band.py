@@ -25,7 +25,7 @@ to ``p > t``), in the spirit of SQLAlchemy's hybrid attributes: a :class:`BandRu
 numbers for numpy and pandas (:meth:`BandRule.of`), and bound parameters or columns for SQL
 (``db.band``). This module is the one place that compares a probability with a threshold.
 
-The project validation gate (``core.gate``) is one more per-stack input on each side,
+The project validation gate (``core.policy.gate``) is one more per-stack input on each side,
 :attr:`BandRule.low_open` and :attr:`BandRule.high_open` (True by default), ANDed into
 :meth:`BandRule.flowing` and :meth:`BandRule.stalled`: a stack of a project whose side is closed
 (not yet validated, or drifted) is not decided on that side, so it is routed, served and exported
