@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.labels.records import PREDICTION_ROLES
 from core.policy.gate import STATUSES as PROJECT_STATUSES
 from core.policy.promise import PROMISES
 
@@ -30,11 +31,7 @@ NAMING_CONVENTION = {
 
 SPLITS = ("train", "test")
 INGEST_STATUSES = ("pending", "ok", "failed")
-ROLES = ("reviewer", "admin")
 ANSWERS = ("stalled", "flowing", "unsure", "bad_stack")
-PREDICTION_ROLES = ("out_of_fold", "held_out", "new")
-"""How a run scored a stack: out of fold (a training stack scored by the fold member that never saw
-it), held out (a stack the run set aside from training) or new (a stack the run did not know)."""
 
 
 def utcnow() -> datetime:
@@ -251,11 +248,15 @@ class ProjectStatus(Base):
     """The gate's per-side counts and bounds and the drift tests, for reports."""
 
 
+USER_ROLES = ("reviewer", "admin")
+"""What a person who logs in may do (a :class:`User`'s ``role``)."""
+
+
 class User(Base):
     """A person who logs in: a reviewer labels stacks; an admin also tunes, exports and manages users."""
 
     __tablename__ = "app_user"
-    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(_one_of("role", USER_ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)

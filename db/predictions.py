@@ -17,8 +17,9 @@ from sqlalchemy import (Float, Insert, Integer, String, Table, bindparam, case, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.labels.records import PREDICTION_ROLES
 from db.bulk import analyze, frame_rows, staged
-from db.models import PREDICTION_ROLES, CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Stack, utcnow
+from db.models import CrowdAnswer, ModelRun, Prediction, Review, UTCDateTime, Stack, utcnow
 from db.queue_levels import COUNTED
 from db.second_look import reference_label
 from db.vessels import ImportReport, RowIssue
@@ -103,7 +104,7 @@ def replace_predictions(session: Session, *, model_run_id: int, predictions: pd.
     ----------
     predictions
         Columns ``filename``, ``probability``, ``spread``, ``role`` (one of
-        :data:`db.models.PREDICTION_ROLES`) and ``fold`` (the fold whose members scored the
+        :data:`core.labels.records.PREDICTION_ROLES`) and ``fold`` (the fold whose members scored the
         stack, or missing): the frame that ``core.model.predict`` returns.
     source
         Named in issues (e.g. the run directory).

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from db.audit import record_event
 from db.errors import DatabaseInputError, UnknownUserError
-from db.models import ROLES, AuditEvent, User, utcnow
+from db.models import USER_ROLES, AuditEvent, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def hash_password(password: str) -> str:
 
 
 def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise DatabaseInputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role not in USER_ROLES:
+        raise DatabaseInputError(f"role must be one of {', '.join(USER_ROLES)}, not {role!r}")
 
 
 def _check_password(password: str) -> None:

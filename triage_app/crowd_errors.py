@@ -1,7 +1,7 @@
 """Likely crowd errors of a run's reference, for ``stalltriage crowd-errors`` and the Crowd errors page.
 
 The search itself is ``core.crowd_errors`` (cleanlab on out-of-fold scores, narrow crowd votes);
-this module feeds it the reference the tuner reads (``triage_app.tuning.REFERENCE_ROLES``, each
+this module feeds it the reference the tuner reads (``core.labels.records.REFERENCE_ROLES``, each
 stack's reference label) and leaves out the stacks an admin has already looked at again
 (``db.second_look``): a confirmed crowd answer is not doubted twice.
 """
@@ -14,9 +14,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, find_crowd_errors
+from core.labels.records import REFERENCE_ROLES
 from db.predictions import predictions_frame
 from db.second_look import looked_at
-from triage_app.tuning import REFERENCE_ROLES
 
 
 @dataclass(frozen=True)

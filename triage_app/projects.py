@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core.labels.records import REFERENCE_ROLES
 from core.policy.drift import drift_tests, drifted_projects
 from core.policy.gate import STATUSES, gate_projects
 from db.audit import record_event
 from db.policy import active_policy
 from db.project_status import (STATUS_COLUMNS, gate_review_counts, project_status, save_project_status,
                                stack_features)
-from triage_app.tuning import REFERENCE_ROLES
 
 
 def project_answers(features: pd.DataFrame) -> pd.DataFrame:

@@ -10,8 +10,8 @@ What the promise rests on, in one place:
 
 * **the reference**: every crowd-labelled stack whose score for the run comes from the predictor
   that will score new stacks without having trained on it: role ``out_of_fold`` or ``held_out``
-  (see ``db.models.PREDICTION_ROLES``). Tier 1 and the other tiers alike: the policy decides hard
-  stacks too. Labelled stacks whose score has role ``new`` (labelled after scoring, or scored by
+  (``core.labels.records.REFERENCE_ROLES``). Tier 1 and the other tiers alike: the policy decides
+  hard stacks too. Labelled stacks whose score has role ``new`` (labelled after scoring, or scored by
   a run from before roles were recorded) are counted and left out;
 * **the humans**: the error rates of the final human label of a routed stack, from the answers to
   the known-answer stacks (``db.known_answers``) whose score lies in the policy's own routed band
@@ -32,11 +32,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core.labels.records import REFERENCE_ROLES
+from core.labels.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
 from core.policy.frontier import more_data
 from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.policy.label_shift import estimate_stall_share
 from core.policy.promise import DEFAULT_PROMISE, check_promise
-from core.labels.skill import ErrorRate, HumanErrorRates, out_of_fold_labels
 from core.policy.transfer import ShareCheck, check_share
 from core.policy.triage import PolicyReport, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 from db import human_labels, known_answers, policy as policies, predictions, project_status, queue
@@ -45,7 +46,6 @@ from db.models import PolicyRecord
 log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS_PER_REVIEW = 20.0
-REFERENCE_ROLES = ("out_of_fold", "held_out")
 MIN_NEW_STACKS = 50
 """Fewest unlabelled scored stacks for estimating their stall share (fewer: no share check)."""
 ASSUMED_WEIGHT = 1e6

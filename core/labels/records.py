@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PREDICTION_ROLES = ("out_of_fold", "held_out", "new")
+"""How a run scored a stack: out of fold (a training stack scored by the fold member that never saw
+it), held out (a stack the run set aside from training) or new (a stack the run did not know)."""
+REFERENCE_ROLES = ("out_of_fold", "held_out")
+"""Scores from members that never trained on the stack: the only ones that can judge a policy
+against the stack's answer, or doubt it."""
+
 
 @dataclass(frozen=True)
 class StackRecord:

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 _FLIP_AXES = (4, 3, 2)
 TTA_VIEWS = (1, 2, 4, 8)
 COLUMNS = ["filename", "probability", "spread", "role", "fold"]
-ROLES = ("out_of_fold", "held_out", "new")
 
 
 def crossfit_fold(filename: str, folds: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from core.labels.crowd_errors import FILTERS
 from triage_app.settings import add_common_options, positive_int, resolve, share
 
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``crowd-errors``."""
     parser = subparsers.add_parser(

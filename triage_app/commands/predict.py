@@ -105,7 +105,7 @@ def _score_shard(args: argparse.Namespace, records: list, store_path, device, di
 
 def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: ANN001 - sessionmaker
     """Rank 0: the CSV, the summary line and the database rows."""
-    from core.model.predict import ROLES
+    from core.labels.records import PREDICTION_ROLES
     from core.model.rundir import RunDir
     from db.recording import record_predictions
     from triage_app import projects
@@ -115,7 +115,7 @@ def _write_results(args: argparse.Namespace, factory, frame) -> int:  # noqa: AN
     frame.to_csv(out, index=False)
     threshold = frame.attrs["threshold"]
     roles = frame["role"].value_counts()
-    print(f"scored {len(frame)} stacks ({', '.join(f'{roles.get(r, 0)} {r}' for r in ROLES)}); "
+    print(f"scored {len(frame)} stacks ({', '.join(f'{roles.get(r, 0)} {r}' for r in PREDICTION_ROLES)}); "
           f"{int((frame['probability'] >= threshold).sum())} at or above the run's threshold {threshold:.4f}; "
           f"wrote {out}")
     layout = RunDir(args.model)
