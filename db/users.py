@@ -125,15 +125,6 @@ def _check(session: Session, name: str, password: str) -> User | None:
     return user
 
 
-def authenticate(session: Session, *, name: str, password: str) -> User | None:
-    """The active user when ``password`` matches, else None (same answer for unknown names).
-
-    No throttling and no audit: for scripts. The app logs in through :func:`login`. A hash made
-    with outdated cost parameters is upgraded on success (the caller commits).
-    """
-    return _check(session, name.strip(), password)
-
-
 def failed_logins(session: Session, *, name: str) -> tuple[int, datetime | None]:
     """Failed logins for ``name`` since its last successful one, and when the last one failed."""
     last_ok = (select(func.max(AuditEvent.id)).where(AuditEvent.actor == name, AuditEvent.action == "login.ok")
