@@ -48,7 +48,7 @@ def service_path(settings, *, reviews: int, think: float) -> list[float]:  # noq
     backend = services.open_backend(settings)
     try:
         with backend.factory.begin() as session:
-            user = services.login(session, name=ADMIN[0], password=ADMIN[1])
+            user = services.login_attempt(session, name=ADMIN[0], password=ADMIN[1]).user
         times = []
         items = services.review_items(backend, user)
         for item in items:

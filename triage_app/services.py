@@ -73,11 +73,6 @@ def login_attempt(session: Session, *, name: str, password: str) -> LoginOutcome
     return LoginOutcome(user=None if result.user is None else SessionUser.of(result.user), wait_s=result.wait_s)
 
 
-def login(session: Session, *, name: str, password: str) -> SessionUser | None:
-    """The user when the name and password match (see :func:`login_attempt`), else None."""
-    return login_attempt(session, name=name, password=password).user
-
-
 def session_ticket(user: SessionUser, *, secret: str, started: datetime) -> str:
     """A one-minute ticket the page exchanges for the HttpOnly session cookie (see :mod:`triage_app.server`);
     ``started``: when the session began, which the cookie's token keeps."""

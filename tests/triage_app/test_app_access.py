@@ -44,7 +44,7 @@ def test_reviewer_gets_review_and_dashboard_only():
 @pytest.mark.parametrize("page", ["thresholds", "crowd_errors", "export", "users"])
 def test_admin_pages_check_the_role_on_the_server(page, app_data):
     with services.open_backend(app_data.settings).factory() as session:
-        reviewer = services.login(session, name=REVIEWER[0], password=REVIEWER[1])
+        reviewer = services.login_attempt(session, name=REVIEWER[0], password=REVIEWER[1]).user
     direct = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=30)
     direct.session_state["auth_user"] = services.SessionUser(reviewer.id, reviewer.name, "admin")  # forged role
     direct.run()

@@ -43,7 +43,7 @@ def test_progress_forecast_and_saving(app_data):
     backend = services.open_backend(app_data.settings)
     try:
         with backend.factory.begin() as session:
-            user = services.login(session, name=REVIEWER[0], password=REVIEWER[1])
+            user = services.login_attempt(session, name=REVIEWER[0], password=REVIEWER[1]).user
         for answer in ("stalled", "flowing"):
             item = services.review_items(backend, user)[0]
             services.record_answers(backend, user, [services.Answer(item.vessel_id, answer, 2.0)],

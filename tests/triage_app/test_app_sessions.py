@@ -21,7 +21,7 @@ def backend(app_data):
 
 def _token(backend, who) -> tuple[services.SessionUser, str]:
     with backend.factory.begin() as session:
-        user = services.login(session, name=who[0], password=who[1])
+        user = services.login_attempt(session, name=who[0], password=who[1]).user
     return user, sessions.issue_token("s3cret", user_id=user.id, version=user.session_version)
 
 

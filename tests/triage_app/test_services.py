@@ -29,15 +29,15 @@ def backend(app_data: AppData):
 
 def _login(backend: services.Backend, who: tuple[str, str]) -> services.SessionUser:
     with backend.factory.begin() as session:
-        user = services.login(session, name=who[0], password=who[1])
+        user = services.login_attempt(session, name=who[0], password=who[1]).user
     assert user is not None
     return user
 
 
 def test_login_checks_the_password(backend):
     with backend.factory.begin() as session:
-        assert services.login(session, name=REVIEWER[0], password="wrong-password") is None
-        assert services.login(session, name="nobody", password=REVIEWER[1]) is None
+        assert services.login_attempt(session, name=REVIEWER[0], password="wrong-password").user is None
+        assert services.login_attempt(session, name="nobody", password=REVIEWER[1]).user is None
     user = _login(backend, ADMIN)
     assert user.is_admin and user.name == ADMIN[0]
 

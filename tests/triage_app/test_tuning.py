@@ -26,7 +26,7 @@ def backend(app_data: AppData):
 
 def _admin(backend) -> services.SessionUser:
     with backend.factory.begin() as session:
-        return services.login(session, name=ADMIN[0], password=ADMIN[1])
+        return services.login_attempt(session, name=ADMIN[0], password=ADMIN[1]).user
 
 
 def test_the_reference_is_every_labelled_stack_scored_out_of_fold_or_held_out(backend, app_data):
