@@ -1,4 +1,4 @@
-"""The review queue: claim the next stack for a reviewer, submit a review, release a claim.
+"""The review queue: claim the next stack for a reviewer, submit a review (which releases the claim).
 
 A stack **needs review** when
 
@@ -460,12 +460,6 @@ def queue_stats(session: Session, *, now: datetime | None = None) -> QueueStats:
         claimed=connection.execute(count.where(*routed, exists().where(Claim.vessel_id == Prediction.vessel_id,
                                                                        Claim.expires_at > bindparam("now"))),
                                    parameters).scalar_one())
-
-
-def release_claim(session: Session, *, user_id: int, vessel_id: int) -> bool:
-    """Give a claimed stack back to the queue; False when this user held no claim on it."""
-    result = session.execute(delete(Claim).where(Claim.vessel_id == vessel_id, Claim.user_id == user_id))
-    return result.rowcount > 0
 
 
 _holder = aliased(User)

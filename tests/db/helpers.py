@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from db.models import User
+from db.models import Claim, User
 from db.predictions import replace_predictions, upsert_model_run
 from db.vessels import import_labels, import_metadata
 
@@ -47,3 +48,8 @@ def add_plain_users(session: Session, names: list[str], role: str = "reviewer") 
     session.add_all(users)
     session.flush()
     return [user.id for user in users]
+
+
+def give_back(session: Session, *, user_id: int, vessel_id: int) -> bool:
+    """Drop a reviewer's claim on a stack, as if it had expired (the app lets claims expire)."""
+    return session.execute(delete(Claim).where(Claim.vessel_id == vessel_id, Claim.user_id == user_id)).rowcount > 0

@@ -19,9 +19,9 @@ from sqlalchemy import exists, func, select
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.models import Claim, Review, utcnow
 from db.policy import save_policy
-from db.queue import claim_window, held_claims, release_claim, submit_review
+from db.queue import claim_window, held_claims, submit_review
 from triage_app.services import PRELOADED
-from tests.db.helpers import add_plain_users, add_scored_stacks
+from tests.db.helpers import add_plain_users, add_scored_stacks, give_back
 
 WORKERS, ROUNDS, STACKS = 16, 200, 1000
 
@@ -33,7 +33,7 @@ def _claims_held(session) -> bool:  # noqa: ANN001 - a Session
 def _leave(session, user_id: int) -> None:  # noqa: ANN001 - a Session
     """A reviewer who stops gives back the stacks still on their screen (in the app they expire)."""
     for claim in held_claims(session, user_id=user_id):
-        release_claim(session, user_id=user_id, vessel_id=claim.vessel_id)
+        give_back(session, user_id=user_id, vessel_id=claim.vessel_id)
 
 
 def _review_loop(url: str, user_id: int, barrier, results) -> None:  # noqa: ANN001 - multiprocessing objects

@@ -12,7 +12,7 @@ from db.engine import run_transaction
 from db.errors import ClaimConflictError, DatabaseInputError, UnknownUserError, UnknownVesselError
 from db.models import Review, utcnow
 from db.policy import save_policy
-from db.queue import claim_next, held_claims, queue_stats, release_claim, submit_review
+from db.queue import claim_next, held_claims, queue_stats, submit_review
 from tests.db.helpers import add_plain_users, add_scored_stacks
 
 PROBABILITIES = [0.05, 0.12, 0.33, 0.47, 0.52, 0.58, 0.71, 0.9, 0.95, 0.99]
@@ -51,7 +51,7 @@ def test_policy_band_ordering_and_rerouting(session_factory, setup):
     assert _claim_all(session_factory, ben) == [0.12, 0.9]  # the new band, minus ann's claims
 
 
-def test_claims_are_exclusive_expire_and_can_be_released(session_factory, setup):
+def test_claims_are_exclusive_and_expire(session_factory, setup):
     _, (ann, ben, _) = setup
     first = run_transaction(session_factory, lambda s: claim_next(s, user_id=ann))
     second = run_transaction(session_factory, lambda s: claim_next(s, user_id=ben))
@@ -61,10 +61,6 @@ def test_claims_are_exclusive_expire_and_can_be_released(session_factory, setup)
     assert third.vessel_id == first.vessel_id  # ann's claim expired after 10 minutes
     with session_factory.begin() as session:
         assert [c.vessel_id for c in held_claims(session, user_id=ben)] == [second.vessel_id, first.vessel_id]
-        assert release_claim(session, user_id=ben, vessel_id=second.vessel_id)
-        assert not release_claim(session, user_id=ann, vessel_id=second.vessel_id)
-    again = run_transaction(session_factory, lambda s: claim_next(s, user_id=ann))
-    assert again.vessel_id == second.vessel_id
 
 
 def test_reviews_count_towards_k_and_a_reviewer_never_sees_a_stack_twice(session_factory, setup):

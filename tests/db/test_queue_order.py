@@ -14,9 +14,9 @@ from db.errors import DatabaseInputError
 from db.known_answers import set_known_answer_rate
 from db.models import Prediction
 from db.policy import save_policy
-from db.queue import claim_next, release_claim
+from db.queue import claim_next
 from db.queue_order import MIX_RANDOM_SHARE, queue_order, set_queue_order
-from tests.db.helpers import add_plain_users, add_scored_stacks
+from tests.db.helpers import add_plain_users, add_scored_stacks, give_back
 
 PROBABILITIES = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 SPREADS = [0.05, 0.30, 0.01, 0.02, 0.20, None]
@@ -54,7 +54,7 @@ def test_random_order_reaches_every_stack_in_varying_order(session_factory, setu
         with session_factory.begin() as session:
             stack = claim_next(session, user_id=ann, order="random", rng=random.Random(seed))
             first.append(stack.probability)
-            release_claim(session, user_id=ann, vessel_id=stack.vessel_id)
+            give_back(session, user_id=ann, vessel_id=stack.vessel_id)
     assert len(set(first)) >= 3  # not one fixed stack
     assert sorted(_claim_all(session_factory, ben, "random", random.Random(1))) == PROBABILITIES
 
@@ -67,7 +67,7 @@ def test_mix_draws_about_one_in_five_at_random(session_factory, setup):
         with session_factory.begin() as session:
             stack = claim_next(session, user_id=ann, order="mix", rng=rng)
             served[stack.probability] += 1
-            release_claim(session, user_id=ann, vessel_id=stack.vessel_id)
+            give_back(session, user_id=ann, vessel_id=stack.vessel_id)
     boundary_first = served[0.5]  # the boundary order always serves 0.5 first (threshold 0.5)
     others = 200 - boundary_first
     expected = 200 * MIX_RANDOM_SHARE * (1 - 1 / len(PROBABILITIES))
