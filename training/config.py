@@ -3,7 +3,8 @@
 Each option is written once: a :class:`TrainConfig` field whose metadata holds its command-line
 help (and, where it differs from ``--field-name``, its flag and how the flag's value maps onto the
 field). ``stalltriage train`` builds its options from these fields with :func:`add_arguments` and
-reads them back with :func:`config_from_args`.
+reads them back with :func:`config_from_args`; ``stalltriage retrain`` takes the few it lets change
+from the same fields.
 
 Two recipes share the fields' defaults: the CPU recipe (the dataclass defaults) and the GPU recipe
 (:data:`GPU_RECIPE` on top of them: the winners' full-size networks with AMP). An option given on
@@ -13,8 +14,9 @@ the command line overrides the recipe; ``--recipe auto`` picks the recipe for th
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -52,7 +54,8 @@ def _open_share(text: str) -> float:
 
 
 def _opt(default, help: str, **cli):  # noqa: A002 - the argparse word
-    """A field with its command-line help; ``cli`` may set ``flag``, ``type``, ``choices``, ``to_field``."""
+    """A field with its command-line help; ``cli`` may set ``flag``, ``type``, ``choices``, ``to_field``,
+    ``default_help`` (the words after "default" where the default's value does not say it)."""
     meta = {"help": help, **cli}
     if callable(default):
         return field(default_factory=default, metadata=meta)
@@ -76,8 +79,8 @@ class TrainConfig:
                                   metavar="RUN_DIR", type=str)
     folds: int = _opt(3, "cross-validation folds (3 on CPU: each fold gets more of a fixed budget, which "
                          "measured better than 5)")
-    epochs: int | None = _opt(None, f"epochs per fold, at most (default: {DEFAULT_EPOCHS}; with --time-budget, "
-                                    "as many as the budget allows)", type=int)
+    epochs: int | None = _opt(None, "epochs per fold, at most", type=int,
+                              default_help=f"{DEFAULT_EPOCHS}; with --time-budget, as many as the budget allows")
     batch_size: int = _opt(8, "stacks per training step")
     lr: float = _opt(2e-3, "peak AdamW learning rate")
     weight_decay: float = _opt(0.02, "AdamW weight decay (not on norms and biases)")
@@ -155,9 +158,19 @@ def _flag(f) -> str:
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one option per :class:`TrainConfig` field; unset options keep the recipe's default."""
+def add_arguments(parser: argparse.ArgumentParser, names: Sequence[str] | None = None,
+                  own: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Add one option per :class:`TrainConfig` field (or per field in ``names``).
+
+    Unset options keep the recipe's default: they are left out of the parsed namespace. ``own``
+    gives a field's option settings of its own for a command whose defaults are not the recipe's
+    (``retrain`` starts from the run's options): argparse keywords such as ``default`` and
+    ``type``, and ``default_help``, the words after "default" in the help.
+    """
     for f in fields(TrainConfig):
+        if names is not None and f.name not in names:
+            continue
+        mine = dict((own or {}).get(f.name, {}))
         meta = dict(f.metadata)
         kwargs = {k: meta[k] for k in ("choices", "action", "metavar", "type") if k in meta}
         default = f.default if f.default is not MISSING else f.default_factory()
@@ -168,7 +181,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if default not in (None, {}) and kwargs.get("action") != "store_true":
             gpu = GPU_RECIPE.get(f.name)
             note = f" (default {default}{'' if gpu is None else f'; gpu recipe {gpu}'})"
-        parser.add_argument(_flag(f), dest=f.name, default=argparse.SUPPRESS, help=meta["help"] + note, **kwargs)
+        default_help = mine.pop("default_help", meta.get("default_help"))
+        if default_help is not None:
+            note = f" (default {default_help})"
+        parser.add_argument(_flag(f), dest=f.name, help=meta["help"] + note,
+                            **kwargs | {"default": argparse.SUPPRESS} | mine)
 
 
 def config_from_args(args: argparse.Namespace, cuda_available: bool | None = None) -> TrainConfig:

@@ -24,6 +24,16 @@ def test_every_field_is_an_option_with_help():
         assert f.name in dests and dests[f.name].help, f.name
 
 
+def test_a_command_takes_some_fields_with_defaults_of_its_own():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, ("lr", "epochs"), own={"lr": {"default": None, "default_help": "half the run's"}})
+    lr = next(action for action in parser._actions if action.dest == "lr")
+    assert {action.dest for action in parser._actions} == {"help", "lr", "epochs"}
+    assert lr.help == "peak AdamW learning rate (default half the run's)"
+    assert vars(parser.parse_args([])) == {"lr": None}  # epochs keeps the recipe's: not in the namespace
+    assert vars(parser.parse_args(["--lr", "0.01", "--epochs", "3"])) == {"lr": 0.01, "epochs": 3}
+
+
 def test_no_options_give_the_recipe_of_the_device():
     assert _parse([]) == TrainConfig(recipe="cpu")
     gpu = _parse([], cuda=True)

@@ -12,7 +12,9 @@ from triage_app.settings import add_common_options, positive_int, positive_numbe
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``retrain``."""
+    """Register ``retrain`` (its training options are :class:`training.config.TrainConfig`'s fields)."""
+    from training.config import add_arguments
+
     parser = subparsers.add_parser(
         "retrain", help="fine-tune the active run on crowd + reviewed labels; activate it only if no worse",
         description="Warm-start every fold from the active policy's run (its last snapshot per fold, stacks "
@@ -24,11 +26,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "keep working meanwhile.")
     parser.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
                         help="new run directory (default: next to the active run, named <run>-r<UTC time>)")
-    parser.add_argument("--time-budget", dest="time_budget_min", type=positive_number, default=10.0, metavar="MIN",
-                        help="training minutes, split over the folds (default 10)")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs per fold, at most (default: the run's)")
-    parser.add_argument("--lr", type=positive_number, default=None, help="peak learning rate (default: half the run's)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    add_arguments(parser, ("epochs", "lr", "time_budget_min", "device"), own={
+        "epochs": {"type": positive_int, "default": None, "default_help": "the run's"},
+        "lr": {"type": positive_number, "default": None, "default_help": "half the run's"},
+        "time_budget_min": {"type": positive_number, "default": 10.0, "default_help": "10"},
+        "device": {"default": "auto"}})
     parser.add_argument("--status", type=Path, default=None, metavar="JSON",
                         help="progress file (default DATA_DIR/retrain/status.json; the app reads it)")
     add_common_options(parser)
