@@ -23,8 +23,9 @@ def test_demo_prepares_everything(tmp_path):
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     for step in ("synthetic data", "database", "ingest training stacks", "ingest test stacks", "train", "predict",
-                 "tune", "user admin", "user reviewer"):
+                 "tune"):
         assert f"== {step}: stalltriage" in out, step
+    assert "== user admin: added as admin" in out and "== user reviewer: added as reviewer" in out
     logins = tmp_path / "demo-logins.txt"
     assert f"logins: admin (admin), reviewer (reviewer); passwords in {logins} (readable by you only)" in out
     assert "start the app with: stalltriage app" in out

@@ -1,9 +1,10 @@
 """``stalltriage demo``: the whole chain on synthetic data, then the app.
 
 synth → db upgrade → ingest → train (a few CPU minutes) → predict → tune → demo users → app.
-Each step runs the real sub-command in this process (parsed by the sub-command's own parser), so
-the demo exercises exactly what a lab would run. A rerun reuses what is there: the synthetic
-files, the ingested stacks, the training checkpoints and the users.
+Each step up to ``tune`` runs the real sub-command in this process (parsed by the sub-command's own
+parser), so the demo exercises exactly what a lab would run; the demo users are added through
+``db.users`` on one engine whose schema is checked first. A rerun reuses what is there: the
+synthetic files, the ingested stacks, the training checkpoints and the users.
 
 The demo users' passwords are never fixed in the code: each comes from its environment variable
 (``STALLTRIAGE_DEMO_ADMIN_PASSWORD``, ``STALLTRIAGE_DEMO_REVIEWER_PASSWORD``) or is generated,
@@ -17,11 +18,9 @@ import argparse
 import os
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from triage_app.settings import PASSWORD_ENV, Settings, add_common_options, probability, resolve
+from triage_app.settings import Settings, add_common_options, probability, resolve
 
 DEMO_USERS = (("admin", "admin"), ("reviewer", "reviewer"))
 LOGINS_FILE = "demo-logins.txt"
@@ -128,54 +127,37 @@ def write_logins(path: Path, logins: list[tuple[str, str, str]]) -> None:
         handle.write(_LOGINS_HEADER + "".join(f"{name}\t{role}\t{password}\n" for name, role, password in logins))
 
 
-@contextmanager
-def _password_in_environment(password: str) -> Iterator[None]:
-    """Hand ``password`` to the ``user add`` step the way a lab would: through the environment."""
-    before = os.environ.get(PASSWORD_ENV)
-    os.environ[PASSWORD_ENV] = password
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[PASSWORD_ENV]
-        else:
-            os.environ[PASSWORD_ENV] = before
-
-
 def add_demo_users(settings: Settings) -> int:
-    """Create the demo users that do not exist yet (``stalltriage user add``); the exit code.
+    """Create the demo users that do not exist yet (``db.users.add_user``, on one engine whose schema
+    is checked first); the exit code.
 
     Their passwords are written to the logins file before any user is created, so no password
     set in the database is ever missing from the file.
     """
+    from db import users
+    from db.errors import DatabaseInputError
+    from db.migrate import SchemaError
+    from triage_app.database import command_sessions
+
     path = Path(settings.data_dir) / LOGINS_FILE
     known = read_logins(path)
-    missing = [(name, role) for name, role in DEMO_USERS if not _user_exists(settings, name)]
-    passwords = {name: os.environ.get(password_variable(name)) or known.get(name) or secrets.token_urlsafe(12)
-                 for name, _ in missing}
-    rows = [(name, role, passwords.get(name, known.get(name))) for name, role in DEMO_USERS]
-    write_logins(path, [row for row in rows if row[2] is not None])
-    for name, role in missing:
-        with _password_in_environment(passwords[name]):
-            if _step(f"user {name}", ["user", "add", name, "--role", role, *_common(settings)]) != 0:
-                return 1
-    return 0
-
-
-def _user_exists(settings: Settings, name: str) -> bool:
-    from db import users
-    from db.engine import make_engine, make_session_factory
-    from db.errors import UnknownUserError
-
-    engine = make_engine(settings.db_url)
     try:
-        with make_session_factory(engine)() as session:
-            users.get_user(session, name=name)
-            return True
-    except UnknownUserError:
-        return False
-    finally:
-        engine.dispose()
+        with command_sessions(settings.db_url) as factory:
+            with factory() as session:
+                active = {user.name for user in users.list_users(session)}
+            missing = [(name, role) for name, role in DEMO_USERS if name not in active]
+            passwords = {name: os.environ.get(password_variable(name)) or known.get(name) or secrets.token_urlsafe(12)
+                         for name, _ in missing}
+            rows = [(name, role, passwords.get(name, known.get(name))) for name, role in DEMO_USERS]
+            write_logins(path, [row for row in rows if row[2] is not None])
+            for name, role in missing:
+                with factory.begin() as session:
+                    users.add_user(session, name=name, password=passwords[name], role=role, actor="cli")
+                print(f"== user {name}: added as {role}", flush=True)
+    except (SchemaError, DatabaseInputError) as error:
+        print(f"error: {error}")
+        return 1
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
