@@ -13,10 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``crowd-errors``."""
     parser = subparsers.add_parser(
         "crowd-errors", help="list likely crowd errors among the labelled stacks, for a second look",
-        description="Rank the labelled stacks whose out-of-fold model score contradicts a low-margin "
-                    "crowd answer (cleanlab's find_label_issues), most likely error first. "
-                    "Needs a run's out-of-fold scores of the labelled stacks: `stalltriage predict "
-                    "--split all`.")
+        description="""Rank the labelled stacks whose out-of-fold model score contradicts a low-margin crowd answer
+                    (cleanlab's find_label_issues), most likely error first. Needs a run's out-of-fold scores of
+                    the labelled stacks: `stalltriage predict --split all`.""")
     parser.add_argument("--model-run", type=positive_int, default=None, metavar="ID",
                         help="model run id (default: the newest)")
     parser.add_argument("--out", type=Path, default=None, metavar="CSV", help="write every flagged stack here")

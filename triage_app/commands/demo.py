@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
     parser = subparsers.add_parser(
         "demo", help="synthetic data -> ingest -> train -> predict -> tune -> the app, in one go",
-        description="Run the whole StallTriage chain on synthetic data (under 15 minutes on 2 CPU cores), "
-                    "then serve the app and print the demo logins.")
+        description="""Run the whole StallTriage chain on synthetic data (under 15 minutes on 2 CPU cores), then serve
+                    the app and print the demo logins.""")
     parser.add_argument("--n-train", type=int, default=400, help="synthetic training stacks (default 400)")
     parser.add_argument("--n-test", type=int, default=100, help="synthetic test stacks to review (default 100)")
     parser.add_argument("--time-budget", type=float, default=4.0, metavar="MIN",

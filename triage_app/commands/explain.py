@@ -16,8 +16,8 @@ from triage_app.settings import add_common_options, positive_number, resolve
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``explain``."""
     parser = subparsers.add_parser("explain", help="write a video of where the model's evidence lies in one stack",
-                                   description="Side by side: the stack with its outline, and the ensemble's "
-                                               "Grad-CAM heat map, slice by slice.")
+                                   description="""Side by side: the stack with its outline, and the ensemble's
+                                               Grad-CAM heat map, slice by slice.""")
     parser.add_argument("stack", metavar="STACK", help="the stack: its filename (100109.mp4) or store key (100109)")
     parser.add_argument("--out", type=Path, required=True, help="output video (.mp4)")
     parser.add_argument("--model", type=Path, default=None, metavar="RUN_DIR",

@@ -23,9 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``ingest`` sub-command."""
     parser = subparsers.add_parser(
         "ingest", help="crop stacks (mp4) into the volume store",
-        description="Decode every stack of VIDEO_DIR listed in the metadata CSV, crop the region inside "
-                    "the orange outline and store it in the LMDB volume store. Stacks already stored "
-                    "are skipped, so a rerun resumes an interrupted ingest.")
+        description="""Decode every stack of VIDEO_DIR listed in the metadata CSV, crop the region inside the orange
+                    outline and store it in the LMDB volume store. Stacks already stored are skipped, so a rerun
+                    resumes an interrupted ingest.""")
     parser.add_argument("video_dir", type=existing_dir, metavar="VIDEO_DIR", help="directory holding the .mp4 stacks")
     parser.add_argument("--metadata", type=existing_file, required=True, metavar="CSV",
                         help="train_metadata.csv or test_metadata.csv (competition format)")

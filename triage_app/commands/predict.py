@@ -19,15 +19,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``predict`` sub-command."""
     parser = subparsers.add_parser(
         "predict", help="score stacks with a trained ensemble (probability and spread per stack)",
-        description="Score the ingested stacks with the run's cross-fitted ensemble and test-time "
-                    "augmentation: each stack is scored by one fold's members, the fold that held it "
-                    "out when the run trained on it (role out_of_fold), else the fold a hash of its "
-                    "filename picks (role held_out when it has a label or crowd score, new "
-                    "otherwise). Launch with `torchrun --nproc_per_node N -m triage_app.cli predict "
-                    "...` to shard the stacks over N processes; rank 0 writes the one result. The run's "
-                    "single threshold (submission export, dashboard) is then re-chosen for the stall "
-                    "share estimated for the stacks it did not train on (label shift: labelled sets are "
-                    "enriched for stalls); the out-of-fold threshold stays in the run's metrics.")
+        description="""Score the ingested stacks with the run's cross-fitted ensemble and test-time augmentation: each
+                    stack is scored by one fold's members, the fold that held it out when the run trained on it
+                    (role out_of_fold), else the fold a hash of its filename picks (role held_out when it has a
+                    label or crowd score, new otherwise). Launch with `torchrun --nproc_per_node N -m
+                    triage_app.cli predict ...` to shard the stacks over N processes; rank 0 writes the one result.
+                    The run's single threshold (submission export, dashboard) is then re-chosen for the stall share
+                    estimated for the stacks it did not train on (label shift: labelled sets are enriched for
+                    stalls); the out-of-fold threshold stays in the run's metrics.""")
     parser.add_argument("--model", type=Path, required=True, metavar="RUN_DIR", help="a finished training run")
     parser.add_argument("--split", choices=("test", "all"), default="test", help="which stacks (default test)")
     parser.add_argument("--out", type=Path, default=None, metavar="CSV",

@@ -17,13 +17,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "retrain", help="fine-tune the active run on crowd + reviewed labels; activate it only if no worse",
-        description="Warm-start every fold from the active policy's run (its last snapshot per fold, stacks "
-                    "keeping their folds), fine-tune on the crowd labels plus the reviewers' labels within "
-                    "the time budget, score every stack, tune a policy with the active policy's targets, "
-                    "confidence and k (human error from known-answer stacks) and activate the new run and "
-                    "policy only if its bounds meet the targets and it decides at least as much "
-                    "automatically. Otherwise the active policy stays and the exit code is 1. Reviewers can "
-                    "keep working meanwhile.")
+        description="""Warm-start every fold from the active policy's run (its last snapshot per fold, stacks keeping
+                    their folds), fine-tune on the crowd labels plus the reviewers' labels within the time budget,
+                    score every stack, tune a policy with the active policy's targets, confidence and k (human
+                    error from known-answer stacks) and activate the new run and policy only if its bounds meet the
+                    targets and it decides at least as much automatically. Otherwise the active policy stays and
+                    the exit code is 1. Reviewers can keep working meanwhile.""")
     parser.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
                         help="new run directory (default: next to the active run, named <run>-r<UTC time>)")
     add_arguments(parser, ("epochs", "lr", "time_budget_min", "device"), own={

@@ -12,8 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``synth`` sub-command."""
     parser = subparsers.add_parser(
         "synth", help="write synthetic stacks and competition-format CSVs",
-        description="Write synthetic two-photon stacks (H.264 mp4) and train/test metadata and label "
-                    "CSVs in the Clog Loss competition format.")
+        description="""Write synthetic two-photon stacks (H.264 mp4) and train/test metadata and label CSVs in the
+                    Clog Loss competition format.""")
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output directory")
     parser.add_argument("--n-train", type=count, default=200, help="training stacks (default 200)")
     parser.add_argument("--n-test", type=count, default=50, help="test stacks (default 50)")

@@ -16,12 +16,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "train", help="train the 3D-CNN ensemble (K-fold CV) into a run directory",
-        description="Train a K-fold cross-validated 3D-CNN ensemble on the labelled training stacks in "
-                    "the database (read from the volume store). Without options it uses the recipe for "
-                    "the device it finds (--recipe auto: the CPU recipe on a CPU, the full-size GPU "
-                    "recipe on CUDA); options given override the recipe. Rerunning the same command "
-                    "after a crash resumes from the last finished epoch. Launch with `torchrun "
-                    "--nproc_per_node N -m triage_app.cli train ...` for DDP.")
+        description="""Train a K-fold cross-validated 3D-CNN ensemble on the labelled training stacks in the database
+                    (read from the volume store). Without options it uses the recipe for the device it finds
+                    (--recipe auto: the CPU recipe on a CPU, the full-size GPU recipe on CUDA); options given
+                    override the recipe. Rerunning the same command after a crash resumes from the last finished
+                    epoch. Launch with `torchrun --nproc_per_node N -m triage_app.cli train ...` for DDP.""")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="run directory")
     add_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -16,18 +16,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``tune``."""
     parser = subparsers.add_parser(
         "tune", help="tune the triage thresholds against crowd answers and save them as the active policy",
-        description="Pick t_low and t_high so that the most stacks are decided automatically while the promise "
-                    "holds at the given confidence (both sides together). The default promise is relative to the "
-                    "human standard: the automatic decisions change at most 1 - sensitivity of the human "
-                    "'stalled' answers and 1 - specificity of the human 'flowing' ones; each threshold is chosen "
-                    "by fixed-sequence testing, valid for the thresholds actually chosen. --promise absolute "
-                    "bounds the combined labels against the truth with human error counted (known answers of the "
-                    "policy's routed band, a stated assumption, or a pessimistic prior). The reference is every "
-                    "crowd-labelled stack scored out of fold or held out. Prints both readings, the frontier "
-                    "(automatic share against the bounds in reach), what a larger reference would buy, and the "
-                    "new stacks' stall share against the reference's. Each project is decided automatically only on "
-                    "the sides its own human answers validate (the validation gate), and on none while its stacks "
-                    "drift from its reference; the projects' standing is printed and saved with the policy.")
+        description="""Pick t_low and t_high so that the most stacks are decided automatically while the promise holds
+                    at the given confidence (both sides together). The default promise is relative to the human
+                    standard: the automatic decisions change at most 1 - sensitivity of the human 'stalled' answers
+                    and 1 - specificity of the human 'flowing' ones; each threshold is chosen by fixed-sequence
+                    testing, valid for the thresholds actually chosen. --promise absolute bounds the combined
+                    labels against the truth with human error counted (known answers of the policy's routed band, a
+                    stated assumption, or a pessimistic prior). The reference is every crowd-labelled stack scored
+                    out of fold or held out. Prints both readings, the frontier (automatic share against the bounds
+                    in reach), what a larger reference would buy, and the new stacks' stall share against the
+                    reference's. Each project is decided automatically only on the sides its own human answers
+                    validate (the validation gate), and on none while its stacks drift from its reference; the
+                    projects' standing is printed and saved with the policy.""")
     parser.add_argument("--promise", choices=PROMISES, default=DEFAULT_PROMISE,
                         help=f"which promise the targets keep (default {DEFAULT_PROMISE})")
     parser.add_argument("--sensitivity", type=probability, default=0.99, help="target sensitivity (default 0.99)")
