@@ -63,7 +63,7 @@ from db.project_status import PROJECT
 from db.queue import QueueRule, queue_rule
 
 CHUNK_ROWS = 100_000
-LABEL_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
+EXPORT_COLUMNS = ["filename", "split", "final_label", "source", "reason", "probability", "spread", "role", "fold",
                  "model_run", "t_low", "t_high", "reviews_required", "n_reviews", "n_stalled", "n_flowing",
                  "n_unsure", "n_bad_stack", "n_known_answer_reviews", "human_p_stalled", "agreement", "reviewers",
                  "crowd_score", "crowd_label", "ingest_status"]
@@ -222,7 +222,7 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
     out["crowd_label"] = out["crowd_label"].astype("Int64")
     for column in ROUNDED_COLUMNS:
         out[column] = out[column].astype("float64").round(DECIMALS)
-    return out.loc[:, LABEL_COLUMNS]
+    return out.loc[:, EXPORT_COLUMNS]
 
 
 def final_labels(session: Session, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -306,7 +306,7 @@ def _writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter | pa_csv.CSVWrite
 
 
 def _write_empty(path: Path, fmt: str) -> None:
-    columns = ["filename", "stalled"] if fmt == "submission" else LABEL_COLUMNS
+    columns = ["filename", "stalled"] if fmt == "submission" else EXPORT_COLUMNS
     empty = pd.DataFrame(columns=columns)
     if path.suffix.lower() == ".csv":
         empty.to_csv(path, index=False)

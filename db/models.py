@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.labels.competition import SPLITS
 from core.labels.records import PREDICTION_ROLES
 from core.policy.gate import STATUSES as PROJECT_STATUSES
 from core.policy.promise import PROMISES
@@ -29,7 +30,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SPLITS = ("train", "test")
 INGEST_STATUSES = ("pending", "ok", "failed")
 ANSWERS = ("stalled", "flowing", "unsure", "bad_stack")
 

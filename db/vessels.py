@@ -18,11 +18,11 @@ from sqlalchemy import (Boolean, Float, Integer, SmallInteger, String, Text, bin
                         select, update)
 from sqlalchemy.orm import Session
 
-from core.labels.competition import RowIssue
+from core.labels.competition import SPLITS, RowIssue
 from core.labels.records import StackRecord
 from core.video.store import key_for
 from db.bulk import analyze, staged
-from db.models import SPLITS, CrowdAnswer, Prediction, UTCDateTime, Stack, utcnow
+from db.models import CrowdAnswer, Prediction, UTCDateTime, Stack, utcnow
 
 
 @dataclass

@@ -35,15 +35,15 @@ from triage_app.media import FPS, ReviewMedia
 
 LEGEND = "Model's view: the brighter the colour, the more of the ensemble's evidence for stalled (Grad-CAM)"
 HINT = "Space play/pause · ← → step a slice · O outline · M model's view · S F U B answer"
-ANSWERS = (("stalled", "Stalled", "s"), ("flowing", "Flowing", "f"), ("unsure", "Unsure", "u"),
-           ("bad_stack", "Bad stack", "b"))
+ANSWER_BUTTONS = (("stalled", "Stalled", "s"), ("flowing", "Flowing", "f"), ("unsure", "Unsure", "u"),
+                  ("bad_stack", "Bad stack", "b"))
 """(answer, label, key): one button and one key per answer, all alike (a filled one would look chosen)."""
 CAPTION = "full frame, the ROI boxed in cyan"
 KEY = "review_viewer"
 """The viewer's widget key: its ``answers`` state is ``st.session_state[KEY]["answers"]``."""
 
 _BUTTONS = "".join(f'<button type="button" tabindex="-1" data-answer="{answer}" data-key="{key}">{label} '
-                   f'({key.upper()})</button>' for answer, label, key in ANSWERS)
+                   f'({key.upper()})</button>' for answer, label, key in ANSWER_BUTTONS)
 _LAYER = ('<div class="layer"><video muted loop playsinline preload="auto"></video>'
           '<img class="outline" alt="" /></div>')
 _HTML = f"""

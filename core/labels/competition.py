@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
+SPLITS = ("train", "test")
 METADATA_COLUMNS = ("filename", "url", "project_id", "num_frames")
 CROWD_COLUMNS = ("crowd_score", "tier1", "micro", "nano")
 LABEL_COLUMNS = ("filename", "stalled")

@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from core.video.mp4 import write_mp4
+from core.labels.competition import CROWD_COLUMNS, LABEL_COLUMNS, METADATA_COLUMNS, SPLITS
 from core.synth.profiles import PROFILES, crowd, difficulty, make_project, sample_spec
 from core.synth.render import StackSpec, render_stack
+from core.video.mp4 import write_mp4
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "s3://drivendata-competition-clog-loss"
-SPLITS = ("train", "test")
 _FILENAME_SLOTS = 900_000
 _FILENAME_STEP = 7_919  # prime, coprime with the slot count: index → filename is one-to-one
 
@@ -109,18 +109,16 @@ def _write_job_star(args: tuple[StackJob, Path]) -> dict:
     return write_job(*args)
 
 
-TRAIN_METADATA_COLUMNS = ["filename", "url", "project_id", "num_frames", "crowd_score", "tier1", "micro", "nano"]
-TEST_METADATA_COLUMNS = ["filename", "url", "project_id", "num_frames"]
-LABEL_COLUMNS = ["filename", "stalled"]
-
-
 def _write_csvs(rows: list[dict], out_dir: Path) -> None:
-    df = pd.DataFrame(rows, columns=[*TRAIN_METADATA_COLUMNS, "stalled", "split"])
+    """The four CSVs in the columns the competition reader expects (:mod:`core.labels.competition`)."""
+    train_metadata, test_metadata = [*METADATA_COLUMNS, *CROWD_COLUMNS], list(METADATA_COLUMNS)
+    labels = list(LABEL_COLUMNS)
+    df = pd.DataFrame(rows, columns=[*train_metadata, "stalled", "split"])
     train, test = df[df.split == "train"], df[df.split == "test"]
-    train[TRAIN_METADATA_COLUMNS].to_csv(out_dir / "train_metadata.csv", index=False)
-    train[LABEL_COLUMNS].to_csv(out_dir / "train_labels.csv", index=False)
-    test[TEST_METADATA_COLUMNS].to_csv(out_dir / "test_metadata.csv", index=False)
-    test[LABEL_COLUMNS].to_csv(out_dir / "test_labels.csv", index=False)
+    train[train_metadata].to_csv(out_dir / "train_metadata.csv", index=False)
+    train[labels].to_csv(out_dir / "train_labels.csv", index=False)
+    test[test_metadata].to_csv(out_dir / "test_metadata.csv", index=False)
+    test[labels].to_csv(out_dir / "test_labels.csv", index=False)
 
 
 def generate(out_dir: str | Path, n_train: int = 200, n_test: int = 50, seed: int = 0, *,
