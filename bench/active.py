@@ -40,14 +40,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.model.predict import predict_stacks
 from core.labels.records import StackRecord
+from core.model.predict import predict_stacks
 from core.model.rundir import RunDir
-from core.video.store import key_for
 from core.synth.generator import generate
+from core.video.store import key_for
 from db.engine import make_engine, make_session_factory
-from db.models import ModelRun, User
 from db.known_answers import set_known_answer_rate
+from db.models import ModelRun, User
 from db.policy import save_policy
 from db.queue import claim_next, submit_review
 from db.recording import record_predictions

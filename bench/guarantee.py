@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.labels.skill import DawidSkene, HumanErrorRates, out_of_fold_labels
+from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.policy.triage import Decision, TriageWarning, TunedTriagePolicy, decide
 
 CONFIDENCE = 0.95

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from core.labels.competition import read_metadata
-from core.model.predict import load_ensemble, predict_stacks, score_keys
 from core.labels.records import StackRecord
+from core.model.predict import load_ensemble, predict_stacks, score_keys
 from core.video.store import key_for
 
 

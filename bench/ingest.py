@@ -43,9 +43,9 @@ import cv2
 import lmdb
 import numpy as np
 
+from core.video.crop import CropOptions
 from core.video.ingest import ingest, quiet_decoder_logs, worker_context
 from core.video.mp4 import iter_frames
-from core.video.crop import CropOptions
 
 ORANGE = ((9, 13, 104), (98, 143, 255))
 

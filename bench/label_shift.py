@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.policy.label_shift import estimate_stall_share, threshold_for_share
 from core.metrics import mcc
 from core.model.rundir import RunDir
+from core.policy.label_shift import estimate_stall_share, threshold_for_share
 from training.evaluation import best_mcc_threshold
 
 

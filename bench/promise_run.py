@@ -28,8 +28,8 @@ import pandas as pd
 
 from bench.guarantee import markdown
 from core.model.rundir import RunDir
-from core.synth.generator import make_job
 from core.policy.triage import Decision, decide
+from core.synth.generator import make_job
 from triage_app import tuning
 
 TARGETS = {"sensitivity": 0.99, "specificity": 0.95, "confidence": 0.95}

@@ -36,11 +36,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from core.labels.competition import read_labels, read_metadata
-from core.model.predict import predict_stacks
 from core.labels.records import StackRecord
+from core.model.predict import predict_stacks
 from core.model.rundir import RunDir
-from core.video.store import VolumeStore, key_for
 from core.synth.generator import make_job
+from core.video.store import VolumeStore, key_for
 from training.config import config_from_args
 from training.cv import train_cv
 from training.evaluation import best_mcc_threshold, score_report

@@ -13,8 +13,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.policy.promise import DEFAULT_PROMISE, check_promise
 from core.policy.band import BandRule
+from core.policy.promise import DEFAULT_PROMISE, check_promise
 from db.audit import record_event
 from db.errors import DatabaseInputError
 from db.models import ModelRun, PolicyRecord

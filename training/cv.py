@@ -36,10 +36,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from core.labels.records import StackRecord
 from core.model.nets import create_model
 from core.model.predict import load_member, score_keys, score_loader
 from core.model.preprocess import FocusedStack, pad_collate
-from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from training import distributed
 from training.budget import StepClock

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.model.preprocess import FocusedStack, InputSpec, StackDataset
 from core.labels.records import StackRecord
+from core.model.preprocess import FocusedStack, InputSpec, StackDataset
 from training.augment import train_augment
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from core.model.predict import crossfit_fold, load_member, run_spec, score_keys
 from core.labels.records import StackRecord
+from core.model.predict import crossfit_fold, load_member, run_spec, score_keys
 from core.model.rundir import RunDir, write_atomic
 from training.dataset import TrainSample
 

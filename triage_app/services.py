@@ -20,8 +20,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.policy.promise import DEFAULT_PROMISE
 from core.labels.skill import ReviewerSkill
+from core.policy.promise import DEFAULT_PROMISE
 from core.video.store import VolumeStore, key_for
 from db import app_queries, known_answers, predictions, queue, second_look, users
 from db import queue_order as order_setting

@@ -31,9 +31,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from core.labels.records import StackRecord
 from core.model.nets import Net3D, create_model
 from core.model.preprocess import DEPTH_MULTIPLE, InputSpec, StackDataset, kept_slices, pad_collate
-from core.labels.records import StackRecord
 from core.model.rundir import RunDir
 from core.video.store import VolumeStore
 

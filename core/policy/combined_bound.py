@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.metrics import mixed_error_budget, mixed_error_upper
 from core.labels.skill import ErrorRate
+from core.metrics import mixed_error_budget, mixed_error_upper
 
 HUMAN_ALPHA_SHARE = 0.5
 """Share of ``1 - confidence`` spent on the human error rate's bound (the rest on the reference set)."""

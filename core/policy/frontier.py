@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.labels.skill import HumanErrorRates
 from core.policy.band import BandRule
 from core.policy.combined_bound import ClassBound
 from core.policy.relative import relative_thresholds, side_confidence
-from core.labels.skill import HumanErrorRates
 
 SHARES = np.round(np.linspace(0, 1, 21), 2)
 """Automatic shares the frontier table reports (every 5 %)."""

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.policy.band import BandRule
 from core.metrics import clopper_pearson
+from core.policy.band import BandRule
 from core.policy.relative import side_confidence
 
 if TYPE_CHECKING:  # pandas only in gate_table: db.models imports this module for STATUSES

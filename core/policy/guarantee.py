@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.labels.skill import HumanErrorRates
 from core.policy.combined_bound import HUMAN_ALPHA_SHARE
 from core.policy.relative import side_confidence
-from core.labels.skill import HumanErrorRates
 from core.policy.triage import Decision, TriageWarning, TunedTriagePolicy, decide, evaluate_policy
 
 log = logging.getLogger(__name__)

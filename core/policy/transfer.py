@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.labels.skill import HumanErrorRates
 from core.policy.label_shift import ShareEstimate
 from core.policy.relative import worst_case_at_share
-from core.labels.skill import HumanErrorRates
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from core.labels.skill import HumanErrorRates
+from core.metrics import max_errors_within, zero_failure_size
 from core.policy.band import BandRule, Decision, validate_thresholds
 from core.policy.combined_bound import ClassBound
 from core.policy.frontier import closest_policy, frontier, pair_table
-from core.metrics import max_errors_within, zero_failure_size
 from core.policy.pair_search import MIRROR, sweep
 from core.policy.promise import DEFAULT_PROMISE, check_promise
 from core.policy.relative import relative_thresholds, side_confidence
-from core.labels.skill import HumanErrorRates
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 import cv2
 from tqdm import tqdm
 
-from core.video.store import StoredStack, VolumeStore, key_for
 from core.video.crop import CropOptions, CroppedStack, StackError, read_stack
+from core.video.store import StoredStack, VolumeStore, key_for
 
 log = logging.getLogger(__name__)
 

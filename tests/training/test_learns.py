@@ -14,11 +14,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from core.labels.competition import read_labels, read_metadata
-from core.video.ingest import ingest
-from core.model.predict import predict_stacks
 from core.labels.records import StackRecord
-from core.video.store import key_for
+from core.model.predict import predict_stacks
 from core.synth.generator import generate
+from core.video.ingest import ingest
+from core.video.store import key_for
 from training.config import TrainConfig
 from training.cv import train_cv
 

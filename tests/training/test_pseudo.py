@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.model.predict import crossfit_fold, load_ensemble, predict_stacks, score_keys
 from core.labels.records import StackRecord
+from core.model.predict import crossfit_fold, load_ensemble, predict_stacks, score_keys
 from core.model.rundir import RunDir
+from tests.training.toy import TINY
 from training.config import TrainConfig
 from training.cv import train_cv
 from training.dataset import TrainSample, select_samples
 from training.pseudo import PSEUDO_FILE, PSEUDO_SOURCE, TEACHER_DIR, fold_samples, unlabelled_pool
-from tests.training.toy import TINY
 
 
 def _without_answers(records: list[StackRecord]) -> list[StackRecord]:

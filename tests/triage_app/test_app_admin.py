@@ -9,8 +9,8 @@ from core.policy.gate import MIN_ANSWERS
 from db import queue
 from db.engine import make_engine, make_session_factory
 from db.models import Claim, PolicyRecord, Prediction, Stack
-from db.project_status import project_status
 from db.policy import active_policy
+from db.project_status import project_status
 from db.queue_order import queue_order
 from db.users import get_user, list_users
 from testkit.app_data import ADMIN, REVIEWER

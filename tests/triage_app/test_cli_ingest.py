@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from core.labels.competition import read_metadata
-from core.video.store import VolumeStore, key_for
 from core.video.crop import read_stack
+from core.video.store import VolumeStore, key_for
 from tests.core.video.stackfiles import write_changing_size, write_stack, write_zero_frames
 from triage_app.cli import main
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 import db.recording
-from core.policy.label_shift import threshold_for_share
 from core.model.rundir import RunDir
+from core.policy.label_shift import threshold_for_share
 from db.engine import make_engine, make_session_factory
 from db.models import ModelRun
 from testkit.run_dir import make_run_dir

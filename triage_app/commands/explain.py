@@ -59,9 +59,9 @@ def side_by_side(volume, mask, saliency, *, scale: int):  # noqa: ANN001, ANN201
 
 def run(args: argparse.Namespace) -> int:
     """Explain one stack; 1 with one line of error when the stack, the run or the output is unusable."""
-    from core.video.mp4 import write_mp4
     from core.model.predict import load_ensemble
     from core.model.saliency import Explainer
+    from core.video.mp4 import write_mp4
     from core.video.store import StoreError, VolumeStore, key_for
     from db.migrate import SchemaError
     from triage_app.media import display_scale

@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
     from core.model.nets import list_models
     from db.migrate import SchemaError
-    from triage_app.database import command_session
     from db.training_labels import training_records
     from training.config import config_from_args
     from training.cv import train_cv
+    from triage_app.database import command_session
 
     config = config_from_args(args)
     if config.arch not in list_models():

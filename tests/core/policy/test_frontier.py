@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
+from core.labels.skill import HumanErrorRates
 from core.policy.frontier import closest_policy, frontier, more_data, pair_table
 from core.policy.label_shift import ShareEstimate
-from core.labels.skill import HumanErrorRates
 from core.policy.transfer import check_share
 from core.policy.triage import evaluate_policy, human_standard
 

@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
-from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.labels.skill import HumanErrorRates
 from core.policy.combined_bound import HUMAN_ALPHA_SHARE
+from core.policy.guarantee import KnownAnswers, tune_with_known_answers
 from core.policy.relative import side_confidence
 from core.policy.triage import TriageWarning, evaluate_policy
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import core.policy.label_shift
-from core.policy.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
 from core.metrics import mcc
+from core.policy.label_shift import ShareEstimate, estimate_stall_share, threshold_for_share
 from training.evaluation import best_mcc_threshold
 
 STALLED, FLOWING = (4.0, 2.0), (1.5, 5.0)  # Beta shapes: AUC ≈ 0.96, about the realistic profile's

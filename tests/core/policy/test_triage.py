@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
+from core.labels.skill import HumanErrorRates
 from core.policy.combined_bound import ClassBound
 from core.policy.relative import side_confidence
-from core.labels.skill import HumanErrorRates
 from core.policy.triage import (Decision, TriagePolicy, TriageWarning, TunedTriagePolicy, decide, evaluate_policy,
                          validate_thresholds)
 

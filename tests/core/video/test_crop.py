@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core.video.mp4 import iter_frames, write_mp4
 from core.video.crop import CropOptions, StackError, crop_frames, fill_outline, read_stack
+from core.video.mp4 import iter_frames, write_mp4
 from tests.core.video.stackfiles import stack_frames, write_changing_size, write_stack, write_zero_frames
 
 BOX = (30, 20, 90, 70)

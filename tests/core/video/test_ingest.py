@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.video.crop import read_stack
 from core.video.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, started_ingest
 from core.video.store import StoreError, VolumeStore
-from core.video.crop import read_stack
 from tests.core.video.stackfiles import write_stack, write_zero_frames
 
 
