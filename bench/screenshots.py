@@ -19,7 +19,8 @@ from pathlib import Path
 
 from db.migrate import upgrade
 from testkit.app_data import ADMIN, REVIEWER
-from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, prepare, serve
+from testkit.app_server import (CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, prepare_app_data,
+                                serve)
 from triage_app.settings import Settings
 
 def take(url: str, out: Path, reviewer: tuple[str, str], admin: tuple[str, str], answers: str) -> None:
@@ -77,7 +78,7 @@ def main() -> int:
         if args.demo_dir is None:
             url = f"sqlite:///{Path(tmp) / 'stalltriage.db'}"
             upgrade(url)
-            settings, reviewer, admin = prepare(Path(tmp), url).settings, REVIEWER, ADMIN
+            settings, reviewer, admin = prepare_app_data(Path(tmp), url).settings, REVIEWER, ADMIN
         else:
             from triage_app.commands.demo import read_logins
 

@@ -39,7 +39,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(root: Path, db_url: str) -> AppData:
+def prepare_app_data(root: Path, db_url: str) -> AppData:
     """The app's test data, with a finished run folder of small members (so the model's view works)."""
     data = build_app_data(root, db_url)
     engine = make_engine(db_url)

@@ -170,8 +170,8 @@ def encode_frames(frames: np.ndarray, *, scale: int, fps: float = FPS) -> bytes:
         return path.read_bytes()
 
 
-def prepare(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndarray | None]], *, target: int = 160,
-            fps: float = FPS) -> ReviewMedia:
+def review_media(ref: StackRef, load_stack: Callable[[str], tuple[np.ndarray, np.ndarray | None]], *,
+                 target: int = 160, fps: float = FPS) -> ReviewMedia:
     """Read one stack's ROI volume and mask, encode its review video, draw its outline and find its
     context frame."""
     volume, mask = load_stack(ref.key)
@@ -206,7 +206,7 @@ class MediaCache:
     Parameters
     ----------
     prepare_media
-        ``StackRef -> ReviewMedia`` (e.g. :func:`prepare` bound to a volume store).
+        ``StackRef -> ReviewMedia`` (e.g. :func:`review_media` bound to a volume store).
     capacity
         Stacks kept.
     workers

@@ -28,7 +28,7 @@ from db import queue_order as order_setting
 from db.engine import make_engine, make_session_factory, run_transaction
 from db.errors import DatabaseInputError
 from db.models import Review, Stack
-from triage_app.media import MediaCache, ReviewMedia, StackRef, prepare
+from triage_app.media import MediaCache, ReviewMedia, StackRef, review_media
 from triage_app import crowd_errors as crowd_error_search, projects, retraining, sessions, tuning
 from triage_app.settings import Settings
 
@@ -162,7 +162,7 @@ def open_backend(settings: Settings, *, video_dirs: Sequence[str] = (), cache_si
     """Engine, session factory and a media cache reading ``settings.store_path``."""
     engine = make_engine(settings.db_url)
     load = stack_loader(settings.store_path)
-    media = MediaCache(lambda ref: prepare(ref, load), capacity=cache_size)
+    media = MediaCache(lambda ref: review_media(ref, load), capacity=cache_size)
     return Backend(engine=engine, factory=make_session_factory(engine), media=media,
                    video_dirs=tuple(str(d) for d in video_dirs))
 

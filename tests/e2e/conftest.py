@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from testkit.app_data import AppData
-from testkit.app_server import CHROMIUM, prepare, serve
+from testkit.app_server import CHROMIUM, prepare_app_data, serve
 
 REQUIRE_ENV = "STALLTRIAGE_REQUIRE_BROWSER"
 
@@ -34,6 +34,6 @@ def _require_browser() -> None:
 def served(sqlite_db_url: str, tmp_path: Path) -> Iterator[tuple[str, AppData]]:
     """`stalltriage app` on a free port over a prepared database; yields its URL and the data."""
     _require_browser()
-    data = prepare(tmp_path, sqlite_db_url)
+    data = prepare_app_data(tmp_path, sqlite_db_url)
     with serve(data.settings, tmp_path / "app.log") as url:
         yield url, data

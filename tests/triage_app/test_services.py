@@ -17,7 +17,7 @@ from db import queue
 from db.models import Review
 from testkit.app_data import ADMIN, REVIEWER, AppData
 from triage_app import services
-from triage_app.media import MediaCache, ReviewMedia, StackRef, display_scale, find_video, prepare
+from triage_app.media import MediaCache, ReviewMedia, StackRef, display_scale, find_video, review_media
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_review_media_is_a_playable_upscaled_video_with_context(backend, app_dat
 def test_missing_original_video_is_explained(app_data, tmp_path):
     filename = app_data.queue_filenames[0]
     load = services.stack_loader(app_data.settings.store_path)
-    media = prepare(StackRef(filename, Path(filename).stem, video_dirs=(str(tmp_path / "elsewhere"),)), load)
+    media = review_media(StackRef(filename, Path(filename).stem, video_dirs=(str(tmp_path / "elsewhere"),)), load)
     assert media.context is None and "not found" in media.context_note and media.depth == 24
 
 

@@ -77,7 +77,7 @@ def _common(settings: Settings) -> list[str]:
 DEMO_PROJECTS = 3
 
 
-def prepare(args: argparse.Namespace, settings: Settings) -> int:
+def prepare_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Every step before the app; 0 when the app has something to serve."""
     synth = Path(settings.data_dir) / "synth"
     common = _common(settings)
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = resolve(args)
     started = time.monotonic()
-    code = prepare(args, settings)
+    code = prepare_demo(args, settings)
     if code:
         return code
     print(f"\ndemo ready in {(time.monotonic() - started) / 60:.1f} min; data in {settings.data_dir}")
