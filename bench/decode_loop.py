@@ -17,7 +17,7 @@ import multiprocessing
 from functools import partial
 from pathlib import Path
 
-from core.mp4 import iter_frames
+from core.video.mp4 import iter_frames
 
 
 def decode(path: str, threads: int) -> int:

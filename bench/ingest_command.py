@@ -15,7 +15,7 @@ and one FFmpeg thread per process:
 (c) ``before`` (with ``--before TREE``): the same command run from another source tree, e.g. a
     ``git archive`` export of an earlier commit, for before/after figures against the same baseline.
 
-``bench.ingest`` compares ``core.ingest.ingest`` alone (in this process) with raw decoding; this
+``bench.ingest`` compares ``core.video.ingest.ingest`` alone (in this process) with raw decoding; this
 script times what a user waits for. The two take turns within each repeat (alternating which
 goes first) so that machine noise hits them alike. Besides wall-clock throughput it reports
 stacks per CPU-second (the child and every process under it: this process becomes a child
@@ -51,7 +51,7 @@ PR_SET_CHILD_SUBREAPER = 36
 def prepare(data: Path, n: int, scratch: Path) -> tuple[Path, Path, Path]:
     """The first ``n`` training stacks of ``data`` (by filename) as a folder of links plus their CSVs."""
     if not (data / "train_metadata.csv").is_file():
-        from core.synth import generate
+        from core.synth.generator import generate
 
         generate(data, n_train=n, n_test=0, seed=7, profile="realistic", progress=True)
     with (data / "train_metadata.csv").open(newline="") as f:

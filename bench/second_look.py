@@ -8,7 +8,7 @@ those answers with the flagged ones looked at again, and on the truth, applied t
 ``--data`` and ``--run`` are a ``bench.quality`` run's training side and run directory, as for
 ``bench.crowd_errors`` (whose ``training_side`` recovers each stack's crowd answer and truth). The
 reference a lab has is the crowd's answers (``crowd_score >= 0.5``). The second look is simulated as
-an admin who answers the truth on every stack ``core.crowd_errors`` flags (the product's default
+an admin who answers the truth on every stack ``core.labels.crowd_errors`` flags (the product's default
 rule); ``--admin-error`` makes that admin wrong on a share of them instead, drawn at random. Each
 reference is tuned with the product's own code (``triage_app.tuning.tune``, relative promise at
 0.99 / 0.95 / 95 %) and applied to the run's new stacks (``test_predictions.csv``), whose crowd
@@ -29,9 +29,9 @@ import pandas as pd
 from bench.crowd_errors import training_side
 from bench.guarantee import markdown
 from bench.promise_run import TARGETS, crowd_answers, rates
-from core.crowd_errors import find_crowd_errors
-from core.rundir import RunDir
-from core.triage import decide
+from core.labels.crowd_errors import find_crowd_errors
+from core.model.rundir import RunDir
+from core.policy.triage import decide
 from triage_app import tuning
 
 

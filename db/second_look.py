@@ -1,6 +1,6 @@
 """Second looks at likely crowd errors: the crowd's answer replaced by an admin's where they differ.
 
-``stalltriage crowd-errors`` (``core.crowd_errors``) ranks the labelled stacks whose out-of-fold
+``stalltriage crowd-errors`` (``core.labels.crowd_errors``) ranks the labelled stacks whose out-of-fold
 score contradicts a narrow crowd vote. An admin queues them here (:func:`request_second_looks`,
 from the command's ``--second-look`` or the Crowd errors page); ``db.queue.claim_next`` then
 serves each waiting stack to an admin before any other work, one admin per stack. The answer is

@@ -1,6 +1,6 @@
 """Likely crowd errors of a run's reference, for ``stalltriage crowd-errors`` and the Crowd errors page.
 
-The search itself is ``core.crowd_errors`` (cleanlab on out-of-fold scores, narrow crowd votes);
+The search itself is ``core.labels.crowd_errors`` (cleanlab on out-of-fold scores, narrow crowd votes);
 this module feeds it the reference the tuner reads (``core.labels.records.REFERENCE_ROLES``, each
 stack's reference label) and leaves out the stacks an admin has already looked at again
 (``db.second_look``): a confirmed crowd answer is not doubted twice.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, find_crowd_errors
+from core.labels.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, find_crowd_errors
 from core.labels.records import REFERENCE_ROLES
 from db.predictions import predictions_frame
 from db.second_look import looked_at
@@ -21,7 +21,7 @@ from db.second_look import looked_at
 
 @dataclass(frozen=True)
 class CrowdErrorSearch:
-    """The flagged stacks (``core.crowd_errors.COLUMNS``, most likely error first), how many
+    """The flagged stacks (``core.labels.crowd_errors.COLUMNS``, most likely error first), how many
     labelled stacks were judged, and how many flagged ones already had their second look."""
 
     flagged: pd.DataFrame

@@ -62,7 +62,7 @@ def _grid() -> np.ndarray:
 
 def __getattr__(name: str) -> Any:
     """``GRID``, the fixed grid of :func:`threshold_grid`, built on first use (it needs scipy, which
-    costs a second to import, and db.models imports this module through core.gate)."""
+    costs a second to import, and db.models imports this module through core.policy.gate)."""
     if name == "GRID":
         return _grid()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

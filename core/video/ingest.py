@@ -210,7 +210,7 @@ def started_ingest(paths: Sequence[str | Path], store_path: str | Path, **kwargs
                    ) -> Iterator[Iterator[IngestResult]]:
     """:func:`ingest` (same arguments) with the store opened and the workers decoding when the
     block is entered, so that decoding overlaps what the caller does before it reads the results
-    (the CLI: its database set-up). Raises :class:`core.store.StoreError` on entering for an
+    (the CLI: its database set-up). Raises :class:`core.video.store.StoreError` on entering for an
     unusable store. Leaving the block stops the workers; stacks decoded but not yet read are not
     stored (a rerun decodes them again)."""
     options = {"workers": None, "options": CropOptions(), "batch_size": 32, "batch_seconds": 2.0,

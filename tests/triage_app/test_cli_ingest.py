@@ -195,8 +195,8 @@ def test_the_ingest_path_imports_no_numerics_it_does_not_use():
     command several CPU-seconds to import (more than decoding 100 stacks) and it uses none of them."""
     code = ("import sys; from triage_app.cli import build_parser, named_command; "
             "build_parser(named_command(['ingest'])); "
-            "import triage_app.commands.ingest, core.competition, core.ingest, core.store, db.migrate, "
-            "db.recording, triage_app.database; "
+            "import triage_app.commands.ingest, core.labels.competition, core.video.ingest, core.video.store, "
+            "db.migrate, db.recording, triage_app.database; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'pandas', 'torch', 'monai', "
             "'streamlit'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -108,8 +108,8 @@ def test_worst_case_at_another_share():
 
 
 def test_the_grid_is_built_on_first_use_and_is_the_fixed_grid():
-    from core import relative
-    from core.relative import threshold_grid
+    from core.policy import relative
+    from core.policy.relative import threshold_grid
 
     assert relative.GRID is GRID  # one array, whichever way it is reached
     np.testing.assert_array_equal(GRID, threshold_grid())
