@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from db.engine import run_transaction
 from db.export import final_labels
+from db.known_answers import set_known_answer_rate
 from db.models import Review, Stack
 from db.predictions import predictions_frame, replace_predictions, upsert_model_run
 from db.queue import claim_next, submit_review
@@ -41,6 +42,7 @@ def stacks(session_factory):
         assert replace_predictions(session, model_run_id=run.id, predictions=frame).ok
         admin, = add_plain_users(session, ["ada"], role="admin")
         reviewer, = add_plain_users(session, ["rex"])
+        set_known_answer_rate(session, rate=0.0, actor="ada")  # c and d are known answers: no calibration draws
         return run.id, admin, reviewer
 
 
