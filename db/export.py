@@ -133,14 +133,14 @@ def _review_state(out: pd.DataFrame, counted: pd.Series, k: pd.Series) -> pd.Ser
     return state.where(state != "", "no reviews")
 
 
-def _replaced_crowd(out: pd.DataFrame, label: pd.Series) -> pd.Series:
-    """``"; crowd said stalled (45 % voted stalled), corrected"`` where a second look answered a
-    crowd-labelled stack: the provenance of a label that replaced the crowd's (``db.second_look``)."""
-    said = np.where(out["crowd_label"] == 1, "stalled", "flowing")
-    share = out["crowd_score"].map(lambda value: f" ({value:.0%} voted stalled)", na_action="ignore")
-    verdict = np.where(out["crowd_label"] == label, "confirmed", "corrected")
-    text = "; crowd said " + pd.Series(said, index=out.index) + share.astype(object).fillna("") + ", " + verdict
-    return text.where(out["crowd_label"].notna(), "")
+def _replaced_crowd(rows: pd.DataFrame, label: pd.Series) -> pd.Series:
+    """``"; crowd said stalled (45 % voted stalled), corrected"`` for rows a second look answered, ``""``
+    where no crowd label was known: the provenance of a label that replaced the crowd's (``db.second_look``)."""
+    said = np.where(rows["crowd_label"] == 1, "stalled", "flowing")
+    share = rows["crowd_score"].map(lambda value: f" ({value:.0%} voted stalled)", na_action="ignore")
+    verdict = np.where(rows["crowd_label"] == label, "confirmed", "corrected")
+    text = "; crowd said " + pd.Series(said, index=rows.index) + share.astype(object).fillna("") + ", " + verdict
+    return text.where(rows["crowd_label"].notna(), "")
 
 
 def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | None = None,
@@ -209,8 +209,10 @@ def label_chunk(chunk: pd.DataFrame, rule: QueueRule | None, run_name: str | Non
         ["skill-weighted vote of " + decisive.astype(str) + " reviews (" + votes + "): P(stalled)=" + p_human,
          "1 review (" + np.where(out["n_stalled"] == 1, "stalled", "flowing") + ")"],
         "majority of " + decisive.astype(str) + " reviews (" + votes + ")"), index=out.index)
-    human_reason = human_reason.where(out["n_second_look"] == 0,
-                                      "second look: " + human_reason + _replaced_crowd(out, human_label))
+    looked = out["n_second_look"] > 0  # rare: the provenance text is built for these rows only
+    if looked.any():
+        human_reason[looked] = ("second look: " + human_reason[looked]
+                                + _replaced_crowd(out[looked], human_label[looked]))
     reasons = [
         (human, _noting(human_reason, out["n_bad_stack"], "bad-stack report", "; ")),
         (bad, _plural(out["n_bad_stack"], "bad-stack report") + " (" + votes + ")"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.labels.crowd_errors import DEFAULT_MAX_MARGIN, FILTERS, find_crowd_errors
+from core.labels.crowd_errors import COLUMNS, DEFAULT_MAX_MARGIN, FILTERS, find_crowd_errors
 from core.labels.records import REFERENCE_ROLES
 from db.predictions import predictions_frame
 from db.second_look import looked_at
@@ -36,7 +36,7 @@ def likely_crowd_errors(session: Session, *, model_run_id: int, max_margin: floa
     frame = predictions_frame(session, model_run_id=model_run_id)
     stacks = frame[frame["label"].notna() & frame["role"].isin(REFERENCE_ROLES)]
     if stacks.empty:
-        return CrowdErrorSearch(find_crowd_errors(stacks), judged=0, looked_at=0)
+        return CrowdErrorSearch(pd.DataFrame(columns=COLUMNS), judged=0, looked_at=0)
     flagged = find_crowd_errors(stacks, max_margin=max_margin, filter_by=filter_by)
     seen = flagged["filename"].isin(looked_at(session))
     return CrowdErrorSearch(flagged[~seen].reset_index(drop=True), judged=len(stacks), looked_at=int(seen.sum()))

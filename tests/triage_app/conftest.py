@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from db.engine import make_engine, make_session_factory
 from testkit.app_data import AppData, build_app_data
 
 
@@ -21,6 +23,14 @@ def app_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_data(sqlite_db_url: str, tmp_path: Path, app_videos: Path) -> AppData:
     """A prepared SQLite database, store and videos (see testkit/app_data.py)."""
     return build_app_data(tmp_path, sqlite_db_url, video_root=app_videos)
+
+
+@pytest.fixture
+def sessions(app_data: AppData) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``app_data``'s database, for reading what a page wrote."""
+    engine = make_engine(app_data.settings.db_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from core.policy.gate import MIN_ANSWERS
 from db import queue
-from db.engine import make_engine, make_session_factory
 from db.models import Claim, PolicyRecord, Prediction, Stack
 from db.policy import active_policy
 from db.project_status import project_status
@@ -20,13 +19,6 @@ from tests.triage_app.helpers import PAGES, Viewer, logged_in, use_app_data
 @pytest.fixture(autouse=True)
 def _app(monkeypatch, app_data):
     use_app_data(monkeypatch, app_data)
-
-
-@pytest.fixture
-def sessions(app_data):
-    engine = make_engine(app_data.settings.db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _input(at, prefix: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from db.engine import make_engine, make_session_factory
 from db.models import CrowdAnswer, Stack
 from db.predictions import get_model_run, predictions_frame
 from testkit.app_data import ADMIN, REVIEWER
@@ -16,13 +15,6 @@ from tests.triage_app.helpers import PAGES, Viewer, logged_in, use_app_data
 @pytest.fixture(autouse=True)
 def _app(monkeypatch, app_data):
     use_app_data(monkeypatch, app_data)
-
-
-@pytest.fixture
-def sessions(app_data):
-    engine = make_engine(app_data.settings.db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

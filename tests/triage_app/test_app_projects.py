@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from db.engine import make_engine, make_session_factory
 from db.models import ProjectStatus
 from db.policy import save_policy
 from testkit.app_data import ADMIN
@@ -23,13 +22,6 @@ def _projects_table(at):
     tables = [frame.value for frame in at.dataframe if "answers still needed" in frame.value.columns]
     assert len(tables) == 1
     return tables[0]
-
-
-@pytest.fixture
-def sessions(app_data):
-    engine = make_engine(app_data.settings.db_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_thresholds_page_lists_the_projects_and_saving_stores_them_for_the_dashboard(sessions):
