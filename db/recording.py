@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.labels.competition import CsvResult, LabelRow, MetadataRow
 from db.models import ModelRun
-from db.vessels import ImportReport, import_labels, import_metadata, ingest_result_row, record_ingest_results
+from db.vessels import ImportReport, IngestResultRow, import_metadata, ingest_result_row, record_ingest_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,7 @@ class IngestRecorder:
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[IngestResultRow] = []
 
     def __enter__(self) -> IngestRecorder:
         return self
@@ -61,13 +61,13 @@ class IngestRecorder:
         reports the others).
         """
         split = "train" if metadata.has_crowd else "test"
+        listed = metadata.by_filename()
         with self._factory.begin() as session:
-            reports = [import_metadata(session, rows=metadata.rows, source=str(metadata.path), split=split)]
-            if labels is not None:
-                listed = metadata.by_filename()
-                reports.append(import_labels(session, rows=[row for row in labels.rows if row.filename in listed],
-                                             source=str(labels.path)))
-        return [str(issue) for report in reports for issue in report.issues]
+            report = import_metadata(session, rows=metadata.rows, source=str(metadata.path), split=split,
+                                     labels=[] if labels is None else [row for row in labels.rows
+                                                                       if row.filename in listed],
+                                     labels_source=None if labels is None else str(labels.path))
+        return [str(issue) for issue in report.issues]
 
     def record(self, *, filename: str, ok: bool, error: str | None = None, depth: int | None = None,
                box: tuple[int, int, int, int] | None = None, frame_size: tuple[int, int] | None = None) -> None:

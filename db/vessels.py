@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (Boolean, Float, Integer, SmallInteger, String, Text, bindparam, case, func, insert, literal,
                         select, update)
@@ -43,9 +43,11 @@ class ImportReport:
 _VESSEL_FIELDS = ("project_id", "split", "num_frames")
 _ANSWER_FIELDS = ("crowd_score", "tier1", "micro", "nano")
 _FILENAMES = {"filename": String(255)}
+_NEW_ANSWER_FIELDS = (*_ANSWER_FIELDS, "label", "metadata_file", "labels_file")
 _NEW_VESSEL_TYPES = {"filename": String(255), "project_id": String(64), "split": String(8), "num_frames": Integer(),
                      "has_answer": Boolean(), "crowd_score": Float(), "tier1": Boolean(), "micro": Boolean(),
-                     "nano": Boolean()}
+                     "nano": Boolean(), "label": SmallInteger(), "metadata_file": Text(),
+                     "labels_file": Text()}
 _FILL_TYPES = {"vessel_id": Integer(), "project_id": String(64), "num_frames": Integer(), "new_answer": Boolean(),
                "crowd_score": Float(), "tier1": Boolean(), "micro": Boolean(), "nano": Boolean()}
 _LABEL_TYPES = {"vessel_id": Integer(), "new_answer": Boolean(), "label": SmallInteger(), "newly_labelled": Boolean()}
@@ -112,7 +114,8 @@ def _optional_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split: str) -> ImportReport:
+def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split: str,
+                    labels: Iterable[Any] = (), labels_source: str | None = None) -> ImportReport:
     """Add vessels (and their crowd answers, for training metadata) from metadata rows.
 
     The rows are compared with what is stored in one pass and written set-based (a million rows
@@ -128,12 +131,19 @@ def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split
         The file the rows came from, named in issues and stored with the vessel.
     split
         ``"train"`` for ``train_metadata.csv`` (rows carry crowd scores), ``"test"`` otherwise.
+    labels, labels_source
+        ``train_labels.csv`` rows and their file, applied after the metadata rows exactly as
+        :func:`import_labels` would, in the same pass: a new stack's crowd answer is written once,
+        with its label, instead of inserted and then updated. Their issues join the report; the
+        counts are the metadata rows'.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    rows = list(rows)
+    rows, labels = list(rows), list(labels)
+    if labels and not labels_source:
+        raise ValueError("labels need the labels_source they came from")
     report = ImportReport()
-    stored = _stored_stacks(session, {str(row.filename or "").strip() for row in rows} - {""})
+    stored = _stored_stacks(session, _filenames(rows) | _filenames(labels))
     new: dict[str, dict[str, Any]] = {}
     filled: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -153,7 +163,8 @@ def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split
         has_answer = any(value is not None for value in answer_values.values())
         stack = stored.get(filename)
         if stack is None:
-            stored[filename] = new[filename] = {**vessel_values, "answer": answer_values if has_answer else None}
+            stored[filename] = new[filename] = {"id": None, **vessel_values,
+                                                "answer": _new_answer(answer_values, source) if has_answer else None}
             report.added += 1
             continue
         answer = stack["answer"]
@@ -165,23 +176,36 @@ def import_metadata(session: Session, *, rows: Iterable[Any], source: str, split
             continue
         changed = _fill(stack, vessel_values)
         if has_answer and answer is None:
-            stack["answer"], stack["new_answer"], changed = dict(answer_values), True, True
+            stack["answer"], stack["new_answer"], changed = _new_answer(answer_values, source), True, True
         elif has_answer:
             changed = _fill(answer, answer_values) or changed
         if changed and filename not in new:
             filled[filename] = stack
         report.updated += changed
         report.unchanged += not changed
+    label_report = ImportReport()
+    written = _plan_labels(stored, labels, labels_source or "", label_report)
+    report.issues.extend(label_report.issues)
     _insert_vessels(session, new, source=source)
     _fill_vessels(session, filled, source=source)
+    _write_labels(session, written, source=labels_source or "")
     return report
 
 
+def _filenames(rows: Sequence[Any]) -> set[str]:
+    return {str(row.filename or "").strip() for row in rows} - {""}
+
+
+def _new_answer(values: dict[str, Any], metadata_file: str | None) -> dict[str, Any]:
+    """A crowd answer not stored yet: the metadata's fields from ``metadata_file`` (None: none), no label yet."""
+    return {**values, "label": None, "metadata_file": metadata_file, "labels_file": None}
+
+
 def _insert_vessels(session: Session, new: dict[str, dict[str, Any]], *, source: str) -> None:
-    """Insert new vessels (and their crowd answers) in two set-based statements."""
+    """Insert new vessels (and their crowd answers, labels included) in two set-based statements."""
     connection = session.connection()
     rows = ((name, *(stack[field] for field in _VESSEL_FIELDS), stack["answer"] is not None,
-             *((stack["answer"] or {}).get(field) for field in _ANSWER_FIELDS)) for name, stack in new.items())
+             *((stack["answer"] or {}).get(field) for field in _NEW_ANSWER_FIELDS)) for name, stack in new.items())
     with staged(session, "new_vessel", rows, _NEW_VESSEL_TYPES) as stage:
         now = bindparam("now", type_=UTCDateTime())
         connection.execute(insert(Stack).from_select(
@@ -189,8 +213,8 @@ def _insert_vessels(session: Session, new: dict[str, dict[str, Any]], *, source:
             select(stage.c.filename, *(stage.c[field] for field in _VESSEL_FIELDS), literal(source),
                    literal("pending"), now)), {"now": utcnow()})
         connection.execute(insert(CrowdAnswer).from_select(
-            ["vessel_id", *_ANSWER_FIELDS, "metadata_file"],
-            select(Stack.id, *(stage.c[field] for field in _ANSWER_FIELDS), literal(source))
+            ["vessel_id", *_NEW_ANSWER_FIELDS],
+            select(Stack.id, *(stage.c[field] for field in _NEW_ANSWER_FIELDS))
             .join(Stack, Stack.filename == stage.c.filename).where(stage.c.has_answer)))
     analyze(session, "vessel", len(new))
 
@@ -225,7 +249,19 @@ def import_labels(session: Session, *, rows: Iterable[Any], source: str) -> Impo
     """
     rows = list(rows)
     report = ImportReport()
-    stored = _stored_stacks(session, {str(row.filename or "").strip() for row in rows} - {""})
+    written = _plan_labels(_stored_stacks(session, _filenames(rows)), rows, source, report)
+    _write_labels(session, written, source=source)
+    return report
+
+
+def _plan_labels(stored: dict[str, dict[str, Any]], rows: Sequence[Any], source: str,
+                 report: ImportReport) -> dict[int, tuple[bool, int, bool]]:
+    """Apply label rows to ``stored`` (in place), counting them and their issues in ``report``.
+
+    Returns, for stacks already in the database, vessel id → (new answer, label, newly labelled):
+    what :func:`_write_labels` writes. A stack not stored yet (``id`` None) gets the label in its
+    answer and is written with it.
+    """
     written: dict[int, tuple[bool, int, bool]] = {}
     for row in rows:
         line = getattr(row, "line", None)
@@ -242,22 +278,21 @@ def import_labels(session: Session, *, rows: Iterable[Any], source: str) -> Impo
         answer = stack["answer"]
         new_answer = answer is None
         if new_answer:
-            answer = stack["answer"] = {**dict.fromkeys(_ANSWER_FIELDS), "label": None, "labels_file": None}
+            answer = stack["answer"] = _new_answer(dict.fromkeys(_ANSWER_FIELDS), None)
         conflicts = _conflicts(answer, {"label": int(label)})
         if conflicts:
             report.issues.append(RowIssue(source, line, filename, "conflicts with the database, not applied: "
                                           + "; ".join(conflicts)))
             continue
         changed = answer["label"] is None
-        if changed or answer["labels_file"] is None:
+        if stack["id"] is not None and (changed or answer["labels_file"] is None):
             earlier = written.get(stack["id"])
             written[stack["id"]] = (new_answer or bool(earlier and earlier[0]), int(label),
                                     changed or bool(earlier and earlier[2]))
         answer.update(label=int(label), labels_file=answer["labels_file"] or source)
         report.updated += changed
         report.unchanged += not changed
-    _write_labels(session, written, source=source)
-    return report
+    return written
 
 
 def _write_labels(session: Session, written: dict[int, tuple[bool, int, bool]], *, source: str) -> None:
@@ -280,14 +315,28 @@ def _write_labels(session: Session, written: dict[int, tuple[bool, int, bool]], 
     analyze(session, "crowd_answer", len(written))
 
 
-_RESULT_TYPES = {"filename": String(255), "ok": Boolean(), "error": Text(), "depth": Integer(), "roi_x": Integer(),
-                 "roi_y": Integer(), "roi_width": Integer(), "roi_height": Integer(), "frame_width": Integer(),
-                 "frame_height": Integer()}
+class IngestResultRow(NamedTuple):
+    """One file's ingest outcome, in the column order of the staging table it is copied into."""
+
+    filename: str
+    ok: bool
+    error: str | None
+    depth: int | None
+    roi_x: int | None
+    roi_y: int | None
+    roi_width: int | None
+    roi_height: int | None
+    frame_width: int | None
+    frame_height: int | None
+
+
+_RESULT_TYPES = {"filename": String(255), "ok": Boolean(), "error": Text(),
+                 **{name: Integer() for name in IngestResultRow._fields[3:]}}
 
 
 def ingest_result_row(*, filename: str, ok: bool, error: str | None = None, depth: int | None = None,
                       box: tuple[int, int, int, int] | None = None,
-                      frame_size: tuple[int, int] | None = None) -> dict[str, Any]:
+                      frame_size: tuple[int, int] | None = None) -> IngestResultRow:
     """One file's ingest outcome as a row for :func:`record_ingest_results`.
 
     ``box`` is the ROI as ``core.video.crop`` gives it, (x0, y0, x1, y1) in frame pixels with the end
@@ -295,12 +344,11 @@ def ingest_result_row(*, filename: str, ok: bool, error: str | None = None, dept
     """
     x0, y0, x1, y1 = box or (None,) * 4
     width, height = frame_size or (None, None)
-    return {"filename": filename, "ok": ok, "error": None if ok else (error or "unknown error"), "depth": depth,
-            "roi_x": x0, "roi_y": y0, "roi_width": None if box is None else x1 - x0,
-            "roi_height": None if box is None else y1 - y0, "frame_width": width, "frame_height": height}
+    return IngestResultRow(filename, ok, None if ok else (error or "unknown error"), depth, x0, y0,
+                           None if box is None else x1 - x0, None if box is None else y1 - y0, width, height)
 
 
-def record_ingest_results(session: Session, rows: Sequence[dict[str, Any]], *, at: datetime | None = None) -> int:
+def record_ingest_results(session: Session, rows: Sequence[IngestResultRow], *, at: datetime | None = None) -> int:
     """Store how ingesting files went (rows from :func:`ingest_result_row`), in one set-based update.
 
     Status becomes ``ok`` or ``failed`` with the error; a success also stores depth, ROI and frame
@@ -309,7 +357,7 @@ def record_ingest_results(session: Session, rows: Sequence[dict[str, Any]], *, a
     not stored. Returns how many vessels were updated.
     """
     connection = session.connection()
-    latest = {row["filename"]: tuple(row[name] for name in _RESULT_TYPES) for row in rows}
+    latest = {row.filename: row for row in rows}
     if not latest:
         return 0
     with staged(session, "ingest_result", latest.values(), _RESULT_TYPES) as stage:

@@ -107,6 +107,54 @@ def test_bad_values_are_reported_and_good_rows_kept(session_factory) -> None:
         assert session.scalar(select(func.count()).select_from(Stack)) == 5
 
 
+def _full_snapshot(session) -> list[tuple]:
+    return [tuple(row) for row in session.execute(
+        select(Stack.filename, Stack.project_id, Stack.num_frames, Stack.split, Stack.metadata_file,
+               CrowdAnswer.crowd_score, CrowdAnswer.tier1, CrowdAnswer.micro, CrowdAnswer.label,
+               CrowdAnswer.metadata_file, CrowdAnswer.labels_file)
+        .outerjoin(CrowdAnswer).order_by(Stack.filename))]
+
+
+def test_labels_imported_with_the_metadata_store_what_two_imports_store(session_factory) -> None:
+    """One pass (the ingest's) equals metadata then labels: new and stored stacks, fills, conflicts, bad rows."""
+    stored_first = [Meta("old.mp4", "p1", 40, 0.2, True, False, False, 2), Meta("bare.mp4", "p1", None, line=3)]
+    metadata = [*TRAIN, Meta("old.mp4", "p1", 40, 0.2, True, False, False, 5), Meta("bare.mp4", "p1", 30, 0.6, False,
+                                                                                    False, False, 6),
+                Meta("quiet.mp4", "p2", 20, line=7)]
+    labels = [Label("a.mp4", 1, 2), Label("b.mp4", 0, 3), Label("old.mp4", 0, 4), Label("bare.mp4", 1, 5),
+              Label("quiet.mp4", 1, 6), Label("a.mp4", 0, 7), Label("c.mp4", 7, 8), Label("ghost.mp4", 1, 9)]
+    results = []
+    for one_pass in (False, True):
+        with session_factory.begin() as session:
+            session.execute(CrowdAnswer.__table__.delete())
+            session.execute(Stack.__table__.delete())
+            import_metadata(session, rows=stored_first, source="earlier.csv", split="train")
+            import_labels(session, rows=[Label("old.mp4", 0)], source="earlier_labels.csv")
+        with session_factory.begin() as session:
+            if one_pass:
+                report = import_metadata(session, rows=metadata, source="train_metadata.csv", split="train",
+                                         labels=labels, labels_source="train_labels.csv")
+                issues = [str(issue) for issue in report.issues]
+            else:
+                report = import_metadata(session, rows=metadata, source="train_metadata.csv", split="train")
+                issues = [str(issue) for issue in report.issues] + [str(issue) for issue in import_labels(
+                    session, rows=labels, source="train_labels.csv").issues]
+            counts = (report.added, report.updated, report.unchanged)
+        with session_factory() as session:
+            results.append((counts, issues, _full_snapshot(session)))
+    assert results[1] == results[0]
+    counts, issues, snapshot = results[1]
+    assert counts == (4, 1, 1)
+    assert issues == ["train_labels.csv:7: a.mp4: conflicts with the database, not applied: label 0 differs from "
+                      "stored 1", "train_labels.csv:8: c.mp4: stalled must be 0 or 1, not 7; skipped",
+                      "train_labels.csv:9: ghost.mp4: label for a file that is in no metadata file; skipped"]
+    rows = {row[0]: row for row in snapshot}
+    assert rows["a.mp4"][8:] == (1, "train_metadata.csv", "train_labels.csv")
+    assert rows["old.mp4"][8:] == (0, "earlier.csv", "earlier_labels.csv")
+    assert rows["bare.mp4"][5:] == (0.6, False, False, 1, "train_metadata.csv", "train_labels.csv")
+    assert rows["quiet.mp4"][5:] == (None, None, None, 1, None, "train_labels.csv")
+
+
 def test_ingest_results_are_recorded_and_a_rerun_clears_the_error(session_factory) -> None:
     with session_factory.begin() as session:
         import_metadata(session, rows=[Meta("x.mp4", "p", 30)], source="test_metadata.csv", split="test")
