@@ -10,8 +10,10 @@ side by side in one run, each over ``--reviews`` answers:
     ``stalltriage app`` on a real port, driven by headless Chromium (Playwright): the reviewer
     watches each stack for ``--think`` seconds, presses a key, and the clock stops when the viewer
     shows another stack and its video on screen has ``readyState >= 2`` (a frame decoded): what
-    a reviewer waits for. A third clock stops when the server has acknowledged the answer (stored
-    in the background while the reviewer already watches the next stack).
+    a reviewer waits for. The same is timed inside the page, from the key event to the first
+    animation frame that shows the next stack with a decoded frame (no Playwright round trip in
+    it: the figure the reviewer sees). A third clock stops when the server has acknowledged the
+    answer (stored in the background while the reviewer already watches the next stack).
 ``service``
     The server's work per answer without the browser: ``services.record_answers``, then
     ``services.review_items`` and ``services.media_for`` for the pair the viewer is sent (the
@@ -107,11 +109,23 @@ def browser_path(settings, *, reviews: int,  # noqa: ANN001 - Settings
             for _ in range(reviews):
                 time.sleep(think)
                 name = shown_stack(page)
-                page.evaluate("""() => {
+                page.evaluate(f"""(name) => {{
+                    {FIND_STAGE}
                     document.activeElement && document.activeElement.blur();
-                    window.addEventListener('keydown', (e) => { window.__keyAt = e.timeStamp; },
-                                            { capture: true, once: true });
-                }""")
+                    window.__playableAfter = null;
+                    window.addEventListener('keydown', (e) => {{
+                        const keyAt = e.timeStamp;
+                        const poll = (now) => {{  // each frame, in the page: no Playwright round trip counted
+                            const stage = find(document);
+                            const video = stage.querySelector('video.active');
+                            if (stage.dataset.name !== name && stage.dataset.name !== ''
+                                && video && video.readyState >= 2) {{
+                                window.__playableAfter = performance.now() - keyAt;
+                            }} else {{ requestAnimationFrame(poll); }}
+                        }};
+                        requestAnimationFrame(poll);
+                    }}, {{ capture: true, once: true }});
+                }}""", name)
                 start = time.perf_counter()
                 page.keyboard.press("f")
                 page.wait_for_function(f"""(name) => {{
@@ -120,13 +134,13 @@ def browser_path(settings, *, reviews: int,  # noqa: ANN001 - Settings
                         return stage.dataset.name !== name && stage.dataset.name !== '';
                     }}""", arg=name, polling="raf")
                 times["shown"].append(time.perf_counter() - start)
-                in_page = page.wait_for_function(f"""() => {{
+                page.wait_for_function(f"""() => {{
                         {FIND_STAGE}
                         const video = find(document).querySelector('video.active');
-                        return video && video.readyState >= 2 && performance.now() - window.__keyAt;
+                        return video && video.readyState >= 2;
                     }}""", polling="raf")
                 times["playable"].append(time.perf_counter() - start)
-                times["in_page"].append(in_page.json_value() / 1000)
+                times["in_page"].append(page.wait_for_function("() => window.__playableAfter").json_value() / 1000)
                 answers_stored(page)
                 times["stored"].append(time.perf_counter() - start)
             browser.close()

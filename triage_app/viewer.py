@@ -173,7 +173,7 @@ function makeViewer(root) {
         score.textContent = "";
         const v = video();
         if (item.video) {
-            if (v.readyState >= 1) v.currentTime = 0;
+            if (v.readyState >= 1 && v.currentTime !== 0) v.currentTime = 0;  // a seek: no frame until it lands
             v.play().catch(() => {});
         }
         tick();
