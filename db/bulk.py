@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, MetaData, Table, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.types import TypeEngine
 
 if TYPE_CHECKING:
@@ -33,12 +36,13 @@ def staged(session: Session, name: str, rows: Iterable[Sequence[Any]], types: di
     """Load ``rows`` (tuples in the order of ``types``) into a temporary table ``stage_<name>`` for the block's length.
 
     Values are plain Python values (None for NULL); :func:`frame_rows` turns a frame into such rows.
-    The same name each time lets SQLAlchemy reuse the compiled statements over the table.
+    One name names one set of columns: the table object and its DDL are made once per process, so
+    the statements over it compile once too (at a batch of a thousand rows, compiling them anew
+    cost about as much as the server's work).
     """
     connection = session.connection()
-    table = Table(f"stage_{name}", MetaData(), *(Column(name, type_) for name, type_ in types.items()),
-                  prefixes=["TEMPORARY"])
-    table.create(connection)
+    table, create, drop = _stage_table(name, tuple(types.items()), type(connection.dialect))
+    connection.exec_driver_sql(create)
     try:
         driver = connection.connection.driver_connection
         if connection.dialect.name == "postgresql":
@@ -49,7 +53,16 @@ def staged(session: Session, name: str, rows: Iterable[Sequence[Any]], types: di
             driver.executemany(f"INSERT INTO {table.name} VALUES ({', '.join('?' * len(types))})", rows)
         yield table
     finally:
-        table.drop(connection)
+        connection.exec_driver_sql(drop)
+
+
+@cache
+def _stage_table(name: str, columns: tuple[tuple[str, TypeEngine], ...],
+                 dialect: type[Dialect]) -> tuple[Table, str, str]:
+    """The staging table ``stage_<name>`` and its CREATE and DROP statements in ``dialect``."""
+    table = Table(f"stage_{name}", MetaData(), *(Column(column, type_) for column, type_ in columns),
+                  prefixes=["TEMPORARY"])
+    return table, *(str(ddl(table).compile(dialect=dialect())) for ddl in (CreateTable, DropTable))
 
 
 def frame_rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:

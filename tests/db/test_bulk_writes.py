@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, inspect, select
 
 from db.models import CrowdAnswer, Prediction, Stack
 from db.predictions import replace_predictions, upsert_model_run
@@ -125,3 +125,30 @@ def test_reimporting_twenty_thousand_rows_changes_nothing(session_factory) -> No
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Stack)) == N
         assert session.scalar(select(func.count()).select_from(CrowdAnswer).where(CrowdAnswer.label == 0)) == N
+
+
+def test_batch_after_batch_reuses_the_compiled_statements_and_leaves_no_staging_table(session_factory) -> None:
+    names = _names(30)
+    with session_factory.begin() as session:
+        import_metadata(session, rows=[Row(name, "p", 30, *[None] * 4) for name in names], source="m.csv",
+                        split="test")
+    hits: list[bool] = []
+
+    def cache_hit(_connection, _cursor, statement, _parameters, context, _executemany) -> None:  # noqa: ANN001
+        if statement.startswith("UPDATE vessel"):
+            hits.append(context.cache_hit == context.dialect.CACHE_HIT)
+
+    engine = session_factory.kw["bind"]
+    event.listen(engine, "after_cursor_execute", cache_hit)
+    try:
+        for batch in (names[:10], names[10:20], names[20:]):
+            with session_factory.begin() as session:
+                assert record_ingest_results(session, [ingest_result_row(filename=name, ok=True, depth=30,
+                                                                         box=(0, 0, 8, 8), frame_size=(64, 64))
+                                                       for name in batch]) == 10
+    finally:
+        event.remove(engine, "after_cursor_execute", cache_hit)
+    assert hits[1:] == [True, True]  # compiled for the first batch (or an earlier test), then reused
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Stack).where(Stack.status == "ok")) == 30
+        assert not {"stage_ingest_result", "stage_filename"} & set(inspect(session.connection()).get_temp_table_names())
