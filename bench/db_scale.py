@@ -231,6 +231,8 @@ def main() -> None:
                         help=f"queue: share of claims serving known-answer stacks (default {DEFAULT_RATE})")
     parser.add_argument("--db", default=None, help="an empty PostgreSQL database URL (default: a throwaway server)")
     parser.add_argument("--sqlite", action="store_true", help="write: a new SQLite file instead of PostgreSQL")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the throwaway server, e.g. shared_buffers=2GB (repeatable)")
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     server = None
@@ -240,7 +242,7 @@ def main() -> None:
         elif args.db is None:
             from testkit.postgres import PostgresServer
 
-            server = PostgresServer().start()
+            server = PostgresServer().start(**dict(item.split("=", 1) for item in args.pg_setting))
             server.execute("CREATE DATABASE bench")
             args.db = server.database_url("bench")
         try:

@@ -59,12 +59,16 @@ class PostgresServer:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, capture_output=True, text=True)
 
-    def start(self) -> PostgresServer:
-        """Create the cluster and start the server; returns once it accepts connections."""
+    def start(self, **settings: str) -> PostgresServer:
+        """Create the cluster and start the server; returns once it accepts connections.
+
+        ``settings`` are server settings on top of the throwaway ones (``shared_buffers="2GB"``).
+        """
         self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-sync")
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                   + "".join(f" -c {name}={value}" for name, value in settings.items()))
         self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")
         return self
