@@ -25,8 +25,13 @@ for an admin's second look, ranked by how little probability the model gives the
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and NumPy are imported inside the functions: the command's parser needs only FILTERS, and
+# `stalltriage crowd-errors --help` should not wait the second pandas takes to import.
 
 DEFAULT_MAX_MARGIN = 0.6
 """Crowd votes up to 80 % : 20 % count as low-margin (``crowd_score`` from 0.2 to 0.8)."""
@@ -37,6 +42,8 @@ COLUMNS = ["filename", "label", "crowd_score", "tier1", "probability", "label_qu
 
 def crowd_margin(crowd_score: pd.Series) -> pd.Series:
     """How decisive each crowd vote was: 0 for a tie, 1 for a unanimous vote (NaN without a score)."""
+    import pandas as pd
+
     return (2 * pd.to_numeric(crowd_score, errors="coerce") - 1).abs()
 
 
@@ -64,6 +71,7 @@ def find_crowd_errors(stacks: pd.DataFrame, *, max_margin: float = DEFAULT_MAX_M
 
     Examples
     --------
+    >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> p = np.r_[rng.uniform(0.7, 1, 40), rng.uniform(0, 0.3, 160)]   # 40 stalls, 160 flowing
     >>> label = np.r_[np.ones(40, int), np.zeros(160, int)]
@@ -75,6 +83,8 @@ def find_crowd_errors(stacks: pd.DataFrame, *, max_margin: float = DEFAULT_MAX_M
     >>> find_crowd_errors(stacks)["filename"].tolist()
     ['50.mp4', '0.mp4']
     """
+    import numpy as np
+    import pandas as pd
     from cleanlab.filter import find_label_issues  # 1 s to import: not on `stalltriage --help`'s path
 
     if filter_by not in FILTERS:
@@ -96,6 +106,8 @@ def find_crowd_errors(stacks: pd.DataFrame, *, max_margin: float = DEFAULT_MAX_M
 
 def _checked(stacks: pd.DataFrame) -> pd.DataFrame:
     """The labelled rows with the needed columns; a clear error naming what is missing or wrong."""
+    import pandas as pd
+
     missing = [c for c in ("filename", "label", "crowd_score", "tier1", "probability") if c not in stacks.columns]
     if missing:
         raise ValueError(f"stacks lack columns {missing}")
@@ -108,6 +120,8 @@ def _checked(stacks: pd.DataFrame) -> pd.DataFrame:
 
 def _reason(row) -> str:  # noqa: ANN001 - a namedtuple from itertuples
     """Why one stack is flagged, in words an admin reads beside the stack."""
+    import pandas as pd
+
     answer = "stalled" if row.label == 1 else "flowing"
     crowd = (f"crowd said {answer} ({row.crowd_score:.0%} voted stalled)" if not pd.isna(row.crowd_score)
              else f"crowd said {answer} (no crowd score)")

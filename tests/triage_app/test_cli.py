@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,16 @@ def test_every_command_module_registers_the_command_named_after_it():
     for module in commands.names():
         subparsers = next(a for a in build_parser(module)._actions if isinstance(a, argparse._SubParsersAction))
         assert list(subparsers.choices) == [module.replace("_", "-")]
+
+
+@pytest.mark.parametrize("module", commands.names())
+def test_a_commands_help_imports_no_heavy_library(module):
+    """`stalltriage CMD --help` builds only that command's parser; pandas, scikit-learn, torch and the
+    like take a second or more to import and belong where the command runs, not where it is described."""
+    code = ("import sys; from triage_app.cli import build_parser; "
+            f"build_parser({module!r}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'sklearn', 'scipy', 'torch', 'monai', "
+            "'streamlit', 'cleanlab', 'plotly'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "[]", done.stdout
