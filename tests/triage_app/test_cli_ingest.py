@@ -18,6 +18,7 @@ from core.labels.competition import read_metadata
 from core.video.crop import read_stack
 from core.video.store import VolumeStore, key_for
 from tests.core.video.stackfiles import write_changing_size, write_stack, write_zero_frames
+from tests.triage_app.helpers import libraries_imported_by
 from triage_app.cli import main
 
 HEADER = "filename,url,project_id,num_frames,crowd_score,tier1,micro,nano\n"
@@ -193,12 +194,9 @@ def test_kill_9_half_way_then_rerun_stores_each_stack_once(tmp_path):
 def test_the_ingest_path_imports_no_numerics_it_does_not_use():
     """Start-up is serial time before the first decode: scikit-learn, scipy and pandas cost the
     command several CPU-seconds to import (more than decoding 100 stacks) and it uses none of them."""
-    code = ("import sys; from triage_app.cli import build_parser, named_command; "
-            "build_parser(named_command(['ingest'])); "
-            "import triage_app.commands.ingest, core.labels.competition, core.video.ingest, core.video.store, "
-            "db.migrate, db.recording, triage_app.database; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'pandas', 'torch', 'monai', "
-            "'streamlit'}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parents[2])
-    assert done.stdout.strip() == "[]", done.stdout
+    loaded = libraries_imported_by(
+        "from triage_app.cli import build_parser, named_command; build_parser(named_command(['ingest'])); "
+        "import triage_app.commands.ingest, core.labels.competition, core.video.ingest, core.video.store, "
+        "db.migrate, db.recording, triage_app.database")
+    heavy = {"sklearn", "scipy", "pandas", "torch", "monai", "streamlit"}
+    assert not loaded & heavy, sorted(loaded & heavy)
