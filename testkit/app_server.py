@@ -20,6 +20,7 @@ from db.engine import make_engine
 from db.models import ModelRun
 from testkit.app_data import AppData, build_app_data
 from testkit.run_dir import make_run_dir
+from triage_app.sessions import COOKIE
 from triage_app.settings import Settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -83,6 +84,22 @@ def log_in(page, url: str, who: tuple[str, str]) -> None:  # noqa: ANN001 - a Pl
     page.get_by_role("textbox", name="Password").fill(who[1])
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Review").wait_for()
+    wait_for_session_cookie(page, present=True)
+
+
+def wait_for_session_cookie(page, *, present: bool, timeout_s: float = 30.0) -> None:  # noqa: ANN001 - a Playwright page
+    """Wait until the browser holds the session cookie (``present``) or no longer does.
+
+    The page asks the server to set or clear the cookie with a request of its own once it has drawn
+    (:func:`triage_app.ui.sync_cookie`), so a reload right after logging in or out can beat it on a busy
+    machine.
+    """
+    deadline = time.monotonic() + timeout_s
+    while any(c["name"] == COOKIE and c["value"] for c in page.context.cookies()) != present:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the session cookie was {'never set' if present else 'not cleared'} "
+                                 f"within {timeout_s:.0f} s")
+        page.wait_for_timeout(50)
 
 
 def shown_stack(page) -> str:  # noqa: ANN001 - a Playwright page

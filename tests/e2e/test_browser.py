@@ -24,7 +24,8 @@ from sqlalchemy import select
 from db.engine import make_engine
 from db.models import AuditEvent, Review, PolicyRecord, User, Stack
 from testkit.app_data import ADMIN, REVIEWER, AppData
-from testkit.app_server import CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, shown_stack
+from testkit.app_server import (CHROMIUM, LAUNCH_ARGS, STAGE, VIDEO, answer_key, answers_stored, log_in, shown_stack,
+                                wait_for_session_cookie)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -152,6 +153,7 @@ def _reviewer_checks(page, url: str, data: AppData, shots: Path) -> None:
     page.get_by_role("heading", name="Dashboard").wait_for()
     page.get_by_role("button", name="Log out").click()
     page.get_by_role("button", name="Log in").wait_for()
+    wait_for_session_cookie(page, present=False)
     page.reload()
     page.get_by_role("button", name="Log in").wait_for()  # the cookie no longer logs in
 
