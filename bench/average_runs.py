@@ -63,12 +63,13 @@ def main() -> None:
         frame.to_csv(args.out / name, index=False)
     shutil.copy(runs[0].config, args.out / runs[0].config.name)
     shutil.copy(runs[0].metrics, args.out / runs[0].metrics.name)
-    threshold = summary(averaged["oof.csv"], averaged["test_predictions.csv"])["threshold"]
-    RunDir(args.out).write_json(RunDir(args.out).threshold, {"threshold": threshold,
-                                                            "chosen_by": "max MCC on the averaged out-of-fold scores"})
+    together = summary(averaged["oof.csv"], averaged["test_predictions.csv"])
+    out = RunDir(args.out)
+    out.write_json(out.threshold, {"threshold": together["threshold"],
+                                   "chosen_by": "max MCC on the averaged out-of-fold scores"})
     rows = [{"run": str(run.root), **summary(oof, test)}
             for run, oof, test in zip(runs, scored["oof.csv"], scored["test_predictions.csv"])]
-    rows.append({"run": f"average of {len(runs)}", **summary(averaged["oof.csv"], averaged["test_predictions.csv"])})
+    rows.append({"run": f"average of {len(runs)}", **together})
     print(markdown(pd.DataFrame(rows)))
 
 
