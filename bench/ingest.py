@@ -44,7 +44,8 @@ import lmdb
 import numpy as np
 
 from core.video.crop import CropOptions
-from core.video.ingest import ingest, quiet_decoder_logs, worker_context
+from core.video.ingest import ingest, quiet_decoder_logs
+from core.video.workers import worker_context
 from core.video.mp4 import iter_frames
 
 ORANGE = ((9, 13, 104), (98, 143, 255))
@@ -165,7 +166,7 @@ def _row(values: list[float]) -> str:
 def _cpu_seconds() -> float:
     """CPU time of this process, its reaped children and the fork server's reaped children.
 
-    Pool workers are children of the fork server (see ``core.video.ingest.worker_context``), so their
+    Pool workers are children of the fork server (see ``core.video.workers.worker_context``), so their
     time shows in its cumulative children's time (``/proc/<pid>/stat`` fields 16 and 17).
     """
     time.sleep(0.5)  # let the fork server reap the workers of the pool that just closed

@@ -10,7 +10,6 @@ rerun after a crash or kill resumes where the last committed batch ended.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 import traceback
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from core.video.crop import CropOptions, CroppedStack, StackError, read_stack
 from core.video.store import StoredStack, VolumeStore, key_for
+from core.video.workers import worker_context
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,6 @@ def quiet_decoder_logs() -> None:
     level = getattr(cv2.utils.logging, f"LOG_LEVEL_{os.environ['OPENCV_LOG_LEVEL'].upper()}", None)
     if level is not None:  # OpenCV read the variable on import, maybe before it was set
         cv2.utils.logging.setLogLevel(level)
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Start worker processes from a clean fork server, never by forking the caller.
-
-    A forked child inherits OpenCV's thread pool without its threads; its first
-    ``cv2.setNumThreads`` (or parallel OpenCV call) can then wait forever on a condition
-    variable. The fork server is a fresh process (with ``core.video.ingest`` preloaded, so workers
-    start in milliseconds) and never runs OpenCV itself.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
 
 
 def _worker_init() -> None:

@@ -1,11 +1,9 @@
 """AppTest helpers: start the app on a prepared database, log in through the form, answer in the
-review viewer; and a probe of what a command path imports."""
+review viewer."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -89,10 +87,3 @@ class Viewer:
         assert not self.at.exception, self.at.exception
         acknowledged = set(self.data()["acknowledged"]) if self.data() else set()
         self.pending = [p for p in self.pending if p["id"] not in acknowledged]
-
-
-def libraries_imported_by(code: str) -> set[str]:
-    """The top-level packages a fresh interpreter has imported after running ``code`` from the project root."""
-    probe = f"{code}\nimport sys; print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}})))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
-    return set(done.stdout.split())

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.triage_app.helpers import libraries_imported_by
+from tests.imports import libraries_imported_by
 from triage_app import commands
 from triage_app.cli import build_parser, main, named_command
 

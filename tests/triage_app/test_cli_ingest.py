@@ -18,7 +18,7 @@ from core.labels.competition import read_metadata
 from core.video.crop import read_stack
 from core.video.store import VolumeStore, key_for
 from tests.core.video.stackfiles import write_changing_size, write_stack, write_zero_frames
-from tests.triage_app.helpers import libraries_imported_by
+from tests.imports import libraries_imported_by
 from triage_app.cli import main
 
 HEADER = "filename,url,project_id,num_frames,crowd_score,tier1,micro,nano\n"

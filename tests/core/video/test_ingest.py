@@ -9,6 +9,7 @@ from core.video.crop import read_stack
 from core.video.ingest import FAILED, INGESTED, SKIPPED, find_stacks, ingest, pair_with_metadata, started_ingest
 from core.video.store import StoreError, VolumeStore
 from tests.core.video.stackfiles import write_stack, write_zero_frames
+from tests.imports import libraries_imported_by
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +113,9 @@ def test_started_ingest_raises_for_an_unusable_store_on_entering(stack_dir, tmp_
     blocker.write_text("not a folder")
     with pytest.raises(StoreError), started_ingest(find_stacks(stack_dir), blocker / "store", progress=False):
         pass
+
+
+def test_the_worker_server_can_start_before_opencv_is_imported():
+    """A command starts the fork server first thing, so it must not pay for OpenCV (or the crop code) itself."""
+    loaded = libraries_imported_by("from core.video.workers import start_worker_server; start_worker_server()")
+    assert not loaded & {"cv2", "numpy", "lmdb", "tqdm"}, sorted(loaded)
