@@ -45,8 +45,8 @@ import numpy as np
 
 from core.video.crop import CropOptions
 from core.video.ingest import ingest, quiet_decoder_logs
-from core.video.workers import worker_context
 from core.video.mp4 import iter_frames
+from core.video.workers import worker_context
 
 ORANGE = ((9, 13, 104), (98, 143, 255))
 
