@@ -4,6 +4,11 @@
 k = 3), on SQLite and on PostgreSQL. Each reviewer preloads as the review viewer does: it holds
 the stack it answers and the next one (``claim_window``), and a stack counts as held from the
 moment it was claimed as the next one. Run with ``-s`` to see the throughput.
+
+The 200-round cap can bind: at k = 3 the 3,000 reviews needed fill 94 % of the 3,200 rounds, and
+SQLite's write lock is unfair enough that most reviewers reach 200 while a few lag. A stack may
+then end short of k reviews only when every reviewer who had rounds left has already answered it;
+anything else is a stack the queue skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pytest
 from sqlalchemy import exists, func, select
 
 from db.engine import make_engine, make_session_factory, run_transaction
-from db.models import Claim, Review, utcnow
+from db.models import Claim, Prediction, Review, utcnow
 from db.policy import save_policy
 from db.queue import claim_window, held_claims, submit_review
 from triage_app.services import PRELOADED
@@ -46,13 +51,15 @@ def _review_loop(url: str, user_id: int, barrier, results) -> None:  # noqa: ANN
     barrier.wait()
     while len(holds) < ROUNDS and len(errors) < 5:
         try:
+            # Asked before claiming: a stack given back after this question is seen by the claim below.
+            others_held = run_transaction(factory, _claims_held, write=False)
             window = run_transaction(factory, lambda s: claim_window(s, user_id=user_id, size=PRELOADED))
             now = time.time()  # every claim in the window is committed, so held from here on
             for claimed in window:
                 claimed_at.setdefault(claimed.vessel_id, now)
             if not window:
-                # Nothing for this reviewer now; stacks others hold may come back if they need more reviews.
-                if not run_transaction(factory, _claims_held, write=False):
+                # Nothing for this reviewer now; stacks others held may come back if they need more reviews.
+                if not others_held:
                     break
                 time.sleep(0.02)
                 continue
@@ -96,18 +103,20 @@ def test_concurrent_reviewers(db_url: str, k: int) -> None:
     errors = [error for _, _, worker_errors in outcomes for error in worker_errors]
     assert errors == []
     reported = sorted((vessel, user) for user, holds, _ in outcomes for vessel, _, _ in holds)
-    expected_total = min(WORKERS * ROUNDS, STACKS * k)
     with factory() as session:
         stored = sorted(tuple(row) for row in session.execute(select(Review.vessel_id, Review.user_id)))
-        per_vessel = {vessel: count for vessel, count in
-                      session.execute(select(Review.vessel_id, func.count()).group_by(Review.vessel_id))}
+        vessels = session.scalars(select(Prediction.vessel_id).where(Prediction.model_run_id == run_id)).all()
         assert session.scalar(select(func.count()).select_from(Claim)) == 0
     engine.dispose()
     assert stored == reported  # nothing lost, nothing extra
-    assert len(stored) == len(set(stored)) == expected_total
-    assert max(per_vessel.values()) <= k
-    if expected_total == STACKS * k:
-        assert set(per_vessel.values()) == {k} and len(per_vessel) == STACKS
+    assert len(stored) == len(set(stored))  # no reviewer answered a stack twice
+    reviewers = defaultdict(set)
+    for vessel, user in stored:
+        reviewers[vessel].add(user)
+    assert max(len(users) for users in reviewers.values()) <= k
+    with_rounds_left = {user for user, holds, _ in outcomes if len(holds) < ROUNDS}
+    skipped = [vessel for vessel in vessels if len(reviewers[vessel]) < k and with_rounds_left - reviewers[vessel]]
+    assert skipped == []
 
     by_vessel = defaultdict(list)
     for user, holds, _ in outcomes:
