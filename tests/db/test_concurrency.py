@@ -48,21 +48,22 @@ def _review_loop(url: str, user_id: int, barrier, results) -> None:  # noqa: ANN
     factory = make_session_factory(engine)
     holds, errors = [], []
     claimed_at: dict[int, float] = {}
+    others_held = True  # asked after an empty claim, before the next: a stack given back later is seen by it
     barrier.wait()
     while len(holds) < ROUNDS and len(errors) < 5:
         try:
-            # Asked before claiming: a stack given back after this question is seen by the claim below.
-            others_held = run_transaction(factory, _claims_held, write=False)
             window = run_transaction(factory, lambda s: claim_window(s, user_id=user_id, size=PRELOADED))
             now = time.time()  # every claim in the window is committed, so held from here on
             for claimed in window:
                 claimed_at.setdefault(claimed.vessel_id, now)
             if not window:
-                # Nothing for this reviewer now; stacks others held may come back if they need more reviews.
+                # Nothing for this reviewer now; stacks others hold may come back if they need more reviews.
                 if not others_held:
                     break
+                others_held = run_transaction(factory, _claims_held, write=False)
                 time.sleep(0.02)
                 continue
+            others_held = True
             stack = window[0]
             answer = "stalled" if stack.probability >= 0.5 else "flowing"
             held_until = time.time()
